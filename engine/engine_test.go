@@ -1,0 +1,297 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/serde"
+)
+
+// model is what a topic says: the last value of every key, nil for a
+// tombstone.
+type model map[string][]byte
+
+// workload writes n records over keys k-0..k-(keys-1): mostly updates, with
+// tombstones, so that some keys are deleted and later re-created.
+func workload(rng *rand.Rand, m model, n, keys int) []*kgo.Record {
+	rs := make([]*kgo.Record, 0, n)
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("k-%d", rng.IntN(keys))
+		var v []byte
+		if rng.IntN(10) != 0 { // one record in ten is a tombstone
+			v = fmt.Appendf(nil, `{"key":%q,"seq":%d,"pad":"%0100d"}`, k, i, i)
+		}
+		m[k] = v
+		rs = append(rs, &kgo.Record{Key: []byte(k), Value: v})
+	}
+	return rs
+}
+
+type node struct {
+	t   *testing.T
+	e   *Engine
+	fs  vfs.FS
+	dir string
+}
+
+func startNode(t *testing.T, b *testkafka.Broker, group, topic string, fs vfs.FS, dir string) *node {
+	t.Helper()
+	str, _ := serde.Lookup("string")
+	js, _ := serde.Lookup("json")
+	e, err := Open(Config{
+		ApplicationID:  group,
+		NodeID:         "n1",
+		Stores:         []StoreSpec{{Name: "s", Topic: topic, Key: str, Value: js}},
+		Kafka:          []kgo.Opt{kgo.SeedBrokers(b.Addrs...)},
+		SessionTimeout: 6 * time.Second,
+		Store:          store.Options{Dir: dir, FS: fs, CacheSize: 8 << 20, MemTableSize: 4 << 20, SyncInterval: 100 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &node{t: t, e: e, fs: fs, dir: dir}
+}
+
+func (n *node) stop() {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.e.Stop(ctx); err != nil {
+		n.t.Fatalf("stop: %v", err)
+	}
+}
+
+// waitCaughtUp waits until every partition of topic serves and has applied
+// everything up to the topic's current end.
+func waitCaughtUp(t *testing.T, b *testkafka.Broker, e *Engine, topic string) {
+	t.Helper()
+	ends := b.EndOffsets(t, topic)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		done := 0
+		for _, p := range e.Partitions() {
+			if p.Topic == topic && p.State == "serving" && p.Offset+1 >= ends[p.Partition] {
+				done++
+			}
+		}
+		if done == len(ends) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not caught up after 60s: %+v (ends %v)", e.Partitions(), ends)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkModel asserts that every key answers the model's last value, and
+// that deleted keys are absent.
+func checkModel(t *testing.T, e *Engine, topic string, m model) {
+	t.Helper()
+	n, err := e.PartitionCount(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var present, deleted int
+	for k, want := range m {
+		p := store.Partition{Topic: topic, Partition: serde.Partition([]byte(k), n)}
+		r, err := e.Get(p, []byte(k))
+		switch {
+		case want == nil:
+			deleted++
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("deleted key %s: got %q, %v; want ErrNotFound", k, r.Value, err)
+			}
+		case err != nil:
+			t.Fatalf("key %s: %v", k, err)
+		case !bytes.Equal(r.Value, want):
+			t.Fatalf("key %s: got %s, want %s", k, r.Value, want)
+		default:
+			present++
+		}
+	}
+	// And nothing else is there: the partitions hold exactly the present keys.
+	var total int64
+	for p := int32(0); p < n; p++ {
+		c, err := e.Count(store.Partition{Topic: topic, Partition: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += c
+	}
+	if total != int64(present) {
+		t.Fatalf("store holds %d keys, topic has %d live keys", total, present)
+	}
+	t.Logf("%d keys match the topic (%d live, %d deleted)", len(m), present, deleted)
+}
+
+func TestMaterialiseEqualsTopic(t *testing.T) {
+	b := testkafka.Start(t)
+	topic := testkafka.Name(t, "orders")
+	b.CreateTopic(t, topic, 6)
+	cl := b.Client(t, kgo.DefaultProduceTopic(topic))
+	m := model{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	// Half before the node starts (restoration), half while it runs.
+	testkafka.Produce(t, cl, workload(rng, m, 50_000, 5_000)...)
+	n := startNode(t, b, testkafka.Name(t, "app"), topic, nil, t.TempDir())
+	defer n.stop()
+	testkafka.Produce(t, cl, workload(rng, m, 50_000, 5_000)...)
+	waitCaughtUp(t, b, n.e, topic)
+	checkModel(t, n.e, topic, m)
+	if !n.e.Ready() {
+		t.Fatal("caught-up node is not ready")
+	}
+}
+
+// TestRestartResumesFromStoredOffsets stops a node in the middle of ingest,
+// cleanly and then abruptly, and restarts it on the same data: it must read
+// again only what its store had not durably recorded.
+func TestRestartResumesFromStoredOffsets(t *testing.T) {
+	b := testkafka.Start(t)
+	topic := testkafka.Name(t, "readings")
+	group := testkafka.Name(t, "app")
+	b.CreateTopic(t, topic, 6)
+	cl := b.Client(t, kgo.DefaultProduceTopic(topic))
+	m := model{}
+	rng := rand.New(rand.NewPCG(3, 4))
+	fs := vfs.NewCrashableMem()
+
+	// A producer keeps writing while the node runs and stops.
+	var mu sync.Mutex
+	produce := func(ctx context.Context) {
+		for ctx.Err() == nil {
+			mu.Lock()
+			rs := workload(rng, m, 500, 2_000)
+			mu.Unlock()
+			testkafka.Produce(t, cl, rs...)
+		}
+	}
+	ctx, stopProducing := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); produce(ctx) }()
+
+	waitApplied := func(e *Engine, n int64) {
+		for deadline := time.Now().Add(60 * time.Second); ; {
+			var sum int64
+			for _, p := range e.Partitions() {
+				sum += p.Applied
+			}
+			if sum >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("applied only %d of %d records in 60s", sum, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	stopped := func(e *Engine) map[int32]int64 {
+		out := map[int32]int64{}
+		for _, p := range e.Partitions() {
+			out[p.Partition] = p.Offset
+		}
+		return out
+	}
+	reread := func(e *Engine, last map[int32]int64) (n int64) {
+		for _, p := range e.Partitions() {
+			if p.StartOffset > last[p.Partition]+1 {
+				t.Fatalf("partition %d skipped records: resumed at %d after applying up to %d", p.Partition, p.StartOffset, last[p.Partition])
+			}
+			n += last[p.Partition] + 1 - p.StartOffset
+		}
+		return n
+	}
+
+	// 1. Clean stop mid-ingest: the restart re-reads nothing.
+	n1 := startNode(t, b, group, topic, fs, "db")
+	waitApplied(n1.e, 5_000)
+	n1.stop()
+	last := stopped(n1.e)
+	n2 := startNode(t, b, group, topic, fs, "db")
+	waitApplied(n2.e, 1) // assigned and consuming
+	if got := reread(n2.e, last); got != 0 {
+		t.Fatalf("after a clean stop the node re-read %d records, want 0", got)
+	}
+	t.Logf("clean stop: re-read 0 records")
+
+	// 2. Abrupt stop mid-ingest: the file system loses everything not
+	// synced, as at a power cut; the node resumes from what was durable.
+	waitApplied(n2.e, 5_000)
+	n2.e.applyMu.Lock() // between two batches: the applied offsets are exact
+	last = stopped(n2.e)
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+	n2.e.applyMu.Unlock()
+	n2.stop() // what it does now is not seen by the crashed copy
+	n3 := startNode(t, b, group, topic, crashed, "db")
+	defer n3.stop()
+	waitApplied(n3.e, 1)
+	var applied int64
+	for _, o := range last {
+		applied += o + 1
+	}
+	t.Logf("abrupt stop: re-read %d of the %d records applied before the crash", reread(n3.e, last), applied)
+
+	stopProducing()
+	wg.Wait()
+	waitCaughtUp(t, b, n3.e, topic)
+	checkModel(t, n3.e, topic, m)
+}
+
+// TestRecreatedTopicIsRebuilt deletes and recreates a topic while the node is
+// down: the new topic has a new id (and here more records than the old one,
+// so only the id tells them apart), and the node must wipe and rebuild.
+func TestRecreatedTopicIsRebuilt(t *testing.T) {
+	b := testkafka.Start(t)
+	topic := testkafka.Name(t, "inventory")
+	group := testkafka.Name(t, "app")
+	dir := t.TempDir()
+	b.CreateTopic(t, topic, 3)
+	cl := b.Client(t, kgo.DefaultProduceTopic(topic))
+	rng := rand.New(rand.NewPCG(5, 6))
+	old := model{}
+	testkafka.Produce(t, cl, workload(rng, old, 3_000, 500)...)
+	n := startNode(t, b, group, topic, nil, dir)
+	waitCaughtUp(t, b, n.e, topic)
+	checkModel(t, n.e, topic, old)
+	n.stop()
+
+	b.DeleteTopic(t, topic)
+	b.CreateTopic(t, topic, 3)
+	cl = b.Client(t, kgo.DefaultProduceTopic(topic)) // the old one caches the old topic id
+	written := model{}
+	rs := workload(rng, written, 6_000, 300)
+	for _, r := range rs {
+		r.Key = append([]byte("new-"), r.Key...)
+	}
+	fresh := model{}
+	for k, v := range written {
+		fresh["new-"+k] = v
+	}
+	testkafka.Produce(t, cl, rs...)
+
+	n = startNode(t, b, group, topic, nil, dir)
+	defer n.stop()
+	waitCaughtUp(t, b, n.e, topic)
+	checkModel(t, n.e, topic, fresh) // no key of the old topic is left
+	for _, p := range n.e.Partitions() {
+		if p.StartOffset != 0 {
+			t.Fatalf("partition %d resumed at %d; want a rebuild from 0", p.Partition, p.StartOffset)
+		}
+	}
+}

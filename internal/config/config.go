@@ -1,0 +1,345 @@
+// Package config is the node's configuration: the YAML file format, its
+// defaults, the IQENGINE_* environment and flag overrides, and validation.
+//
+// Everything a user can get wrong is checked here, in one place, before any
+// connection is opened or any file is written, and every error names the
+// field it is about (for example "stores[1].key: unknown serde \"int128\"").
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/iqengine/iqengine/serde"
+)
+
+// Config is one node's configuration. The zero value is not valid; start from
+// Default or Load.
+type Config struct {
+	// ApplicationID is the Kafka consumer group id shared by every node of one
+	// application. Default "iqengine".
+	ApplicationID string `yaml:"application_id"`
+	// NodeID names this node in the cluster; it is also the static group
+	// instance id. Default: the host name.
+	NodeID string `yaml:"node_id"`
+	// Listen is the HTTP listen address. Default "127.0.0.1:7070".
+	Listen string `yaml:"listen"`
+	// Advertise is the URL other nodes use to reach this one. Default
+	// "http://" + Listen.
+	Advertise string `yaml:"advertise"`
+	// DataDir holds the node's Pebble store. Default "./iqengine-data".
+	DataDir string `yaml:"data_dir"`
+
+	Kafka   Kafka   `yaml:"kafka"`
+	Query   Query   `yaml:"query"`
+	Storage Storage `yaml:"storage"`
+	Stores  []Store `yaml:"stores"`
+}
+
+// Kafka is how the node connects to the brokers.
+type Kafka struct {
+	// Brokers are the seed brokers, host:port. Default ["127.0.0.1:9092"].
+	Brokers []string `yaml:"brokers"`
+	// ClientID is sent to the brokers with every request. Default "iqengine".
+	ClientID string `yaml:"client_id"`
+	// DialTimeout bounds one connection attempt, and StartupTimeout bounds
+	// the first successful request at startup, so that an unreachable
+	// cluster or wrong credentials give an error instead of a hang.
+	// Defaults 10s and 30s.
+	DialTimeout    Duration `yaml:"dial_timeout"`
+	StartupTimeout Duration `yaml:"startup_timeout"`
+	// SessionTimeout is the consumer group session timeout: how long a
+	// crashed node keeps its partitions before the group moves them. Default 45s.
+	SessionTimeout Duration `yaml:"session_timeout"`
+	TLS            TLS      `yaml:"tls"`
+	SASL           SASL     `yaml:"sasl"`
+}
+
+// TLS configures encrypted broker connections.
+type TLS struct {
+	// Enabled turns TLS on. It is implied by any of the file fields.
+	Enabled bool `yaml:"enabled"`
+	// CAFile is a PEM bundle of CAs that sign the brokers' certificates.
+	// Default: the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and key, for brokers
+	// that require mutual TLS. Both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the broker's certificate.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify disables certificate checks. Never in production.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// SASL configures broker authentication.
+type SASL struct {
+	// Mechanism is "", "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512". Empty
+	// means no SASL.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// Password may also come from IQENGINE_KAFKA_SASL_PASSWORD, so that it
+	// need not be written in the file.
+	Password string `yaml:"password"`
+}
+
+// Query bounds what one HTTP request may ask for.
+type Query struct {
+	// Timeout is how long a query waits (retrying with backoff) for a
+	// partition that is restoring or moving before it answers 503. A request
+	// may ask for less or more with ?timeout=, up to MaxTimeout.
+	// Defaults 5s and 30s.
+	Timeout    Duration `yaml:"timeout"`
+	MaxTimeout Duration `yaml:"max_timeout"`
+	// DefaultLimit and MaxLimit bound the items of one scan page.
+	// Defaults 100 and 10000.
+	DefaultLimit int `yaml:"default_limit"`
+	MaxLimit     int `yaml:"max_limit"`
+}
+
+// Storage tunes the local Pebble store.
+type Storage struct {
+	// CacheSize is the shared block cache, in bytes. Default 128 MiB.
+	CacheSize int64 `yaml:"cache_size"`
+	// MemTableSize is the size of one memtable, in bytes: larger ones make
+	// restoration faster. Default 64 MiB.
+	MemTableSize int64 `yaml:"memtable_size"`
+	// SyncInterval bounds how long applied records may stay unsynced: batches
+	// are committed without fsync and the WAL is synced at this interval. A
+	// crash loses at most this much applied work, which is then re-read from
+	// Kafka. Default 1s.
+	SyncInterval Duration `yaml:"sync_interval"`
+}
+
+// Store is one materialised topic.
+type Store struct {
+	// Name is the store's name in URLs: [A-Za-z0-9_.-]{1,64}.
+	Name string `yaml:"name"`
+	// Topic is the Kafka topic materialised into the store.
+	Topic string `yaml:"topic"`
+	// Key and Value name the serdes of the record key and value. Defaults
+	// "string" and "json".
+	Key   string `yaml:"key"`
+	Value string `yaml:"value"`
+}
+
+// Duration is a time.Duration written in YAML as "5s", "250ms" or "1m".
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (like 5s or 250ms)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes Go duration syntax.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the configuration used when a field is not set.
+func Default() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "node-1"
+	}
+	return Config{
+		ApplicationID: "iqengine",
+		NodeID:        host,
+		Listen:        "127.0.0.1:7070",
+		DataDir:       "./iqengine-data",
+		Kafka: Kafka{
+			Brokers:        []string{"127.0.0.1:9092"},
+			ClientID:       "iqengine",
+			DialTimeout:    Duration(10 * time.Second),
+			StartupTimeout: Duration(30 * time.Second),
+			SessionTimeout: Duration(45 * time.Second),
+		},
+		Query: Query{
+			Timeout:      Duration(5 * time.Second),
+			MaxTimeout:   Duration(30 * time.Second),
+			DefaultLimit: 100,
+			MaxLimit:     10000,
+		},
+		Storage: Storage{
+			CacheSize:    128 << 20,
+			MemTableSize: 64 << 20,
+			SyncInterval: Duration(time.Second),
+		},
+	}
+}
+
+// Load reads a YAML file over the defaults. Unknown fields are errors, so a
+// misspelt option is never silently ignored. It does not validate: apply
+// overrides first, then call Validate.
+func Load(path string) (Config, error) {
+	c := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return c, nil
+}
+
+// Env applies IQENGINE_* environment variables: IQENGINE_BROKERS (comma
+// separated), IQENGINE_LISTEN, IQENGINE_ADVERTISE, IQENGINE_DATA_DIR,
+// IQENGINE_NODE_ID, IQENGINE_APPLICATION_ID and IQENGINE_KAFKA_SASL_PASSWORD.
+func (c *Config) Env(getenv func(string) string) {
+	set := func(dst *string, name string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	if v := getenv("IQENGINE_BROKERS"); v != "" {
+		c.Kafka.Brokers = splitList(v)
+	}
+	set(&c.Listen, "IQENGINE_LISTEN")
+	set(&c.Advertise, "IQENGINE_ADVERTISE")
+	set(&c.DataDir, "IQENGINE_DATA_DIR")
+	set(&c.NodeID, "IQENGINE_NODE_ID")
+	set(&c.ApplicationID, "IQENGINE_APPLICATION_ID")
+	set(&c.Kafka.SASL.Password, "IQENGINE_KAFKA_SASL_PASSWORD")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// SplitBrokers parses a comma-separated broker list, as given to --brokers.
+func SplitBrokers(s string) []string { return splitList(s) }
+
+var storeName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// Validate fills derived defaults and checks every field. The error names
+// the first field that is wrong.
+func (c *Config) Validate() error {
+	if c.Advertise == "" {
+		c.Advertise = "http://" + c.Listen
+	}
+	for i := range c.Stores {
+		s := &c.Stores[i]
+		if s.Key == "" {
+			s.Key = "string"
+		}
+		if s.Value == "" {
+			s.Value = "json"
+		}
+	}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.ApplicationID == "" {
+		bad("application_id", "must not be empty")
+	}
+	if c.NodeID == "" {
+		bad("node_id", "must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q is not host:port", c.Listen)
+	}
+	if u, err := url.Parse(c.Advertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("advertise", "%q is not an http(s) URL", c.Advertise)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		bad("kafka.brokers", "at least one broker is needed")
+	}
+	for i, b := range c.Kafka.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			bad(fmt.Sprintf("kafka.brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	positive := func(field string, d Duration) {
+		if d <= 0 {
+			bad(field, "must be positive")
+		}
+	}
+	positive("kafka.dial_timeout", c.Kafka.DialTimeout)
+	positive("kafka.startup_timeout", c.Kafka.StartupTimeout)
+	positive("kafka.session_timeout", c.Kafka.SessionTimeout)
+	positive("query.timeout", c.Query.Timeout)
+	positive("query.max_timeout", c.Query.MaxTimeout)
+	positive("storage.sync_interval", c.Storage.SyncInterval)
+	if c.Query.Timeout > c.Query.MaxTimeout {
+		bad("query.timeout", "%s is over query.max_timeout %s", c.Query.Timeout.D(), c.Query.MaxTimeout.D())
+	}
+	if c.Query.MaxLimit <= 0 {
+		bad("query.max_limit", "must be positive")
+	}
+	if c.Query.DefaultLimit <= 0 || c.Query.DefaultLimit > c.Query.MaxLimit {
+		bad("query.default_limit", "must be between 1 and query.max_limit (%d)", c.Query.MaxLimit)
+	}
+	if c.Storage.CacheSize < 0 {
+		bad("storage.cache_size", "must not be negative")
+	}
+	if c.Storage.MemTableSize < 1<<20 {
+		bad("storage.memtable_size", "must be at least 1 MiB")
+	}
+	switch c.Kafka.SASL.Mechanism {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.Kafka.SASL.Username == "" {
+			bad("kafka.sasl.username", "is required with mechanism %s", c.Kafka.SASL.Mechanism)
+		}
+	default:
+		bad("kafka.sasl.mechanism", "%q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.Kafka.SASL.Mechanism)
+	}
+	if (c.Kafka.TLS.CertFile == "") != (c.Kafka.TLS.KeyFile == "") {
+		bad("kafka.tls", "cert_file and key_file go together")
+	}
+	if len(c.Stores) == 0 {
+		bad("stores", "at least one store is needed")
+	}
+	names := map[string]bool{}
+	for i, s := range c.Stores {
+		f := fmt.Sprintf("stores[%d]", i)
+		if !storeName.MatchString(s.Name) {
+			bad(f+".name", "%q must be 1-64 of A-Z a-z 0-9 _ . -", s.Name)
+		} else if names[s.Name] {
+			bad(f+".name", "%q is used twice", s.Name)
+		}
+		names[s.Name] = true
+		if s.Topic == "" {
+			bad(f+".topic", "must not be empty")
+		}
+		if _, err := serde.Lookup(s.Key); err != nil {
+			bad(f+".key", "%v", err)
+		}
+		if _, err := serde.Lookup(s.Value); err != nil {
+			bad(f+".value", "%v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
