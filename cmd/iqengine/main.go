@@ -1,0 +1,133 @@
+// Command iqengine runs an interactive-query node for Kafka topics, the
+// embedded development broker, or a self-contained demo.
+//
+//	iqengine serve --config FILE   run a node
+//	iqengine broker                run the embedded Kafka-protocol broker
+//	iqengine demo                  broker + demo data + a node on :7070
+//
+// Errors are one line on stderr and a non-zero exit: 2 for bad usage or
+// configuration (nothing was started), 1 for a failure while running.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: iqengine <command> [flags]
+
+commands:
+  serve    run a node: iqengine serve --config FILE
+  broker   run the embedded Kafka-protocol broker (development only)
+  demo     run the embedded broker, demo data and a node on port 7070
+
+Run "iqengine <command> -h" for a command's flags.
+`
+
+// usageError is bad input on the command line or in the config: exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(logger)
+
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = serveCmd(ctx, rest, stderr, getenv, logger)
+	case "broker":
+		err = brokerCmd(ctx, rest, stdout, stderr, logger)
+	case "demo":
+		err = demoCmd(ctx, rest, stdout, stderr, logger)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "iqengine: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "iqengine: %s\n", oneLine(err))
+		return 2
+	default:
+		fmt.Fprintf(stderr, "iqengine: %s\n", oneLine(err))
+		return 1
+	}
+}
+
+// oneLine keeps an error to one readable line (joined errors are
+// separated by "; ").
+func oneLine(err error) string {
+	s := err.Error()
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r == '\n' {
+			out = append(out, ';', ' ')
+			continue
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
+
+// flags is a subcommand's flag set. It reports errors instead of exiting,
+// in one line, and prints the full usage only for -h.
+type flags struct {
+	*flag.FlagSet
+	synopsis string
+	stderr   io.Writer
+}
+
+func newFlags(name, synopsis string, stderr io.Writer) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flags{FlagSet: fs, synopsis: synopsis, stderr: stderr}
+}
+
+// parse parses args, turning flag errors into usage errors.
+func (f *flags) parse(args []string) error {
+	err := f.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(f.stderr, "usage: iqengine %s\n\nflags:\n", f.synopsis)
+		f.SetOutput(f.stderr)
+		f.PrintDefaults()
+		return err
+	}
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w (see iqengine %s -h)", f.Name(), err, f.Name())}
+	}
+	if f.NArg() > 0 {
+		return usageError{fmt.Errorf("%s: unexpected argument %q (see iqengine %s -h)", f.Name(), f.Arg(0), f.Name())}
+	}
+	return nil
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/iqengine/iqengine/engine"
+	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/config"
+	"github.com/iqengine/iqengine/internal/kafkaconn"
+	"github.com/iqengine/iqengine/router"
+	"github.com/iqengine/iqengine/serde"
+)
+
+// node is one running iqengine node: its engine and its HTTP server.
+type node struct {
+	cfg    config.Config
+	log    *slog.Logger
+	engine *engine.Engine
+	srv    *http.Server
+	ln     net.Listener
+	served chan error
+}
+
+// startNode checks the connection to the brokers (one clear error for
+// unreachable brokers, wrong credentials or TLS problems), opens the store,
+// joins the group and starts serving HTTP. cfg must be validated.
+func startNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, error) {
+	log = log.With("node", cfg.NodeID)
+	if err := checkKafka(ctx, cfg.Kafka); err != nil {
+		return nil, err
+	}
+	kopts, err := kafkaconn.Options(cfg.Kafka)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	specs := make([]engine.StoreSpec, 0, len(cfg.Stores))
+	for _, s := range cfg.Stores {
+		key, err := serde.Lookup(s.Key)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		value, err := serde.Lookup(s.Value)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		specs = append(specs, engine.StoreSpec{Name: s.Name, Topic: s.Topic, Key: key, Value: value})
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	e, err := engine.Open(engine.Config{
+		ApplicationID:  cfg.ApplicationID,
+		NodeID:         cfg.NodeID,
+		Stores:         specs,
+		Kafka:          kopts,
+		SessionTimeout: cfg.Kafka.SessionTimeout.D(),
+		Store: store.Options{
+			Dir:          cfg.DataDir,
+			CacheSize:    cfg.Storage.CacheSize,
+			MemTableSize: cfg.Storage.MemTableSize,
+			SyncInterval: cfg.Storage.SyncInterval.D(),
+		},
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, cfg.Kafka.StartupTimeout.D())
+	defer cancel()
+	if err := e.Start(startCtx); err != nil {
+		_ = e.Stop(context.Background())
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = e.Stop(context.Background())
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	h := router.New(router.Options{
+		Engine:       e,
+		Timeout:      cfg.Query.Timeout.D(),
+		MaxTimeout:   cfg.Query.MaxTimeout.D(),
+		DefaultLimit: cfg.Query.DefaultLimit,
+		MaxLimit:     cfg.Query.MaxLimit,
+		Registry:     reg,
+		Logger:       log,
+	})
+	n := &node{
+		cfg: cfg, log: log, engine: e, ln: ln, served: make(chan error, 1),
+		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+	}
+	go func() { n.served <- n.srv.Serve(ln) }()
+	log.Info("node started", "listen", ln.Addr().String(), "advertise", cfg.Advertise,
+		"application_id", cfg.ApplicationID, "data_dir", cfg.DataDir, "stores", len(specs))
+	return n, nil
+}
+
+// checkKafka runs the startup check with a client of its own.
+func checkKafka(ctx context.Context, k config.Kafka) error {
+	opts, err := kafkaconn.Options(k)
+	if err != nil {
+		return usageError{err}
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return usageError{err}
+	}
+	defer cl.Close()
+	return kafkaconn.Check(ctx, cl, k.StartupTimeout.D())
+}
+
+// wait blocks until ctx ends or the node fails, then stops it.
+func (n *node) wait(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-n.served:
+	}
+	return errors.Join(err, n.stop())
+}
+
+// stop stops serving HTTP, leaves the group and closes the store.
+func (n *node) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := n.srv.Shutdown(ctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	err = errors.Join(err, n.engine.Stop(ctx))
+	n.log.Info("node stopped")
+	return err
+}

@@ -1,0 +1,86 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+
+	"github.com/iqengine/iqengine/engine"
+)
+
+// backoff is the retry schedule while a partition does not serve: quick
+// first retries (a restore that is nearly done), then capped, jittered waits
+// so that many waiting queries do not retry in lockstep.
+func backoff() retry.Backoff {
+	b := retry.NewExponential(5 * time.Millisecond)
+	b = retry.WithCappedDuration(250*time.Millisecond, b)
+	return retry.WithJitterPercent(20, b)
+}
+
+// unavailableError says that partitions had no serving owner before the
+// deadline.
+type unavailableError struct {
+	partitions []unavailablePartition
+}
+
+func (e *unavailableError) Error() string {
+	parts := make([]string, len(e.partitions))
+	for i, p := range e.partitions {
+		parts[i] = fmt.Sprintf("%s/%d (%s)", p.Topic, p.Partition, p.Reason)
+	}
+	return "no serving owner before the deadline for partition " + strings.Join(parts, ", ")
+}
+
+// await calls f until it succeeds, fails with an error that waiting cannot
+// cure, or the timeout passes. Only *engine.NotServingError is retried: a
+// restoring or moving partition. It returns how long it waited.
+func await[T any](ctx context.Context, timeout time.Duration, f func() (T, error)) (T, time.Duration, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last []unavailablePartition
+	v, err := retry.DoValue(ctx, backoff(), func(context.Context) (T, error) {
+		v, err := f()
+		if ns := notServing(err); ns != nil {
+			last = ns
+			return v, retry.RetryableError(err)
+		}
+		return v, err
+	})
+	if err != nil && last != nil && errors.Is(err, context.DeadlineExceeded) {
+		err = &unavailableError{partitions: last}
+	}
+	return v, time.Since(start), err
+}
+
+// notServing lists the partitions err says do not serve, or nil.
+func notServing(err error) []unavailablePartition {
+	var out []unavailablePartition
+	for _, e := range flatten(err) {
+		var ns *engine.NotServingError
+		if errors.As(e, &ns) {
+			out = append(out, unavailablePartition{Topic: ns.Partition.Topic, Partition: ns.Partition.Partition, Reason: ns.State.String()})
+		}
+	}
+	return out
+}
+
+// flatten unpacks errors.Join trees, so a scan can report every partition
+// that did not serve.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}

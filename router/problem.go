@@ -1,0 +1,96 @@
+package router
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// Problem types. Each kind of error has one stable type URI
+// (problemTypePrefix + kind), so a client can branch on it without parsing
+// the human-readable detail.
+const (
+	probUnknownStore = "unknown-store"
+	probKeyNotFound  = "key-not-found"
+	probBadKey       = "bad-key"
+	probEmptyKey     = "empty-key"
+	probKeyTooLong   = "key-too-long"
+	probBadLimit     = "bad-limit"
+	probBadCursor    = "bad-cursor"
+	probBadRange     = "bad-range"
+	probBadTimeout   = "bad-timeout"
+	probBadParameter = "bad-parameter"
+	probUnavailable  = "partition-unavailable"
+	probUndecodable  = "undecodable-value"
+	probInternal     = "internal"
+	probNoRoute      = "no-such-endpoint"
+	probMethod       = "method-not-allowed"
+
+	problemTypePrefix  = "urn:iqengine:problem:"
+	problemContentType = "application/problem+json"
+)
+
+const (
+	// retryAfterSeconds is the Retry-After of a 503: partitions move in
+	// about a second once the group has rebalanced.
+	retryAfterSeconds = 1
+	// maxKeyLen bounds key text and key bytes: 64 KiB.
+	maxKeyLen = 64 << 10
+
+	waitedHeader      = "Iqengine-Waited-Ms"
+	servedByHeader    = "Iqengine-Served-By"
+	ndjsonContentType = "application/x-ndjson"
+	jsonContentType   = "application/json"
+	timestampLayout   = "2006-01-02T15:04:05.000Z07:00"
+)
+
+var titles = map[string]string{
+	probUnknownStore: "Unknown store",
+	probKeyNotFound:  "Key not found",
+	probBadKey:       "Key does not parse",
+	probEmptyKey:     "Empty key",
+	probKeyTooLong:   "Key too long",
+	probBadLimit:     "Bad limit",
+	probBadCursor:    "Bad cursor",
+	probBadRange:     "Bad range",
+	probBadTimeout:   "Bad timeout",
+	probBadParameter: "Bad parameter",
+	probUnavailable:  "No serving owner before the deadline",
+	probUndecodable:  "Stored value does not decode",
+	probInternal:     "Internal error",
+	probNoRoute:      "No such endpoint",
+	probMethod:       "Method not allowed",
+}
+
+// problem is an RFC 9457 problem document.
+type problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// Partitions lists the partitions a 503 is about.
+	Partitions []unavailablePartition `json:"partitions,omitempty"`
+}
+
+type unavailablePartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Reason    string `json:"reason"`
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, kind, detail string) {
+	writeProblemDoc(w, r, problem{Status: status, Type: kind, Detail: detail})
+}
+
+func writeProblemDoc(w http.ResponseWriter, r *http.Request, p problem) {
+	p.Title = titles[p.Type]
+	p.Type = problemTypePrefix + p.Type
+	p.Instance = r.URL.RequestURI()
+	if p.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	}
+	w.Header().Set("Content-Type", problemContentType)
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}

@@ -1,0 +1,399 @@
+package router
+
+import (
+	"bytes"
+	"container/heap"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/iqengine/iqengine/engine"
+	"github.com/iqengine/iqengine/engine/store"
+)
+
+// scanRequest is a validated range, prefix or full scan.
+type scanRequest struct {
+	store engine.StoreSpec
+	// lower and upper bound the keys k returned: lower <= k < upper; nil
+	// is open.
+	lower, upper []byte
+	limit        int
+	after        *cursor
+	query        uint64 // identity of the scan, bound into its cursors
+}
+
+// cursor is where the previous page ended: the last key returned and its
+// partition. Pages are merged in (key, partition) order, so this one
+// position is every partition's position: partitions up to and including
+// Partition resume after Key, later ones at Key. It names no node, so it
+// stays valid while partitions move.
+type cursor struct {
+	Partition int32
+	Key       []byte
+}
+
+const cursorVersion = 1
+
+func (c cursor) encode(query uint64) string {
+	b := make([]byte, 0, 1+8+4+len(c.Key))
+	b = append(b, cursorVersion)
+	b = binary.BigEndian.AppendUint64(b, query)
+	b = binary.BigEndian.AppendUint32(b, uint32(c.Partition))
+	b = append(b, c.Key...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+var errBadCursor = errors.New("cursor is malformed or belongs to another scan")
+
+func decodeCursor(s string, query uint64) (*cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 13 || b[0] != cursorVersion || binary.BigEndian.Uint64(b[1:]) != query {
+		return nil, errBadCursor
+	}
+	return &cursor{Partition: int32(binary.BigEndian.Uint32(b[9:])), Key: b[13:]}, nil
+}
+
+// start is where partition p resumes after c.
+func (c *cursor) start(p int32) []byte {
+	if p <= c.Partition {
+		return append(bytes.Clone(c.Key), 0) // the smallest key after Key
+	}
+	return c.Key
+}
+
+// parseScan validates the scan parameters: from and to (inclusive, as in
+// Kafka Streams' range queries), prefix, limit and cursor.
+func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s engine.StoreSpec) (*scanRequest, bool) {
+	q := r.URL.Query()
+	for name := range q {
+		switch name {
+		case "from", "to", "prefix", "limit", "cursor", "timeout":
+		default:
+			writeProblem(w, r, http.StatusBadRequest, probBadParameter, "unknown query parameter "+strconv.Quote(name)+" (known: from, to, prefix, limit, cursor, timeout)")
+			return nil, false
+		}
+	}
+	req := &scanRequest{store: s, limit: h.o.DefaultLimit}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > h.o.MaxLimit {
+			writeProblem(w, r, http.StatusBadRequest, probBadLimit, "limit "+strconv.Quote(v)+" must be a whole number from 1 to "+strconv.Itoa(h.o.MaxLimit))
+			return nil, false
+		}
+		req.limit = n
+	}
+	bound := func(name string) ([]byte, bool) {
+		if !q.Has(name) {
+			return nil, true
+		}
+		return keyBytes(w, r, s, name, q.Get(name))
+	}
+	from, ok := bound("from")
+	if !ok {
+		return nil, false
+	}
+	to, ok := bound("to")
+	if !ok {
+		return nil, false
+	}
+	prefix, ok := bound("prefix")
+	if !ok {
+		return nil, false
+	}
+	if from != nil && to != nil && bytes.Compare(from, to) > 0 {
+		writeProblem(w, r, http.StatusBadRequest, probBadRange, "from "+strconv.Quote(q.Get("from"))+" sorts after to "+strconv.Quote(q.Get("to")))
+		return nil, false
+	}
+	req.lower = from
+	if to != nil {
+		req.upper = append(bytes.Clone(to), 0) // to is inclusive
+	}
+	if prefix != nil {
+		if req.lower == nil || bytes.Compare(prefix, req.lower) > 0 {
+			req.lower = prefix
+		}
+		if end := prefixEnd(prefix); end != nil && (req.upper == nil || bytes.Compare(end, req.upper) < 0) {
+			req.upper = end
+		}
+	}
+	hash := fnv.New64a()
+	for _, part := range []string{s.Name, q.Get("from"), q.Get("to"), q.Get("prefix")} {
+		hash.Write([]byte(strconv.Quote(part)))
+	}
+	req.query = hash.Sum64()
+	if v := q.Get("cursor"); v != "" {
+		c, err := decodeCursor(v, req.query)
+		if err != nil {
+			writeProblem(w, r, http.StatusBadRequest, probBadCursor, err.Error())
+			return nil, false
+		}
+		req.after = c
+	}
+	return req, true
+}
+
+// prefixEnd is the smallest key after every key with prefix p; nil when
+// there is none (p is all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// item is one scanned record with its partition.
+type item struct {
+	partition int32
+	rec       store.Record
+}
+
+// mergeHeap merges per-partition iterators in (key, partition) order.
+type mergeHeap []*partIter
+
+type partIter struct {
+	p   int32
+	it  *store.Iterator
+	cur store.Record
+}
+
+func (m mergeHeap) Len() int { return len(m) }
+func (m mergeHeap) Less(i, j int) bool {
+	if c := bytes.Compare(m[i].cur.Key, m[j].cur.Key); c != 0 {
+		return c < 0
+	}
+	return m[i].p < m[j].p
+}
+func (m mergeHeap) Swap(i, j int) { m[i], m[j] = m[j], m[i] }
+func (m *mergeHeap) Push(x any)   { *m = append(*m, x.(*partIter)) }
+func (m *mergeHeap) Pop() any {
+	old := *m
+	x := old[len(old)-1]
+	*m = old[:len(old)-1]
+	return x
+}
+
+// openAll opens an iterator on every partition of the topic, or fails with
+// the joined errors of the partitions that do not serve.
+func (h *Handler) openAll(req *scanRequest) ([]*partIter, error) {
+	n, err := h.e.PartitionCount(req.store.Topic)
+	if err != nil {
+		return nil, err
+	}
+	iters := make([]*partIter, 0, n)
+	var errs []error
+	for p := int32(0); p < n; p++ {
+		lower := req.lower
+		if req.after != nil {
+			if s := req.after.start(p); lower == nil || bytes.Compare(s, lower) > 0 {
+				lower = s
+			}
+		}
+		it, err := h.e.NewIterator(store.Partition{Topic: req.store.Topic, Partition: p}, lower, req.upper)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		iters = append(iters, &partIter{p: p, it: it})
+	}
+	if len(errs) > 0 {
+		closeAll(iters)
+		return nil, errors.Join(errs...)
+	}
+	return iters, nil
+}
+
+func closeAll(iters []*partIter) {
+	for _, pi := range iters {
+		_ = pi.it.Close()
+	}
+}
+
+// collect merges up to limit records from the iterators, and reports
+// whether more remain.
+func collect(iters []*partIter, limit int) ([]item, bool, error) {
+	m := make(mergeHeap, 0, len(iters))
+	for _, pi := range iters {
+		if r, ok := pi.it.Next(); ok {
+			pi.cur = r
+			m = append(m, pi)
+		} else if err := pi.it.Err(); err != nil {
+			return nil, false, err
+		}
+	}
+	heap.Init(&m)
+	out := make([]item, 0, min(limit, 1024))
+	for len(m) > 0 && len(out) < limit {
+		pi := m[0]
+		// Key and Value are only valid until Next: copy them once.
+		rec := pi.cur
+		rec.Key, rec.Value = bytes.Clone(rec.Key), bytes.Clone(rec.Value)
+		out = append(out, item{partition: pi.p, rec: rec})
+		if r, ok := pi.it.Next(); ok {
+			pi.cur = r
+			heap.Fix(&m, 0)
+		} else {
+			if err := pi.it.Err(); err != nil {
+				return nil, false, err
+			}
+			heap.Pop(&m)
+		}
+	}
+	return out, len(m) > 0, nil
+}
+
+func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	s, ok := h.storeOf(w, r, ps)
+	if !ok {
+		return
+	}
+	req, ok := h.parseScan(w, r, s)
+	if !ok {
+		return
+	}
+	timeout, ok := h.deadline(w, r)
+	if !ok {
+		return
+	}
+	iters, waited, err := await(r.Context(), timeout, func() ([]*partIter, error) { return h.openAll(req) })
+	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
+	if err != nil {
+		h.queryError(w, r, err, "scan")
+		return
+	}
+	items, more, err := collect(iters, req.limit)
+	closeAll(iters)
+	if err != nil {
+		h.queryError(w, r, err, "scan")
+		return
+	}
+	next := ""
+	if more && len(items) > 0 {
+		last := items[len(items)-1]
+		next = cursor{Partition: last.partition, Key: last.rec.Key}.encode(req.query)
+	}
+	w.Header().Set(servedByHeader, h.e.NodeID())
+	if wantsNDJSON(r) {
+		h.writeNDJSON(w, s, items, next)
+		return
+	}
+	buf := make([]byte, 0, 64+len(items)*160)
+	buf = append(buf, `{"items":[`...)
+	for i, it := range items {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendItem(buf, s, it)
+	}
+	buf = append(buf, `],"next_cursor":`...)
+	buf = appendCursor(buf, next)
+	buf = append(buf, "}\n"...)
+	w.Header().Set("Content-Type", jsonContentType)
+	_, _ = w.Write(buf)
+}
+
+func appendCursor(buf []byte, next string) []byte {
+	if next == "" {
+		return append(buf, "null"...)
+	}
+	return strconv.AppendQuote(buf, next)
+}
+
+// appendItem appends one scan item. A value its serde cannot decode is
+// answered as null with an "error" field, so one bad record does not make
+// the rest of the store unreadable.
+func appendItem(buf []byte, s engine.StoreSpec, it item) []byte {
+	start := len(buf)
+	buf = append(buf, `{"key":`...)
+	var err error
+	if buf, err = s.Key.AppendJSON(buf, it.rec.Key); err != nil {
+		buf = append(buf[:start], `{"key":null`...)
+		buf = append(buf, `,"key_base64":`...)
+		buf = strconv.AppendQuote(buf, base64.StdEncoding.EncodeToString(it.rec.Key))
+	}
+	buf = append(buf, `,"value":`...)
+	mark := len(buf)
+	if buf, err = s.Value.AppendJSON(buf, it.rec.Value); err != nil {
+		buf = append(buf[:mark], `null,"error":`...)
+		buf = strconv.AppendQuote(buf, "value does not decode as "+s.Value.Name()+": "+err.Error())
+	}
+	buf = appendMeta(buf, it.partition, it.rec)
+	return append(buf, '}')
+}
+
+func wantsNDJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), ndjsonContentType)
+}
+
+// writeNDJSON streams one item per line, then a last line with the cursor
+// of the next page.
+func (h *Handler) writeNDJSON(w http.ResponseWriter, s engine.StoreSpec, items []item, next string) {
+	w.Header().Set("Content-Type", ndjsonContentType)
+	flusher, _ := w.(http.Flusher)
+	buf := make([]byte, 0, 4096)
+	for i, it := range items {
+		buf = appendItem(buf, s, it)
+		buf = append(buf, '\n')
+		if len(buf) > 32<<10 || i == len(items)-1 {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			buf = buf[:0]
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+	}
+	buf = append(buf[:0], `{"next_cursor":`...)
+	buf = appendCursor(buf, next)
+	buf = append(buf, "}\n"...)
+	_, _ = w.Write(buf)
+}
+
+func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	s, ok := h.storeOf(w, r, ps)
+	if !ok {
+		return
+	}
+	timeout, ok := h.deadline(w, r)
+	if !ok {
+		return
+	}
+	n, err := h.e.PartitionCount(s.Topic)
+	if err != nil {
+		h.queryError(w, r, err, "count")
+		return
+	}
+	total, waited, err := await(r.Context(), timeout, func() (int64, error) {
+		var total int64
+		var errs []error
+		for p := int32(0); p < n; p++ {
+			c, err := h.e.Count(store.Partition{Topic: s.Topic, Partition: p})
+			total += c
+			errs = append(errs, err)
+		}
+		return total, errors.Join(errs...)
+	})
+	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
+	if err != nil {
+		h.queryError(w, r, err, "count")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"store": s.Name, "count": total, "approximate": true})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", jsonContentType)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
