@@ -146,11 +146,14 @@ type Engine struct {
 	// world between two batches (to simulate a crash at a known point).
 	applyMu sync.Mutex
 
-	cl     *kgo.Client
-	adm    *kadm.Client
-	final  atomic.Pointer[[]PartitionInfo] // set by Stop
-	cancel context.CancelFunc
-	done   chan error
+	cl    *kgo.Client
+	adm   *kadm.Client
+	final atomic.Pointer[[]PartitionInfo] // set by Stop
+
+	stopOnce sync.Once
+	stopErr  error
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 // Open opens the store. Call Start to begin consuming.
@@ -250,8 +253,14 @@ func (e *Engine) loadTopics(ctx context.Context) error {
 }
 
 // Stop leaves the group, so the partitions move to other nodes at once,
-// and closes the store after a final sync.
+// and closes the store after a final sync. Later calls return the first
+// call's result.
 func (e *Engine) Stop(ctx context.Context) error {
+	e.stopOnce.Do(func() { e.stopErr = e.stop(ctx) })
+	return e.stopErr
+}
+
+func (e *Engine) stop(ctx context.Context) error {
 	var errs []error
 	if e.cl != nil {
 		e.cancel()

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -43,12 +44,17 @@ func main() {
 
 // run is main without the process: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdout, stderr, getenv)
+}
+
+// runContext is run until ctx ends (what an interrupt does to run).
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(logger)
 
@@ -64,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "iqengine: unknown command %q\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "iqengine: unknown command %q: want serve, broker or demo (see iqengine -h)\n", cmd)
 		return 2
 	}
 	var ue usageError
@@ -82,19 +88,26 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	}
 }
 
-// oneLine keeps an error to one readable line (joined errors are
-// separated by "; ").
+// oneLine keeps an error to one readable line: its lines, trimmed, are
+// joined by "; " (joined errors), or by " " after a line that ends in ":"
+// (a heading such as YAML's "unmarshal errors:").
 func oneLine(err error) string {
-	s := err.Error()
-	out := make([]rune, 0, len(s))
-	for _, r := range s {
-		if r == '\n' {
-			out = append(out, ';', ' ')
+	var b strings.Builder
+	for line := range strings.Lines(err.Error()) {
+		line = strings.TrimSpace(line)
+		if line == "" {
 			continue
 		}
-		out = append(out, r)
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(line)
 	}
-	return string(out)
+	return b.String()
 }
 
 // flags is a subcommand's flag set. It reports errors instead of exiting,

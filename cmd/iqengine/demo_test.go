@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// demoAnswerWithin is the issue's promise: `iqengine demo` answers a key
+// lookup and a range scan within 15 seconds of start.
+const demoAnswerWithin = 15 * time.Second
+
+// built is the command's binary, built once for the package's tests.
+var built struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// buildBinary builds the command (once) into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "iqengine-test-bin-")
+		if built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "iqengine")
+		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.path
+}
+
+// getJSON GETs url and decodes a JSON answer into v, returning the status
+// and content type.
+func getJSON(ctx context.Context, url string, v any) (status int, contentType string, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, "", err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return resp.StatusCode, "", fmt.Errorf("%s: %w: %s", resp.Status, err, body)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), nil
+}
+
+type demoItem struct {
+	Key   string `json:"key"`
+	Value struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	} `json:"value"`
+	Partition int32 `json:"partition"`
+}
+
+// demoAnswers reports nil once the demo answers the key lookup and the
+// range scan of the issue correctly.
+func demoAnswers(ctx context.Context, base string) error {
+	var one demoItem
+	status, _, err := getJSON(ctx, base+"/v1/stores/orders/keys/o-00001", &one)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("key lookup: status %d", status)
+	}
+	if one.Key != "o-00001" || one.Value.ID != "o-00001" {
+		return fmt.Errorf("key lookup: key %q, value.id %q, want o-00001", one.Key, one.Value.ID)
+	}
+
+	var page struct {
+		Items []demoItem `json:"items"`
+	}
+	status, _, err = getJSON(ctx, base+"/v1/stores/orders/keys?from=o-00100&to=o-00199&limit=5", &page)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("range scan: status %d", status)
+	}
+	if len(page.Items) != 5 {
+		return fmt.Errorf("range scan: %d items, want 5", len(page.Items))
+	}
+	for i, it := range page.Items {
+		if it.Key < "o-00100" || it.Key > "o-00199" {
+			return fmt.Errorf("range scan: item %d key %q is out of range", i, it.Key)
+		}
+		if it.Value.ID != it.Key {
+			return fmt.Errorf("range scan: item %d key %q has value.id %q", i, it.Key, it.Value.ID)
+		}
+		if i > 0 && it.Key <= page.Items[i-1].Key {
+			return fmt.Errorf("range scan: keys not in order: %q after %q", it.Key, page.Items[i-1].Key)
+		}
+	}
+	return nil
+}
+
+func TestDemoBinary(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	base := "http://" + listen
+
+	var stdout, stderr syncBuffer
+	cmd := exec.Command(bin, "demo", "--listen", listen)
+	// The demo's temporary directory goes under the test's.
+	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	logs := func() string { return "stdout:\n" + stdout.String() + "\nstderr:\n" + stderr.String() }
+
+	// Poll until the lookup and the scan both answer, within the promise.
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(demoAnswerWithin))
+	defer cancel()
+	var last error
+	for {
+		select {
+		case err := <-exited:
+			stopped = true
+			t.Fatalf("demo exited early: %v\n%s", err, logs())
+		default:
+		}
+		if last = demoAnswers(ctx, base); last == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("demo did not answer within %s of start: %v\n%s", demoAnswerWithin, last, logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	took := time.Since(start)
+	t.Logf("demo answered the key lookup and the range scan %s after process start", took.Round(time.Millisecond))
+
+	// A bad key is a problem+json 400 of a stable type.
+	var prob struct {
+		Type   string `json:"type"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}
+	qctx, qcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer qcancel()
+	status, ctype, err := getJSON(qctx, base+"/v1/stores/sensors/keys/abc", &prob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusBadRequest || prob.Status != http.StatusBadRequest {
+		t.Errorf("bad key: status %d (body %d), want 400", status, prob.Status)
+	}
+	if !strings.HasPrefix(ctype, "application/problem+json") {
+		t.Errorf("bad key: Content-Type %q, want application/problem+json", ctype)
+	}
+	if prob.Type != "urn:iqengine:problem:bad-key" {
+		t.Errorf("bad key: type %q, want urn:iqengine:problem:bad-key", prob.Type)
+	}
+	if !strings.Contains(prob.Detail, "int64") {
+		t.Errorf("bad key: detail %q does not name the key serde", prob.Detail)
+	}
+
+	// The banner tells the user where to look.
+	if out := stdout.String(); !strings.Contains(out, base+"/v1/stores/orders/keys/o-00001") || !strings.Contains(out, "Ctrl-C") {
+		t.Errorf("the banner does not show the example queries:\n%s", out)
+	}
+
+	// Ctrl-C stops it cleanly.
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	interrupted := time.Now()
+	select {
+	case err := <-exited:
+		stopped = true
+		t.Logf("demo exited %s after SIGINT", time.Since(interrupted).Round(time.Millisecond))
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("demo exited with %v after SIGINT, want 0\n%s", ee, logs())
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Signal(syscall.SIGQUIT) // a goroutine dump on stderr
+		time.Sleep(time.Second)
+		t.Fatalf("demo did not exit within 15s of SIGINT\n%s", logs())
+	}
+	if strings.Contains(stderr.String(), "level=ERROR") {
+		t.Errorf("errors were logged:\n%s", stderr.String())
+	}
+	// The demo removed its temporary directory.
+	if left, _ := filepath.Glob(filepath.Join(dir, "iqengine-demo-*")); len(left) > 0 {
+		t.Errorf("demo left %v behind", left)
+	}
+}
+
+func TestDemoListenInUse(t *testing.T) {
+	bin := buildBinary(t)
+	// Hold a port so that the demo cannot listen on it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(bin, "demo", "--listen", ln.Addr().String())
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("demo did not fail on a port in use\n%s", stderr.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want exit status 1\n%s", err, stderr.String())
+	}
+	// The error is the last line; the lines before are the log.
+	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	wantOneLine(t, lines[len(lines)-1]+"\n", "listen on "+ln.Addr().String(), "address already in use")
+}
