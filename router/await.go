@@ -39,11 +39,16 @@ func (e *unavailableError) Error() string {
 // cure, or the timeout passes. Only *engine.NotServingError is retried: a
 // restoring or moving partition. It returns how long it waited.
 func await[T any](ctx context.Context, timeout time.Duration, f func() (T, error)) (T, time.Duration, error) {
+	// The common case serves at once: no deadline or backoff to set up.
+	v, err := f()
+	if notServing(err) == nil {
+		return v, 0, err
+	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last []unavailablePartition
-	v, err := retry.DoValue(ctx, backoff(), func(context.Context) (T, error) {
+	v, err = retry.DoValue(ctx, backoff(), func(context.Context) (T, error) {
 		v, err := f()
 		if ns := notServing(err); ns != nil {
 			last = ns
@@ -59,6 +64,9 @@ func await[T any](ctx context.Context, timeout time.Duration, f func() (T, error
 
 // notServing lists the partitions err says do not serve, or nil.
 func notServing(err error) []unavailablePartition {
+	if err == nil {
+		return nil
+	}
 	var out []unavailablePartition
 	for _, e := range flatten(err) {
 		var ns *engine.NotServingError

@@ -2,6 +2,7 @@ package router
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,7 +29,24 @@ func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-func (m *httpMetrics) observe(endpoint string, status int, d time.Duration) {
-	m.requests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(endpoint).Observe(d.Seconds())
+// endpointMetrics are one endpoint's metrics, resolved once so that a
+// request does not look its labels up.
+type endpointMetrics struct {
+	latency  prometheus.Observer
+	requests *prometheus.CounterVec
+	name     string
+	byStatus sync.Map // int -> prometheus.Counter
+}
+
+func (m *httpMetrics) endpoint(name string) *endpointMetrics {
+	return &endpointMetrics{latency: m.latency.WithLabelValues(name), requests: m.requests, name: name}
+}
+
+func (m *endpointMetrics) observe(status int, d time.Duration) {
+	c, ok := m.byStatus.Load(status)
+	if !ok {
+		c, _ = m.byStatus.LoadOrStore(status, m.requests.WithLabelValues(m.name, strconv.Itoa(status)))
+	}
+	c.(prometheus.Counter).Inc()
+	m.latency.Observe(d.Seconds())
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -84,11 +85,12 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 // handle registers a GET endpoint, counting its requests and latency under
 // the given name.
 func (h *Handler) handle(path, name string, f handlerFunc) {
+	m := h.m.endpoint(name)
 	h.mux.GET(path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		f(sw, r, ps)
-		h.m.observe(name, sw.status, time.Since(start))
+		m.observe(sw.status, time.Since(start))
 	})
 }
 
@@ -106,6 +108,14 @@ func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// query parses the query string; most lookups have none.
+func query(r *http.Request) url.Values {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	return r.URL.Query()
 }
 
 // storeOf resolves the :store parameter, answering 404 when unknown.
@@ -139,8 +149,8 @@ func keyBytes(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, param,
 
 // deadline reads ?timeout= (Go duration syntax), answering 400 when it is
 // not a positive duration up to the maximum.
-func (h *Handler) deadline(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {
-	v := r.URL.Query().Get("timeout")
+func (h *Handler) deadline(w http.ResponseWriter, r *http.Request, q url.Values) (time.Duration, bool) {
+	v := q.Get("timeout")
 	if v == "" {
 		return h.o.Timeout, true
 	}
@@ -158,7 +168,8 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	if !ok {
 		return
 	}
-	for name := range r.URL.Query() {
+	q := query(r)
+	for name := range q {
 		if name != "timeout" {
 			writeProblem(w, r, http.StatusBadRequest, probBadParameter, "unknown query parameter "+strconv.Quote(name)+" (known: timeout)")
 			return
@@ -173,7 +184,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	if !ok {
 		return
 	}
-	timeout, ok := h.deadline(w, r)
+	timeout, ok := h.deadline(w, r, q)
 	if !ok {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -70,8 +71,7 @@ func (c *cursor) start(p int32) []byte {
 
 // parseScan validates the scan parameters: from and to (inclusive, as in
 // Kafka Streams' range queries), prefix, limit and cursor.
-func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s engine.StoreSpec) (*scanRequest, bool) {
-	q := r.URL.Query()
+func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, q url.Values) (*scanRequest, bool) {
 	for name := range q {
 		switch name {
 		case "from", "to", "prefix", "limit", "cursor", "timeout":
@@ -257,11 +257,12 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	if !ok {
 		return
 	}
-	req, ok := h.parseScan(w, r, s)
+	q := query(r)
+	req, ok := h.parseScan(w, r, s, q)
 	if !ok {
 		return
 	}
-	timeout, ok := h.deadline(w, r)
+	timeout, ok := h.deadline(w, r, q)
 	if !ok {
 		return
 	}
@@ -365,7 +366,7 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	if !ok {
 		return
 	}
-	timeout, ok := h.deadline(w, r)
+	timeout, ok := h.deadline(w, r, query(r))
 	if !ok {
 		return
 	}

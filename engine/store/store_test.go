@@ -1,0 +1,117 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+func openMem(t *testing.T) *DB {
+	t.Helper()
+	d, err := Open(Options{Dir: "db", FS: vfs.NewMem(), CacheSize: 1 << 20, MemTableSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
+func keysOf(t *testing.T, d *DB, p Partition, lower, upper []byte) string {
+	t.Helper()
+	it, err := d.NewIterator(p, lower, upper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var out []string
+	for r, ok := it.Next(); ok; r, ok = it.Next() {
+		out = append(out, fmt.Sprintf("%s=%s@%d", r.Key, r.Value, r.Offset))
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(out, " ")
+}
+
+// Partitions are separate spans: neither a neighbouring partition nor a
+// topic whose name extends this one's leaks into a scan, a count or a wipe.
+func TestPartitionsAreSeparateSpans(t *testing.T) {
+	d := openMem(t)
+	p0 := Partition{Topic: "t", Partition: 0}
+	p1 := Partition{Topic: "t", Partition: 1}
+	other := Partition{Topic: "tt", Partition: 0}
+	write := func(p Partition, cp int64, kv ...string) {
+		b := d.NewBatch(p)
+		for i := 0; i < len(kv); i += 2 {
+			var err error
+			if kv[i+1] == "" {
+				err = b.Delete([]byte(kv[i]))
+			} else {
+				err = b.Set([]byte(kv[i]), []byte(kv[i+1]), cp, 1000)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Commit(Checkpoint{Offset: cp, TopicID: [16]byte{1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(p0, 3, "a", "1", "b", "2", "c", "3", "d", "4")
+	write(p1, 7, "a", "x", "z", "y")
+	write(other, 1, "a", "other")
+	write(p0, 4, "b", "") // a tombstone
+
+	cases := []struct {
+		name         string
+		p            Partition
+		lower, upper string
+		want         string
+	}{
+		{"whole partition", p0, "", "", "a=1@3 c=3@3 d=4@3"},
+		{"lower bound inclusive", p0, "c", "", "c=3@3 d=4@3"},
+		{"upper bound exclusive", p0, "", "d", "a=1@3 c=3@3"},
+		{"both bounds", p0, "b", "d", "c=3@3"},
+		{"empty range", p0, "e", "f", ""},
+		{"other partition", p1, "", "", "a=x@7 z=y@7"},
+		{"topic with a longer name", other, "", "", "a=other@1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var lo, hi []byte
+			if c.lower != "" {
+				lo = []byte(c.lower)
+			}
+			if c.upper != "" {
+				hi = []byte(c.upper)
+			}
+			if got := keysOf(t, d, c.p, lo, hi); got != c.want {
+				t.Fatalf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+
+	if cp, ok, err := d.Checkpoint(p0); err != nil || !ok || cp.Offset != 4 || cp.TopicID != [16]byte{1} {
+		t.Fatalf("checkpoint %+v %v %v", cp, ok, err)
+	}
+	if n, _ := d.Count(p0); n != 3 {
+		t.Fatalf("count %d, want 3", n)
+	}
+	if err := d.Wipe(p0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := d.Checkpoint(p0); ok {
+		t.Fatal("checkpoint survived the wipe")
+	}
+	if got := keysOf(t, d, p0, nil, nil); got != "" {
+		t.Fatalf("wiped partition still holds %q", got)
+	}
+	if got := keysOf(t, d, p1, nil, nil); got != "a=x@7 z=y@7" {
+		t.Fatalf("the wipe reached partition 1: %q", got)
+	}
+	if r, ok, _ := d.Get(other, []byte("a")); !ok || string(r.Value) != "other" || r.Timestamp != 1000 {
+		t.Fatalf("the wipe reached another topic: %+v %v", r, ok)
+	}
+}
