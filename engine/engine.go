@@ -50,9 +50,16 @@ type Config struct {
 	// Kafka are the client options that reach the brokers (seeds, TLS,
 	// SASL, timeouts). The engine adds the consumer group options.
 	Kafka []kgo.Opt
-	// GroupOpts are extra consumer group options (the cluster package's
-	// balancer, static membership).
-	GroupOpts []kgo.Opt
+	// Balancer assigns partitions in the group (default: franz-go's
+	// cooperative-sticky). The cluster package's balancer also tells every
+	// member who owns what.
+	Balancer kgo.GroupBalancer
+	// InstanceID, when set, makes this node a static member of the group
+	// (KIP-345): a restart within the session timeout keeps its partitions
+	// in place. Stop still leaves the group explicitly, so a planned stop
+	// moves the partitions at once; a crash keeps them until the session
+	// timeout.
+	InstanceID string
 	// SessionTimeout is the group session timeout (default 45s).
 	SessionTimeout time.Duration
 	// Store configures the local Pebble store.
@@ -198,12 +205,16 @@ func Open(cfg Config) (*Engine, error) {
 // Start loads the topics' metadata (failing if a topic does not exist),
 // joins the consumer group and starts consuming in the background.
 func (e *Engine) Start(ctx context.Context) error {
+	balancer := e.cfg.Balancer
+	if balancer == nil {
+		balancer = kgo.CooperativeStickyBalancer()
+	}
 	opts := append([]kgo.Opt{}, e.cfg.Kafka...)
 	opts = append(opts,
 		kgo.ConsumerGroup(e.cfg.ApplicationID),
 		kgo.ConsumeTopics(e.topics...),
 		kgo.SessionTimeout(e.cfg.SessionTimeout),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.Balancers(balancer),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(e.onAssigned),
 		kgo.AdjustFetchOffsetsFn(e.assign),
@@ -211,7 +222,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		kgo.OnPartitionsLost(e.revoke),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
-	opts = append(opts, e.cfg.GroupOpts...)
+	if e.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(e.cfg.InstanceID))
+	}
 	// Metadata and offsets go through a client of their own: the group
 	// callbacks that use it can run before NewClient below returns.
 	admCl, err := kgo.NewClient(e.cfg.Kafka...)
@@ -276,10 +289,45 @@ func (e *Engine) stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("engine: leave group: %w", err))
 		}
 		e.cl.Close()
+		if e.cfg.InstanceID != "" {
+			// A static member's client does not leave on close: remove it
+			// by its instance id, so its partitions move now, not after
+			// the session timeout.
+			if err := e.leaveStatic(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		e.adm.Close()
 	}
 	errs = append(errs, e.db.Close())
 	return errors.Join(errs...)
+}
+
+func (e *Engine) leaveStatic(ctx context.Context) error {
+	resp, err := e.adm.LeaveGroup(ctx, kadm.LeaveGroup(e.cfg.ApplicationID).InstanceIDs(e.cfg.InstanceID))
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("engine: leave group as %s: %w", e.cfg.InstanceID, err)
+	}
+	return nil
+}
+
+// Kill stops the engine as a crash would, for tests: it stops consuming
+// and closes its connections without leaving the group, so the group keeps
+// its partitions until the session timeout (with InstanceID set; without
+// it, franz-go's close still leaves), and closes the store.
+func (e *Engine) Kill() {
+	e.stopOnce.Do(func() {
+		if e.cl != nil {
+			e.cancel()
+			<-e.done
+			e.cl.Close() // a static member does not leave on close
+			e.adm.Close()
+		}
+		e.stopErr = e.db.Close()
+	})
 }
 
 // Err returns the error that stopped consumption (a failed store write),

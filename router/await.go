@@ -36,20 +36,23 @@ func (e *unavailableError) Error() string {
 }
 
 // await calls f until it succeeds, fails with an error that waiting cannot
-// cure, or the timeout passes. Only *engine.NotServingError is retried: a
-// restoring or moving partition. It returns how long it waited.
-func await[T any](ctx context.Context, timeout time.Duration, f func() (T, error)) (T, time.Duration, error) {
-	// The common case serves at once: no deadline or backoff to set up.
-	v, err := f()
+// cure, or the timeout passes. Only a partition without a serving owner is
+// retried (*engine.NotServingError, *waitError): restoring, moving, or its
+// owner unreachable. It returns how long it waited. f gets the deadline,
+// which calls to other nodes enforce and pass on.
+func await[T any](ctx context.Context, timeout time.Duration, f func(ctx context.Context, deadline time.Time) (T, error)) (T, time.Duration, error) {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	// The common case serves at once: no timer or backoff to set up.
+	v, err := f(ctx, deadline)
 	if notServing(err) == nil {
 		return v, 0, err
 	}
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var last []unavailablePartition
-	v, err = retry.DoValue(ctx, backoff(), func(context.Context) (T, error) {
-		v, err := f()
+	v, err = retry.DoValue(ctx, backoff(), func(ctx context.Context) (T, error) {
+		v, err := f(ctx, deadline)
 		if ns := notServing(err); ns != nil {
 			last = ns
 			return v, retry.RetryableError(err)
@@ -70,8 +73,12 @@ func notServing(err error) []unavailablePartition {
 	var out []unavailablePartition
 	for _, e := range flatten(err) {
 		var ns *engine.NotServingError
-		if errors.As(e, &ns) {
+		var we *waitError
+		switch {
+		case errors.As(e, &ns):
 			out = append(out, unavailablePartition{Topic: ns.Partition.Topic, Partition: ns.Partition.Partition, Reason: ns.State.String()})
+		case errors.As(e, &we):
+			out = append(out, unavailablePartition{Topic: we.p.Topic, Partition: we.p.Partition, Reason: we.reason})
 		}
 	}
 	return out

@@ -59,6 +59,7 @@ var titles = map[string]string{
 	probUndecodable:  "Stored value does not decode",
 	probInternal:     "Internal error",
 	probNoRoute:      "No such endpoint",
+	probNotOwner:     "Not the owner of the partition",
 	probMethod:       "Method not allowed",
 }
 

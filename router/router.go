@@ -5,6 +5,7 @@
 package router
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/engine"
 	"github.com/iqengine/iqengine/engine/store"
 	"github.com/iqengine/iqengine/serde"
@@ -35,15 +37,27 @@ type Options struct {
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
+	// Routing gives the cluster's current routing table; nil means a
+	// single node that never forwards.
+	Routing Routing
+	// Client makes the calls to other nodes (default: a keep-alive pool).
+	Client *http.Client
+}
+
+// Routing is where the current routing table comes from: the cluster
+// balancer, swapped once per group generation.
+type Routing interface {
+	Table() *cluster.Table
 }
 
 // Handler serves the HTTP API of one node.
 type Handler struct {
-	o   Options
-	e   *engine.Engine
-	log *slog.Logger
-	mux *httprouter.Router
-	m   *httpMetrics
+	o      Options
+	e      *engine.Engine
+	log    *slog.Logger
+	mux    *httprouter.Router
+	m      *httpMetrics
+	client *http.Client
 }
 
 // New returns the node's HTTP handler.
@@ -54,12 +68,21 @@ func New(o Options) *Handler {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
-	h := &Handler{o: o, e: o.Engine, log: o.Logger, mux: httprouter.New(), m: newHTTPMetrics(o.Registry)}
+	if o.Client == nil {
+		o.Client = newPeerClient()
+	}
+	h := &Handler{o: o, e: o.Engine, log: o.Logger, mux: httprouter.New(), m: newHTTPMetrics(o.Registry), client: o.Client}
 	h.handle("/v1/stores", "stores", h.listStores)
 	h.handle("/v1/stores/:store/keys", "scan", h.scan)
 	h.handle("/v1/stores/:store/keys/*key", "get", h.get)
 	h.handle("/v1/stores/:store/count", "count", h.count)
 	h.handle("/v1/metadata/partitions", "partitions", h.partitions)
+	h.handle("/v1/metadata/instances", "instances", h.instances)
+	h.handle("/v1/metadata/stores/:store/keys/*key", "key-metadata", h.keyMetadata)
+	h.handle("/v1/internal/stores/:store/partitions/:partition/get", "internal-get", h.internalGet)
+	h.handle("/v1/internal/stores/:store/partitions/:partition/scan", "internal-scan", h.internalScan)
+	h.handle("/v1/internal/stores/:store/partitions/:partition/count", "internal-count", h.internalCount)
+	h.handle("/v1/internal/partitions", "internal-partitions", h.localPartitions)
 	h.handle("/healthz", "healthz", h.healthz)
 	h.handle("/readyz", "readyz", h.readyz)
 	metrics := promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})
@@ -194,7 +217,24 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		return
 	}
 	p := store.Partition{Topic: s.Topic, Partition: serde.Partition(key, n)}
-	rec, waited, err := await(r.Context(), timeout, func() (store.Record, error) { return h.e.Get(p, key) })
+	nhops := hops(r)
+	type found struct {
+		rec      store.Record
+		servedBy string
+	}
+	got, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) (found, error) {
+		rec, err := h.e.Get(p, key)
+		owner, local, rerr := h.route(p, err, nhops)
+		if local {
+			return found{rec, h.e.NodeID()}, err
+		}
+		if rerr != nil {
+			return found{}, rerr
+		}
+		rec, err = h.remoteGet(ctx, deadline, owner, s, p, key)
+		return found{rec, owner.NodeID}, err
+	})
+	rec := got.rec
 	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
 	if err != nil {
 		h.queryError(w, r, err, "key "+strconv.Quote(text))
@@ -213,9 +253,9 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	}
 	buf = appendMeta(buf, p.Partition, rec)
 	buf = append(buf, `,"served_by":`...)
-	buf = strconv.AppendQuote(buf, h.e.NodeID())
+	buf = strconv.AppendQuote(buf, got.servedBy)
 	buf = append(buf, "}\n"...)
-	w.Header().Set(servedByHeader, h.e.NodeID())
+	w.Header().Set(servedByHeader, got.servedBy)
 	w.Header().Set("Content-Type", jsonContentType)
 	_, _ = w.Write(buf)
 }
@@ -235,7 +275,11 @@ func appendMeta(buf []byte, partition int32, rec store.Record) []byte {
 // partition had no serving owner before the deadline, else 500.
 func (h *Handler) queryError(w http.ResponseWriter, r *http.Request, err error, what string) {
 	var ue *unavailableError
+	var no *notOwnerError
 	switch {
+	case errors.As(err, &no):
+		w.Header().Set(generationHeader, strconv.Itoa(int(no.generation)))
+		writeProblem(w, r, http.StatusMisdirectedRequest, probNotOwner, no.Error())
 	case errors.Is(err, engine.ErrNotFound):
 		writeProblem(w, r, http.StatusNotFound, probKeyNotFound, what+" is not in the store")
 	case errors.As(err, &ue):
@@ -267,20 +311,6 @@ func (h *Handler) listStores(w http.ResponseWriter, r *http.Request, _ httproute
 	for _, s := range h.e.Stores() {
 		n, _ := h.e.PartitionCount(s.Topic)
 		out.Stores = append(out.Stores, storeInfo{s.Name, s.Topic, n, s.Key.Name(), s.Value.Name()})
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (h *Handler) partitions(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	type info struct {
-		Owner string `json:"owner"`
-		engine.PartitionInfo
-	}
-	out := struct {
-		Partitions []info `json:"partitions"`
-	}{Partitions: []info{}}
-	for _, p := range h.e.Partitions() {
-		out.Partitions = append(out.Partitions, info{Owner: h.e.NodeID(), PartitionInfo: p})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

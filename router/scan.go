@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"container/heap"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -12,6 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -158,12 +161,39 @@ type item struct {
 	rec       store.Record
 }
 
-// mergeHeap merges per-partition iterators in (key, partition) order.
+// source yields one partition's records in key order: a local iterator, or
+// a page fetched from the partition's owner.
+type source interface {
+	Next() (store.Record, bool)
+	Err() error
+	Close() error
+}
+
+// page is a remote partition's records for one scan request. Limits are
+// pushed down: a page holds at most the request's limit, which is all a
+// merged page of that limit can take from one partition.
+type page struct {
+	recs []store.Record
+	i    int
+	more bool // the owner has records after the page
+}
+
+func (p *page) Next() (store.Record, bool) {
+	if p.i >= len(p.recs) {
+		return store.Record{}, false
+	}
+	p.i++
+	return p.recs[p.i-1], true
+}
+func (p *page) Err() error   { return nil }
+func (p *page) Close() error { return nil }
+
+// mergeHeap merges per-partition sources in (key, partition) order.
 type mergeHeap []*partIter
 
 type partIter struct {
 	p   int32
-	it  *store.Iterator
+	it  source
 	cur store.Record
 }
 
@@ -183,15 +213,18 @@ func (m *mergeHeap) Pop() any {
 	return x
 }
 
-// openAll opens an iterator on every partition of the topic, or fails with
-// the joined errors of the partitions that do not serve.
-func (h *Handler) openAll(req *scanRequest) ([]*partIter, error) {
+// openAll opens a source on every partition of the topic: a local iterator
+// where the partition serves here, else a page from its owner (fetched in
+// parallel). It fails with the joined errors of the partitions it could not
+// open, so the caller can wait for them and name them.
+func (h *Handler) openAll(ctx context.Context, deadline time.Time, req *scanRequest, nhops int) ([]*partIter, error) {
 	n, err := h.e.PartitionCount(req.store.Topic)
 	if err != nil {
 		return nil, err
 	}
-	iters := make([]*partIter, 0, n)
-	var errs []error
+	iters := make([]*partIter, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
 	for p := int32(0); p < n; p++ {
 		lower := req.lower
 		if req.after != nil {
@@ -199,18 +232,37 @@ func (h *Handler) openAll(req *scanRequest) ([]*partIter, error) {
 				lower = s
 			}
 		}
-		it, err := h.e.NewIterator(store.Partition{Topic: req.store.Topic, Partition: p}, lower, req.upper)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		id := store.Partition{Topic: req.store.Topic, Partition: p}
+		it, err := h.e.NewIterator(id, lower, req.upper)
+		owner, local, rerr := h.route(id, err, nhops)
+		switch {
+		case local && err == nil:
+			iters[p] = &partIter{p: p, it: it}
+		case local:
+			errs[p] = err
+		case rerr != nil:
+			errs[p] = rerr
+		default:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				recs, more, err := h.remotePage(ctx, deadline, owner, req.store, id, lower, req.upper, req.limit)
+				iters[p], errs[p] = &partIter{p: p, it: &page{recs: recs, more: more}}, err
+			}()
 		}
-		iters = append(iters, &partIter{p: p, it: it})
 	}
-	if len(errs) > 0 {
-		closeAll(iters)
-		return nil, errors.Join(errs...)
+	wg.Wait()
+	opened := iters[:0]
+	for p, it := range iters {
+		if it != nil && errs[p] == nil {
+			opened = append(opened, it)
+		}
 	}
-	return iters, nil
+	if err := errors.Join(errs...); err != nil {
+		closeAll(opened)
+		return nil, err
+	}
+	return opened, nil
 }
 
 func closeAll(iters []*partIter) {
@@ -232,6 +284,9 @@ func collect(iters []*partIter, limit int) ([]item, bool, error) {
 		}
 	}
 	heap.Init(&m)
+	// A remote page that ended with more behind it means more records,
+	// even once the page itself is used up.
+	truncated := false
 	out := make([]item, 0, min(limit, 1024))
 	for len(m) > 0 && len(out) < limit {
 		pi := m[0]
@@ -246,10 +301,13 @@ func collect(iters []*partIter, limit int) ([]item, bool, error) {
 			if err := pi.it.Err(); err != nil {
 				return nil, false, err
 			}
+			if pg, ok := pi.it.(*page); ok && pg.more {
+				truncated = true
+			}
 			heap.Pop(&m)
 		}
 	}
-	return out, len(m) > 0, nil
+	return out, len(m) > 0 || truncated, nil
 }
 
 func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
@@ -266,7 +324,10 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	if !ok {
 		return
 	}
-	iters, waited, err := await(r.Context(), timeout, func() ([]*partIter, error) { return h.openAll(req) })
+	nhops := hops(r)
+	iters, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) ([]*partIter, error) {
+		return h.openAll(ctx, deadline, req, nhops)
+	})
 	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
 	if err != nil {
 		h.queryError(w, r, err, "scan")
@@ -375,13 +436,32 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		h.queryError(w, r, err, "count")
 		return
 	}
-	total, waited, err := await(r.Context(), timeout, func() (int64, error) {
-		var total int64
-		var errs []error
+	nhops := hops(r)
+	total, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) (int64, error) {
+		counts := make([]int64, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
 		for p := int32(0); p < n; p++ {
-			c, err := h.e.Count(store.Partition{Topic: s.Topic, Partition: p})
+			id := store.Partition{Topic: s.Topic, Partition: p}
+			c, err := h.e.Count(id)
+			owner, local, rerr := h.route(id, err, nhops)
+			switch {
+			case local:
+				counts[p], errs[p] = c, err
+			case rerr != nil:
+				errs[p] = rerr
+			default:
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					counts[p], errs[p] = h.remoteCount(ctx, deadline, owner, s, id)
+				}()
+			}
+		}
+		wg.Wait()
+		var total int64
+		for _, c := range counts {
 			total += c
-			errs = append(errs, err)
 		}
 		return total, errors.Join(errs...)
 	})

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -21,15 +24,24 @@ import (
 // demoCmd runs everything a newcomer needs in one process: the embedded
 // broker, the demo topics with continuously updating data, and a node.
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
-	fs := newFlags("demo", "demo [--data-dir DIR] [--listen 127.0.0.1:7070]", stderr)
-	dataDir := fs.String("data-dir", "", "keep the broker's and the node's data here (default: a temporary directory, removed at exit)")
-	listen := fs.String("listen", "127.0.0.1:7070", "the node's HTTP listen address")
+	fs := newFlags("demo", "demo [--nodes 3] [--data-dir DIR] [--listen 127.0.0.1:7070]", stderr)
+	dataDir := fs.String("data-dir", "", "keep the broker's and the nodes' data here (default: a temporary directory, removed at exit)")
+	listen := fs.String("listen", "127.0.0.1:7070", "the first node's HTTP listen address; node i listens on the next ports (port 0: any free ports)")
+	nodes := fs.Int("nodes", 3, "how many nodes form the demo application (1 to 9)")
 	rate := fs.Int("rate", 200, "demo records produced per second")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *rate < 1 {
 		return usageError{fmt.Errorf("demo: --rate %d must be at least 1", *rate)}
+	}
+	if *nodes < 1 || *nodes > 9 {
+		return usageError{fmt.Errorf("demo: --nodes %d must be from 1 to 9", *nodes)}
+	}
+	host, portText, err := net.SplitHostPort(*listen)
+	port, perr := strconv.Atoi(portText)
+	if err != nil || perr != nil || port < 0 || port+*nodes-1 > 65535 {
+		return usageError{fmt.Errorf("demo: --listen %q is not host:port", *listen)}
 	}
 	dir := *dataDir
 	if dir == "" {
@@ -61,30 +73,44 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		return fmt.Errorf("demo: seed data: %w", err)
 	}
 
-	cfg := config.Default()
-	cfg.ApplicationID = "iqengine-demo"
-	cfg.NodeID = "node-1"
-	cfg.Listen = *listen
-	cfg.DataDir = filepath.Join(dir, "node-1")
-	cfg.Kafka.Brokers = brokers
-	cfg.Kafka.SessionTimeout = config.Duration(10 * time.Second)
-	cfg.Storage.CacheSize = 32 << 20
-	cfg.Storage.MemTableSize = 16 << 20
-	cfg.Stores = demo.Stores()
-	if err := cfg.Validate(); err != nil {
-		return usageError{fmt.Errorf("demo: %w", err)}
-	}
-	n, err := startNode(ctx, cfg, log)
-	if err != nil {
-		return err
+	var running []*node
+	defer func() {
+		for _, n := range running {
+			_ = n.stop()
+		}
+	}()
+	for i := 0; i < *nodes; i++ {
+		cfg := config.Default()
+		cfg.ApplicationID = "iqengine-demo"
+		cfg.NodeID = fmt.Sprintf("node-%d", i+1)
+		cfg.Listen = net.JoinHostPort(host, strconv.Itoa(portOf(port, i)))
+		cfg.DataDir = filepath.Join(dir, cfg.NodeID)
+		cfg.Kafka.Brokers = brokers
+		cfg.Kafka.SessionTimeout = config.Duration(10 * time.Second)
+		cfg.Storage.CacheSize = 32 << 20
+		cfg.Storage.MemTableSize = 16 << 20
+		cfg.Stores = demo.Stores()
+		if err := cfg.Validate(); err != nil {
+			return usageError{fmt.Errorf("demo: %w", err)}
+		}
+		n, err := startNode(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		running = append(running, n)
 	}
 	prodDone := make(chan error, 1)
 	go func() { prodDone <- producer.Run(ctx, *rate) }()
 
-	base := "http://" + n.ln.Addr().String()
+	var urls []string
+	for _, n := range running {
+		urls = append(urls, "http://"+n.ln.Addr().String())
+	}
+	base := urls[0]
 	fmt.Fprintf(stdout, `
 iqengine demo: an embedded broker at %s, demo data updating at %d records/s,
-and a node at %s. Try:
+and %d node(s) of one application at %s.
+Any node answers any key; try the same query on each. Try:
 
   curl %s/v1/stores
   curl %s/v1/stores/orders/keys/%s
@@ -92,15 +118,30 @@ and a node at %s. Try:
   curl '%s/v1/stores/orders/keys?prefix=o-0004&limit=3'
   curl %s/v1/stores/sensors/keys/%d
   curl %s/v1/stores/orders/count
+  curl %s/v1/metadata/instances
   curl %s/v1/metadata/partitions
   curl %s/v1/stores/sensors/keys/abc     # a bad key: a problem+json answer
 
 Ctrl-C stops it.
-`, brokers[0], *rate, base, base, base, demo.SampleOrderKey(), base, base, base, demo.SampleSensorID(), base, base, base)
+`, brokers[0], *rate, len(urls), strings.Join(urls, ", "), base, base, demo.SampleOrderKey(), base, base, base, demo.SampleSensorID(), base, base, base, base)
 
-	err = n.wait(ctx)
+	<-ctx.Done()
+	err = nil
+	for _, n := range running {
+		err = errors.Join(err, n.stop())
+	}
+	running = nil
 	if perr := <-prodDone; perr != nil && !errors.Is(perr, context.Canceled) {
 		err = errors.Join(err, fmt.Errorf("demo producer: %w", perr))
 	}
 	return err
+}
+
+// portOf is node i's port: the next ports after the first, or 0 (any free
+// port) for all when the first is 0.
+func portOf(first, i int) int {
+	if first == 0 {
+		return 0
+	}
+	return first + i
 }

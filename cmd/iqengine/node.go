@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/engine"
 	"github.com/iqengine/iqengine/engine/store"
 	"github.com/iqengine/iqengine/internal/config"
@@ -55,6 +57,16 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node,
 		}
 		specs = append(specs, engine.StoreSpec{Name: s.Name, Topic: s.Topic, Key: key, Value: value})
 	}
+	// Listen first: with port 0 the advertised URL is known only now.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	if u, err := url.Parse(cfg.Advertise); err == nil && u.Port() == "0" {
+		u.Host = ln.Addr().String()
+		cfg.Advertise = u.String()
+	}
+	balancer := cluster.NewBalancer(cluster.Member{NodeID: cfg.NodeID, URL: cfg.Advertise})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e, err := engine.Open(engine.Config{
@@ -62,6 +74,8 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node,
 		NodeID:         cfg.NodeID,
 		Stores:         specs,
 		Kafka:          kopts,
+		Balancer:       balancer,
+		InstanceID:     cfg.NodeID,
 		SessionTimeout: cfg.Kafka.SessionTimeout.D(),
 		Store: store.Options{
 			Dir:          cfg.DataDir,
@@ -73,18 +87,15 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node,
 		Registerer: reg,
 	})
 	if err != nil {
+		ln.Close()
 		return nil, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, cfg.Kafka.StartupTimeout.D())
 	defer cancel()
 	if err := e.Start(startCtx); err != nil {
+		ln.Close()
 		_ = e.Stop(context.Background())
 		return nil, err
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		_ = e.Stop(context.Background())
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	h := router.New(router.Options{
 		Engine:       e,
@@ -94,6 +105,7 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node,
 		MaxLimit:     cfg.Query.MaxLimit,
 		Registry:     reg,
 		Logger:       log,
+		Routing:      balancer,
 	})
 	n := &node{
 		cfg: cfg, log: log, engine: e, ln: ln, served: make(chan error, 1),

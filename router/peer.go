@@ -1,0 +1,377 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/iqengine/iqengine/cluster"
+	"github.com/iqengine/iqengine/engine"
+	"github.com/iqengine/iqengine/engine/store"
+)
+
+// Calls between nodes go to /v1/internal/...: one partition's record, page
+// or count, in raw Kafka bytes, so the node that took the request decodes
+// and merges. The callee never forwards: it answers from its own store, or
+// says it does not own the partition (421, with its routing generation), and
+// the caller refreshes its view and retries. A node only ever calls the
+// advertised URL of a member of its current routing table; nothing in a
+// request chooses the address.
+
+const (
+	hopsHeader       = "Iqengine-Hops"
+	generationHeader = "Iqengine-Generation"
+	partitionHeader  = "Iqengine-Partition"
+	recordsType      = "application/x-iqengine-records"
+	probNotOwner     = "not-owner"
+)
+
+// newPeerClient is the keep-alive pool for calls to other nodes.
+func newPeerClient() *http.Client {
+	t := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse // never follow a peer elsewhere
+	}}
+}
+
+// waitError says a partition has no serving owner yet: it is restoring,
+// moving between nodes, or its owner could not be reached. Queries retry it
+// until their deadline.
+type waitError struct {
+	p      store.Partition
+	reason string
+}
+
+func (e *waitError) Error() string { return fmt.Sprintf("partition %s: %s", e.p, e.reason) }
+
+// notOwnerError answers a forwarded request for a partition this node does
+// not own: it is not forwarded again.
+type notOwnerError struct {
+	p          store.Partition
+	generation int32
+}
+
+func (e *notOwnerError) Error() string {
+	return fmt.Sprintf("this node does not own partition %s (routing generation %d)", e.p, e.generation)
+}
+
+// route decides where partition p is read: ok=true means here. Otherwise it
+// returns the owner to call, or a *waitError, or a *notOwnerError when the
+// request was already forwarded once.
+func (h *Handler) route(p store.Partition, localErr error, hops int) (owner cluster.Member, local bool, err error) {
+	var ns *engine.NotServingError
+	if !errors.As(localErr, &ns) {
+		return owner, true, nil
+	}
+	if ns.State == engine.Restoring {
+		return owner, false, &waitError{p, "restoring on " + h.e.NodeID()}
+	}
+	t := h.table()
+	if hops > 0 {
+		return owner, false, &notOwnerError{p, t.Generation()}
+	}
+	o, ok := t.Owner(p.Topic, p.Partition)
+	if !ok {
+		return owner, false, &waitError{p, "no owner (moving between nodes)"}
+	}
+	if o.NodeID == h.e.NodeID() {
+		return owner, false, &waitError{p, "assigned to " + o.NodeID + ", not started yet"}
+	}
+	return o, false, nil
+}
+
+func (h *Handler) table() *cluster.Table {
+	if h.o.Routing == nil {
+		return cluster.EmptyTable()
+	}
+	return h.o.Routing.Table()
+}
+
+// hops reads the hop counter of a request.
+func hops(r *http.Request) int {
+	n, _ := strconv.Atoi(r.Header.Get(hopsHeader))
+	return max(n, 0)
+}
+
+// call makes one request to a peer's internal endpoint and maps its answer:
+// 200 returns the body, 404 engine.ErrNotFound, 421/503 and transport
+// errors a *waitError (the caller's retry loop refreshes and tries again).
+func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Member, p store.Partition, path string, q url.Values) ([]byte, error) {
+	left := time.Until(deadline)
+	if left <= 0 {
+		return nil, &waitError{p, "deadline passed before owner " + owner.NodeID + " was asked"}
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	q.Set("timeout", left.Round(time.Millisecond).String())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, owner.URL+path+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(hopsHeader, "1")
+	req.Header.Set(partitionHeader, strconv.Itoa(int(p.Partition)))
+	req.Header.Set(generationHeader, strconv.Itoa(int(h.table().Generation())))
+	resp, err := h.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &waitError{p, "owner " + owner.NodeID + " did not answer before the deadline"}
+		}
+		return nil, &waitError{p, "owner " + owner.NodeID + " unreachable: " + err.Error()}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, &waitError{p, "reading from owner " + owner.NodeID + ": " + err.Error()}
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return body, nil
+	case http.StatusNotFound:
+		return nil, engine.ErrNotFound
+	case http.StatusMisdirectedRequest, http.StatusServiceUnavailable:
+		return nil, &waitError{p, "owner " + owner.NodeID + " answered " + strconv.Itoa(resp.StatusCode)}
+	default:
+		return nil, fmt.Errorf("node %s answered %d: %s", owner.NodeID, resp.StatusCode, bytes.TrimSpace(body))
+	}
+}
+
+// Records travel between nodes as: a flags byte (bit 0: more records
+// follow this page), then per record uvarint key length, key, uvarint value
+// length, value, varint offset, varint timestamp.
+func appendRecord(dst []byte, r store.Record) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(r.Key)))
+	dst = append(dst, r.Key...)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Value)))
+	dst = append(dst, r.Value...)
+	dst = binary.AppendVarint(dst, r.Offset)
+	return binary.AppendVarint(dst, r.Timestamp)
+}
+
+var errCorrupt = errors.New("corrupt records from peer")
+
+func decodeRecords(b []byte) (recs []store.Record, more bool, err error) {
+	if len(b) < 1 {
+		return nil, false, errCorrupt
+	}
+	more, b = b[0]&1 == 1, b[1:]
+	for len(b) > 0 {
+		var r store.Record
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return nil, false, errCorrupt
+		}
+		r.Key, b = b[k:k+int(n)], b[k+int(n):]
+		n, k = binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return nil, false, errCorrupt
+		}
+		r.Value, b = b[k:k+int(n)], b[k+int(n):]
+		if r.Offset, k = binary.Varint(b); k <= 0 {
+			return nil, false, errCorrupt
+		}
+		b = b[k:]
+		if r.Timestamp, k = binary.Varint(b); k <= 0 {
+			return nil, false, errCorrupt
+		}
+		b = b[k:]
+		recs = append(recs, r)
+	}
+	return recs, more, nil
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// remoteGet reads key from partition p on owner.
+func (h *Handler) remoteGet(ctx context.Context, deadline time.Time, owner cluster.Member, s engine.StoreSpec, p store.Partition, key []byte) (store.Record, error) {
+	path := "/v1/internal/stores/" + url.PathEscape(s.Name) + "/partitions/" + strconv.Itoa(int(p.Partition)) + "/get"
+	body, err := h.call(ctx, deadline, owner, p, path, url.Values{"key": {b64(key)}})
+	if err != nil {
+		return store.Record{}, err
+	}
+	recs, _, err := decodeRecords(body)
+	if err != nil || len(recs) != 1 {
+		return store.Record{}, fmt.Errorf("node %s: %w", owner.NodeID, errCorrupt)
+	}
+	return recs[0], nil
+}
+
+// remotePage reads up to limit records of partition p in [lower, upper).
+func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner cluster.Member, s engine.StoreSpec, p store.Partition, lower, upper []byte, limit int) ([]store.Record, bool, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if lower != nil {
+		q.Set("lower", b64(lower))
+	}
+	if upper != nil {
+		q.Set("upper", b64(upper))
+	}
+	body, err := h.call(ctx, deadline, owner, p, "/v1/internal/stores/"+url.PathEscape(s.Name)+"/partitions/"+strconv.Itoa(int(p.Partition))+"/scan", q)
+	if err != nil {
+		return nil, false, err
+	}
+	recs, more, err := decodeRecords(body)
+	if err != nil {
+		return nil, false, fmt.Errorf("node %s: %w", owner.NodeID, err)
+	}
+	return recs, more, nil
+}
+
+// remoteCount counts partition p's keys on owner.
+func (h *Handler) remoteCount(ctx context.Context, deadline time.Time, owner cluster.Member, s engine.StoreSpec, p store.Partition) (int64, error) {
+	body, err := h.call(ctx, deadline, owner, p, "/v1/internal/stores/"+url.PathEscape(s.Name)+"/partitions/"+strconv.Itoa(int(p.Partition))+"/count", url.Values{})
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(string(bytes.TrimSpace(body)), 10, 64)
+}
+
+// internalPartition resolves the store and partition of an internal call.
+func (h *Handler) internalPartition(w http.ResponseWriter, r *http.Request, ps httprouter.Params) (engine.StoreSpec, store.Partition, bool) {
+	s, ok := h.storeOf(w, r, ps)
+	if !ok {
+		return s, store.Partition{}, false
+	}
+	n, _ := h.e.PartitionCount(s.Topic)
+	p, err := strconv.Atoi(ps.ByName("partition"))
+	if err != nil || p < 0 || int32(p) >= n {
+		writeProblem(w, r, http.StatusBadRequest, probBadParameter, "no partition "+strconv.Quote(ps.ByName("partition"))+" in topic "+s.Topic)
+		return s, store.Partition{}, false
+	}
+	return s, store.Partition{Topic: s.Topic, Partition: int32(p)}, true
+}
+
+// local waits while p restores here, and answers 421 at once when p is not
+// assigned here: the caller has a stale view.
+func localOnly[T any](h *Handler, r *http.Request, p store.Partition, timeout time.Duration, f func() (T, error)) (T, error) {
+	v, _, err := await(r.Context(), timeout, func(context.Context, time.Time) (T, error) {
+		v, err := f()
+		var ns *engine.NotServingError
+		if errors.As(err, &ns) && ns.State != engine.Restoring {
+			return v, &notOwnerError{p, h.table().Generation()}
+		}
+		return v, err
+	})
+	return v, err
+}
+
+func (h *Handler) internalGet(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	_, p, ok := h.internalPartition(w, r, ps)
+	if !ok {
+		return
+	}
+	q := query(r)
+	key, err := base64.RawURLEncoding.DecodeString(q.Get("key"))
+	if err != nil {
+		writeProblem(w, r, http.StatusBadRequest, probBadKey, "key must be base64url")
+		return
+	}
+	timeout, ok := h.deadline(w, r, q)
+	if !ok {
+		return
+	}
+	rec, err := localOnly(h, r, p, timeout, func() (store.Record, error) { return h.e.Get(p, key) })
+	if err != nil {
+		h.queryError(w, r, err, "key")
+		return
+	}
+	writeRecords(w, h.e.NodeID(), false, rec)
+}
+
+func (h *Handler) internalScan(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	_, p, ok := h.internalPartition(w, r, ps)
+	if !ok {
+		return
+	}
+	q := query(r)
+	var lower, upper []byte
+	var err1, err2 error
+	if q.Has("lower") {
+		lower, err1 = base64.RawURLEncoding.DecodeString(q.Get("lower"))
+	}
+	if q.Has("upper") {
+		upper, err2 = base64.RawURLEncoding.DecodeString(q.Get("upper"))
+	}
+	limit, err3 := strconv.Atoi(q.Get("limit"))
+	if err1 != nil || err2 != nil || err3 != nil || limit <= 0 || limit > h.o.MaxLimit {
+		writeProblem(w, r, http.StatusBadRequest, probBadParameter, "lower and upper must be base64url and limit 1 to "+strconv.Itoa(h.o.MaxLimit))
+		return
+	}
+	timeout, ok := h.deadline(w, r, q)
+	if !ok {
+		return
+	}
+	it, err := localOnly(h, r, p, timeout, func() (*store.Iterator, error) { return h.e.NewIterator(p, lower, upper) })
+	if err != nil {
+		h.queryError(w, r, err, "scan")
+		return
+	}
+	defer it.Close()
+	buf := make([]byte, 1, 4096)
+	n := 0
+	for ; n < limit; n++ {
+		rec, ok := it.Next()
+		if !ok {
+			break
+		}
+		buf = appendRecord(buf, rec)
+	}
+	if n == limit {
+		if _, ok := it.Next(); ok {
+			buf[0] = 1
+		}
+	}
+	if err := it.Err(); err != nil {
+		h.queryError(w, r, err, "scan")
+		return
+	}
+	w.Header().Set("Content-Type", recordsType)
+	w.Header().Set(servedByHeader, h.e.NodeID())
+	_, _ = w.Write(buf)
+}
+
+func (h *Handler) internalCount(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	_, p, ok := h.internalPartition(w, r, ps)
+	if !ok {
+		return
+	}
+	q := query(r)
+	timeout, ok := h.deadline(w, r, q)
+	if !ok {
+		return
+	}
+	n, err := localOnly(h, r, p, timeout, func() (int64, error) { return h.e.Count(p) })
+	if err != nil {
+		h.queryError(w, r, err, "count")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write(strconv.AppendInt(nil, n, 10))
+}
+
+func writeRecords(w http.ResponseWriter, servedBy string, more bool, recs ...store.Record) {
+	buf := make([]byte, 1, 256)
+	if more {
+		buf[0] = 1
+	}
+	for _, r := range recs {
+		buf = appendRecord(buf, r)
+	}
+	w.Header().Set("Content-Type", recordsType)
+	w.Header().Set(servedByHeader, servedBy)
+	_, _ = w.Write(buf)
+}
