@@ -1,0 +1,218 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/iqengine/iqengine/cluster"
+	"github.com/iqengine/iqengine/engine"
+	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/serde"
+)
+
+// testCluster runs several nodes of one application in this process, each
+// with its own store, balancer and real HTTP server on loopback, against
+// the test broker. Its one store, "orders", has string keys and JSON values.
+type testCluster struct {
+	t              *testing.T
+	b              *testkafka.Broker
+	group, topic   string
+	partitions     int32
+	sessionTimeout time.Duration
+
+	mu    sync.Mutex
+	nodes map[string]*testNode
+	want  map[string]string // key -> value, as produced
+}
+
+// testNode is one node: engine, balancer, handler and HTTP server.
+type testNode struct {
+	id  string
+	e   *engine.Engine
+	bal *cluster.Balancer
+	h   *Handler
+	srv *httptest.Server
+	URL string
+}
+
+// newTestCluster creates the topic and produces keys o-0000.. with JSON
+// values. No node runs yet.
+func newTestCluster(t *testing.T, partitions int32, keys int) *testCluster {
+	c := &testCluster{
+		t: t, b: testkafka.Start(t), group: testkafka.Name(t, "app"), topic: testkafka.Name(t, "orders"),
+		partitions: partitions, sessionTimeout: 6 * time.Second, nodes: map[string]*testNode{}, want: map[string]string{},
+	}
+	c.b.CreateTopic(t, c.topic, partitions)
+	var rs []*kgo.Record
+	for i := 0; i < keys; i++ {
+		k := fmt.Sprintf("o-%04d", i)
+		v := fmt.Sprintf(`{"id":%q,"n":%d}`, k, i)
+		c.want[k] = v
+		rs = append(rs, &kgo.Record{Topic: c.topic, Key: []byte(k), Value: []byte(v)})
+	}
+	testkafka.Produce(t, c.b.Client(t), rs...)
+	t.Cleanup(func() {
+		for _, id := range c.ids() {
+			c.stop(id)
+		}
+	})
+	return c
+}
+
+// keys returns the produced keys in order.
+func (c *testCluster) keys() []string {
+	out := make([]string, 0, len(c.want))
+	for k := range c.want {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *testCluster) ids() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for id := range c.nodes {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *testCluster) node(id string) *testNode {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id]
+}
+
+// start starts a node: its HTTP server first (its URL goes into the group
+// metadata), then its engine with a static instance id.
+func (c *testCluster) start(id string) *testNode {
+	t := c.t
+	t.Helper()
+	var handler atomic.Pointer[Handler]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := handler.Load(); h != nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+	}))
+	bal := cluster.NewBalancer(cluster.Member{NodeID: id, URL: srv.URL})
+	str, _ := serde.Lookup("string")
+	js, _ := serde.Lookup("json")
+	e, err := engine.Open(engine.Config{
+		ApplicationID:  c.group,
+		NodeID:         id,
+		InstanceID:     id,
+		Balancer:       bal,
+		Stores:         []engine.StoreSpec{{Name: "orders", Topic: c.topic, Key: str, Value: js}},
+		Kafka:          []kgo.Opt{kgo.SeedBrokers(c.b.Addrs...)},
+		SessionTimeout: c.sessionTimeout,
+		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := New(Options{Engine: e, Routing: bal, Timeout: 10 * time.Second, MaxTimeout: 60 * time.Second, DefaultLimit: 100, MaxLimit: 1000})
+	handler.Store(h)
+	n := &testNode{id: id, e: e, bal: bal, h: h, srv: srv, URL: srv.URL}
+	c.mu.Lock()
+	c.nodes[id] = n
+	c.mu.Unlock()
+	return n
+}
+
+// stop stops a node gracefully: it leaves the group explicitly, so its
+// partitions move at once.
+func (c *testCluster) stop(id string) {
+	c.mu.Lock()
+	n := c.nodes[id]
+	delete(c.nodes, id)
+	c.mu.Unlock()
+	if n == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.e.Stop(ctx); err != nil {
+		c.t.Logf("stop %s: %v", id, err)
+	}
+	n.srv.Close()
+}
+
+// kill stops a node as a crash would: no leave, connections cut. The group
+// keeps its partitions until the session timeout.
+func (c *testCluster) kill(id string) {
+	c.mu.Lock()
+	n := c.nodes[id]
+	delete(c.nodes, id)
+	c.mu.Unlock()
+	if n == nil {
+		return
+	}
+	n.srv.CloseClientConnections()
+	n.srv.Close()
+	n.e.Kill()
+}
+
+// waitStable waits until the running nodes agree on one routing table whose
+// members are exactly the running nodes, every partition has an owner, and
+// every owner serves its partitions.
+func (c *testCluster) waitStable(timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !c.stable() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("cluster %v not stable after %s", c.ids(), timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *testCluster) stable() bool {
+	ids := c.ids()
+	if len(ids) == 0 {
+		return false
+	}
+	gen := c.node(ids[0]).bal.Table().Generation()
+	for _, id := range ids {
+		n := c.node(id)
+		t := n.bal.Table()
+		if t.Generation() != gen || len(t.Members()) != len(ids) {
+			return false
+		}
+		if _, ok := t.Member(id); !ok || !n.e.Ready() {
+			return false
+		}
+	}
+	t := c.node(ids[0]).bal.Table()
+	for p := int32(0); p < c.partitions; p++ {
+		o, ok := t.Owner(c.topic, p)
+		if !ok {
+			return false
+		}
+		owner := c.node(o.NodeID)
+		if owner == nil {
+			return false
+		}
+		if _, err := owner.e.Count(store.Partition{Topic: c.topic, Partition: p}); err != nil {
+			return false
+		}
+	}
+	return true
+}
