@@ -227,7 +227,10 @@ func (r *routingBalance) route(in []kmsg.SyncGroupRequestGroupAssignment, member
 		if !ok {
 			return 0, fmt.Errorf("cluster: the balancer assigned partitions to unknown member %s", memberID)
 		}
-		i, _ := slices.BinarySearchFunc(t.members, id, compareMembers)
+		i, ok := slices.BinarySearchFunc(t.members, id, compareMembers)
+		if !ok {
+			return 0, fmt.Errorf("cluster: the balancer assigned partitions to %s, not in the group", memberID)
+		}
 		return int32(i), nil
 	}
 	for topic, n := range topics {

@@ -64,6 +64,12 @@ func (t *Table) Members() []Member { return slices.Clone(t.members) }
 
 // Member returns the member with the given node id, if it belongs to this
 // table. Only such members are valid forwarding targets.
+//
+// Node ids are unique when they are also the group instance ids (static
+// membership: Kafka fences a duplicate). Without it, a restarted node can
+// meet its previous incarnation in the group; both then appear in Members,
+// Member returns the first by URL, and Owner tells each one's partitions
+// apart.
 func (t *Table) Member(nodeID string) (Member, bool) {
 	i, ok := slices.BinarySearchFunc(t.members, nodeID, func(m Member, id string) int {
 		return cmp.Compare(m.NodeID, id)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/engine/store"
@@ -162,3 +163,6 @@ func (e *Engine) onAssigned(context.Context, *kgo.Client, map[string][]int32) {
 // Sync makes every applied record durable now (the store also syncs on its
 // own at its sync interval).
 func (e *Engine) Sync() error { return e.db.Sync() }
+
+// Admin is the engine's admin client of the brokers (valid after Start).
+func (e *Engine) Admin() *kadm.Client { return e.adm }

@@ -24,7 +24,7 @@ import (
 // with its own store, balancer and real HTTP server on loopback, against
 // the test broker. Its one store, "orders", has string keys and JSON values.
 type testCluster struct {
-	t              *testing.T
+	t              testing.TB
 	b              *testkafka.Broker
 	group, topic   string
 	partitions     int32
@@ -47,7 +47,7 @@ type testNode struct {
 
 // newTestCluster creates the topic and produces keys o-0000.. with JSON
 // values. No node runs yet.
-func newTestCluster(t *testing.T, partitions int32, keys int) *testCluster {
+func newTestCluster(t testing.TB, partitions int32, keys int) *testCluster {
 	c := &testCluster{
 		t: t, b: testkafka.Start(t), group: testkafka.Name(t, "app"), topic: testkafka.Name(t, "orders"),
 		partitions: partitions, sessionTimeout: 6 * time.Second, nodes: map[string]*testNode{}, want: map[string]string{},
@@ -128,7 +128,10 @@ func (c *testCluster) start(id string) *testNode {
 	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Options{Engine: e, Routing: bal, Timeout: 10 * time.Second, MaxTimeout: 60 * time.Second, DefaultLimit: 100, MaxLimit: 1000})
+	h := New(Options{
+		Engine: e, Routing: bal, Timeout: 10 * time.Second, MaxTimeout: 60 * time.Second, DefaultLimit: 100, MaxLimit: 1000,
+		Refresh: func(ctx context.Context) error { return bal.Refresh(ctx, e.Admin(), c.group) },
+	})
 	handler.Store(h)
 	n := &testNode{id: id, e: e, bal: bal, h: h, srv: srv, URL: srv.URL}
 	c.mu.Lock()

@@ -88,6 +88,7 @@ func (h *Handler) route(p store.Partition, localErr error, hops int) (owner clus
 	}
 	o, ok := t.Owner(p.Topic, p.Partition)
 	if !ok {
+		h.refreshSoon()
 		return owner, false, &waitError{p, "no owner (moving between nodes)"}
 	}
 	if o.NodeID == h.e.NodeID() {
@@ -101,6 +102,28 @@ func (h *Handler) table() *cluster.Table {
 		return cluster.EmptyTable()
 	}
 	return h.o.Routing.Table()
+}
+
+// refreshSoon asks Kafka for the current routing table in the background,
+// at most twice a second, when a route missed: the sync round normally
+// brings every member the new table at once, and this covers a node whose
+// round is late.
+func (h *Handler) refreshSoon() {
+	if h.o.Refresh == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := h.lastRefresh.Load()
+	if now-last < int64(500*time.Millisecond) || !h.lastRefresh.CompareAndSwap(last, now) {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := h.o.Refresh(ctx); err != nil {
+			h.log.Debug("routing table refresh failed", "err", err)
+		}
+	}()
 }
 
 // hops reads the hop counter of a request.
@@ -144,8 +167,11 @@ func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Me
 		return body, nil
 	case http.StatusNotFound:
 		return nil, engine.ErrNotFound
-	case http.StatusMisdirectedRequest, http.StatusServiceUnavailable:
-		return nil, &waitError{p, "owner " + owner.NodeID + " answered " + strconv.Itoa(resp.StatusCode)}
+	case http.StatusMisdirectedRequest:
+		h.refreshSoon() // our view is older than the owner's
+		return nil, &waitError{p, owner.NodeID + " does not own it (routing generation " + resp.Header.Get(generationHeader) + ")"}
+	case http.StatusServiceUnavailable:
+		return nil, &waitError{p, "owner " + owner.NodeID + " answered 503"}
 	default:
 		return nil, fmt.Errorf("node %s answered %d: %s", owner.NodeID, resp.StatusCode, bytes.TrimSpace(body))
 	}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -42,6 +43,9 @@ type Options struct {
 	Routing Routing
 	// Client makes the calls to other nodes (default: a keep-alive pool).
 	Client *http.Client
+	// Refresh, when set, asks Kafka for the group's current routing table;
+	// it is called (at most twice a second) when a route misses.
+	Refresh func(context.Context) error
 }
 
 // Routing is where the current routing table comes from: the cluster
@@ -58,6 +62,8 @@ type Handler struct {
 	mux    *httprouter.Router
 	m      *httpMetrics
 	client *http.Client
+
+	lastRefresh atomic.Int64 // unix nanoseconds of the last refresh started
 }
 
 // New returns the node's HTTP handler.

@@ -106,6 +106,9 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node,
 		Registry:     reg,
 		Logger:       log,
 		Routing:      balancer,
+		Refresh: func(ctx context.Context) error {
+			return balancer.Refresh(ctx, e.Admin(), cfg.ApplicationID)
+		},
 	})
 	n := &node{
 		cfg: cfg, log: log, engine: e, ln: ln, served: make(chan error, 1),

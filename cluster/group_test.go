@@ -1,0 +1,266 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/iqengine/iqengine/internal/testkafka"
+)
+
+// groupNode is one consumer group client with its balancer, tracking what
+// the client was actually assigned.
+type groupNode struct {
+	self   Member
+	bal    *Balancer
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	owned  map[int32]bool
+	tables []*Table // every table swapped in, in order
+}
+
+func (n *groupNode) assigned() []int32 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var ps []int32
+	for p := range n.owned {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+func startNode(t *testing.T, b *testkafka.Broker, group, topic, id string) *groupNode {
+	t.Helper()
+	n := &groupNode{
+		self:  Member{NodeID: id, URL: "http://" + id + ".test:7070"},
+		owned: map[int32]bool{},
+		done:  make(chan struct{}),
+	}
+	n.bal = NewBalancer(n.self)
+	n.bal.OnChange(func(tb *Table) {
+		n.mu.Lock()
+		n.tables = append(n.tables, tb)
+		n.mu.Unlock()
+	})
+	drop := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		for _, p := range m[topic] {
+			delete(n.owned, p)
+		}
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(b.Addrs...),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.Balancers(n.bal),
+		kgo.InstanceID(id),
+		kgo.HeartbeatInterval(250*time.Millisecond),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			for _, p := range m[topic] {
+				n.owned[p] = true
+			}
+		}),
+		kgo.OnPartitionsRevoked(drop),
+		kgo.OnPartitionsLost(drop),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cl = cl
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	go func() {
+		defer close(n.done)
+		for ctx.Err() == nil {
+			if fs := cl.PollFetches(ctx); fs.IsClientClosed() {
+				return
+			}
+		}
+	}()
+	t.Cleanup(n.stop)
+	return n
+}
+
+// stop closes the client. With static membership this does not leave the
+// group.
+func (n *groupNode) stop() {
+	n.cancel()
+	<-n.done
+	n.cl.Close()
+}
+
+// agree reports whether the nodes hold the same table, of the client's
+// current group generation, whose members are
+// exactly the nodes, which gives every partition of the topic an owner, and
+// which matches what each client was actually assigned.
+func agree(nodes []*groupNode, topic string, partitions int32) (*Table, error) {
+	tb := nodes[0].bal.Table()
+	var want []Member
+	for _, n := range nodes {
+		if got := n.bal.Table(); got.Generation() != tb.Generation() {
+			return nil, fmt.Errorf("%s is at generation %d, %s at %d", n.self.NodeID, got.Generation(), nodes[0].self.NodeID, tb.Generation())
+		}
+		if _, gen := n.cl.GroupMetadata(); gen != tb.Generation() {
+			return nil, fmt.Errorf("%s: table generation %d, group generation %d", n.self.NodeID, tb.Generation(), gen)
+		}
+		want = append(want, n.self)
+	}
+	slices.SortFunc(want, compareMembers)
+	if !slices.Equal(tb.Members(), want) {
+		return nil, fmt.Errorf("generation %d: members %v", tb.Generation(), tb.Members())
+	}
+	for p := range partitions {
+		if _, ok := tb.Owner(topic, p); !ok {
+			return nil, fmt.Errorf("generation %d: partition %d has no owner", tb.Generation(), p)
+		}
+	}
+	for _, n := range nodes {
+		if !slices.Equal(tb.Partitions(n.self.NodeID)[topic], n.assigned()) {
+			return nil, fmt.Errorf("generation %d: %s owns %v in the table, is assigned %v", tb.Generation(), n.self.NodeID, tb.Partitions(n.self.NodeID)[topic], n.assigned())
+		}
+	}
+	return tb, nil
+}
+
+func waitAgree(t *testing.T, nodes []*groupNode, topic string, partitions int32, deadline time.Time) *Table {
+	t.Helper()
+	for {
+		tb, err := agree(nodes, topic, partitions)
+		if err == nil {
+			return tb
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no agreement: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestGroup runs three static members on a broker, checks they agree on a
+// table that matches their assignments, then makes one leave explicitly and
+// checks the other two take over its partitions at once (well before the
+// session timeout, which stays at its 45 s default), then brings it back and
+// checks the cooperative rebalance: partitions that move have no owner in
+// the first round, and the three agree again after the second.
+func TestGroup(t *testing.T) {
+	const partitions = 12
+	b := testkafka.Start(t)
+	topic, group := testkafka.Name(t, "t"), testkafka.Name(t, "g")
+	b.CreateTopic(t, topic, partitions)
+	deadline := time.Now().Add(20 * time.Second)
+
+	start := time.Now()
+	var nodes []*groupNode
+	for _, id := range []string{"n1", "n2", "n3"} {
+		nodes = append(nodes, startNode(t, b, group, topic, id))
+	}
+	tb := waitAgree(t, nodes, topic, partitions, deadline)
+	t.Logf("three nodes agree on generation %d after %v", tb.Generation(), time.Since(start).Round(time.Millisecond))
+	for _, n := range nodes {
+		if got := len(n.assigned()); got != partitions/3 {
+			t.Errorf("%s is assigned %d partitions, want %d", n.self.NodeID, got, partitions/3)
+		}
+		if m, ok := tb.Member(n.self.NodeID); !ok || m != n.self {
+			t.Errorf("Member(%s) = %+v, %v", n.self.NodeID, m, ok)
+		}
+	}
+	for p := range int32(partitions) {
+		m, _ := tb.Owner(topic, p)
+		if !slices.Contains(nodes[0].bal.Table().Partitions(m.NodeID)[topic], p) || m.URL != "http://"+m.NodeID+".test:7070" {
+			t.Errorf("owner of %d: %+v", p, m)
+		}
+	}
+
+	// n3 stops on purpose: closing a static member does not leave the
+	// group, so leave explicitly by instance id.
+	gone := nodes[2]
+	nodes = nodes[:2]
+	for _, n := range nodes {
+		n.mu.Lock()
+		n.tables = nil
+		n.mu.Unlock()
+	}
+	start = time.Now()
+	gone.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resps, err := kadm.NewClient(b.Client(t)).LeaveGroup(ctx, kadm.LeaveGroup(group).InstanceIDs(gone.self.NodeID).Reason("test: node stops"))
+	if err == nil {
+		err = resps.Error()
+	}
+	if err != nil {
+		t.Fatalf("leave group: %v", err)
+	}
+	tb2 := waitAgree(t, nodes, topic, partitions, deadline)
+	t.Logf("two nodes agree on generation %d %v after the leave", tb2.Generation(), time.Since(start).Round(time.Millisecond))
+	if tb2.Generation() <= tb.Generation() {
+		t.Errorf("generation went from %d to %d", tb.Generation(), tb2.Generation())
+	}
+	for _, n := range nodes {
+		n.mu.Lock()
+		for _, seen := range n.tables {
+			owned := 0
+			for p := range int32(partitions) {
+				if _, ok := seen.Owner(topic, p); ok {
+					owned++
+				}
+			}
+			t.Logf("%s saw generation %d: %d members, %d of %d partitions owned", n.self.NodeID, seen.Generation(), len(seen.Members()), owned, partitions)
+		}
+		n.mu.Unlock()
+		// Sticky: a survivor keeps what it had.
+		for _, p := range tb.Partitions(n.self.NodeID)[topic] {
+			if m, _ := tb2.Owner(topic, p); m != n.self {
+				t.Errorf("%s lost partition %d", n.self.NodeID, p)
+			}
+		}
+	}
+
+	// n3 comes back: the survivors give up partitions in a first round
+	// (those have no owner in that generation), n3 gets them in a second.
+	for _, n := range nodes {
+		n.mu.Lock()
+		n.tables = nil
+		n.mu.Unlock()
+	}
+	start = time.Now()
+	nodes = append(nodes, startNode(t, b, group, topic, "n3"))
+	tb3 := waitAgree(t, nodes, topic, partitions, deadline)
+	t.Logf("three nodes agree again on generation %d %v after n3 restarted", tb3.Generation(), time.Since(start).Round(time.Millisecond))
+	revoking := false
+	for _, n := range nodes[:2] {
+		n.mu.Lock()
+		for _, seen := range n.tables {
+			owned := 0
+			for p := range int32(partitions) {
+				if _, ok := seen.Owner(topic, p); ok {
+					owned++
+				}
+			}
+			revoking = revoking || owned < partitions
+			t.Logf("%s saw generation %d: %d members, %d of %d partitions owned", n.self.NodeID, seen.Generation(), len(seen.Members()), owned, partitions)
+		}
+		n.mu.Unlock()
+	}
+	if !revoking {
+		t.Error("no survivor saw the revoking round's table, where moving partitions have no owner")
+	}
+	for _, n := range nodes {
+		if got := len(n.assigned()); got != partitions/3 {
+			t.Errorf("%s is assigned %d partitions, want %d", n.self.NodeID, got, partitions/3)
+		}
+	}
+}
