@@ -182,6 +182,35 @@ func TestDemoBinary(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("demo answered the key lookup and the range scan %s after process start", took.Round(time.Millisecond))
 
+	// The default demo runs three nodes, and each answers every key. The
+	// banner comes once all three have started.
+	for !strings.Contains(stdout.String(), "Ctrl-C") {
+		if time.Since(start) > demoAnswerWithin {
+			t.Fatalf("no banner within %s\n%s", demoAnswerWithin, logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var urls []string
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if _, list, ok := strings.Cut(line, "of one application at "); ok {
+			urls = strings.Split(strings.TrimSuffix(strings.TrimSpace(list), "."), ", ")
+		}
+	}
+	if len(urls) != 3 || urls[0] != base {
+		t.Fatalf("the banner names nodes %q, want 3 starting with %s\n%s", urls, base, logs())
+	}
+	for _, u := range urls {
+		var got struct {
+			Value struct{ ID string } `json:"value"`
+		}
+		nctx, ncancel := context.WithTimeout(context.Background(), 10*time.Second)
+		status, _, err := getJSON(nctx, u+"/v1/stores/orders/keys/o-00001?timeout=5s", &got)
+		ncancel()
+		if err != nil || status != http.StatusOK || got.Value.ID != "o-00001" {
+			t.Fatalf("node %s: status %d, %+v, %v\n%s", u, status, got, err, logs())
+		}
+	}
+
 	// A bad key is a problem+json 400 of a stable type.
 	var prob struct {
 		Type   string `json:"type"`
