@@ -142,7 +142,7 @@ func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Me
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	q.Set("timeout", left.Round(time.Millisecond).String())
+	q.Set("timeout", max(left.Round(time.Millisecond), time.Millisecond).String())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, owner.URL+path+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
@@ -266,6 +266,17 @@ func (h *Handler) remoteCount(ctx context.Context, deadline time.Time, owner clu
 	return strconv.ParseInt(string(bytes.TrimSpace(body)), 10, 64)
 }
 
+// internalDeadline is what is left of the caller's deadline, capped by this
+// node's query.max_timeout; it never fails, so nodes configured differently
+// still work together.
+func (h *Handler) internalDeadline(q url.Values) time.Duration {
+	d, err := time.ParseDuration(q.Get("timeout"))
+	if err != nil || d <= 0 {
+		return time.Millisecond
+	}
+	return min(d, h.o.MaxTimeout)
+}
+
 // internalPartition resolves the store and partition of an internal call.
 func (h *Handler) internalPartition(w http.ResponseWriter, r *http.Request, ps httprouter.Params) (engine.StoreSpec, store.Partition, bool) {
 	s, ok := h.storeOf(w, r, ps)
@@ -306,10 +317,7 @@ func (h *Handler) internalGet(w http.ResponseWriter, r *http.Request, ps httprou
 		writeProblem(w, r, http.StatusBadRequest, probBadKey, "key must be base64url")
 		return
 	}
-	timeout, ok := h.deadline(w, r, q)
-	if !ok {
-		return
-	}
+	timeout := h.internalDeadline(q)
 	rec, err := localOnly(h, r, p, timeout, func() (store.Record, error) { return h.e.Get(p, key) })
 	if err != nil {
 		h.queryError(w, r, err, "key")
@@ -337,10 +345,7 @@ func (h *Handler) internalScan(w http.ResponseWriter, r *http.Request, ps httpro
 		writeProblem(w, r, http.StatusBadRequest, probBadParameter, "lower and upper must be base64url and limit 1 to "+strconv.Itoa(h.o.MaxLimit))
 		return
 	}
-	timeout, ok := h.deadline(w, r, q)
-	if !ok {
-		return
-	}
+	timeout := h.internalDeadline(q)
 	it, err := localOnly(h, r, p, timeout, func() (*store.Iterator, error) { return h.e.NewIterator(p, lower, upper) })
 	if err != nil {
 		h.queryError(w, r, err, "scan")
@@ -376,10 +381,7 @@ func (h *Handler) internalCount(w http.ResponseWriter, r *http.Request, ps httpr
 		return
 	}
 	q := query(r)
-	timeout, ok := h.deadline(w, r, q)
-	if !ok {
-		return
-	}
+	timeout := h.internalDeadline(q)
 	n, err := localOnly(h, r, p, timeout, func() (int64, error) { return h.e.Count(p) })
 	if err != nil {
 		h.queryError(w, r, err, "count")

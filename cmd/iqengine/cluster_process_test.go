@@ -1,0 +1,410 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/iqengine/iqengine/internal/testkafka"
+)
+
+// process is one running iqengine process of a test, with its output.
+type process struct {
+	name           string
+	cmd            *exec.Cmd
+	stdout, stderr syncBuffer
+	exited         chan struct{}
+	err            error // Wait's error, set when exited is closed
+}
+
+// startProcess starts the binary with args. At t's end it kills the process
+// if it still runs, and if t failed it logs the process's stderr.
+func startProcess(t *testing.T, bin, name string, args ...string) *process {
+	t.Helper()
+	p := &process{name: name, cmd: exec.Command(bin, args...), exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		if !p.done() {
+			_ = p.cmd.Process.Signal(syscall.SIGQUIT) // a goroutine dump on stderr
+			select {
+			case <-p.exited:
+			case <-time.After(2 * time.Second):
+				_ = p.cmd.Process.Kill()
+				<-p.exited
+			}
+		}
+		if t.Failed() {
+			t.Logf("--- %s (%s) stderr:\n%s", p.name, strings.Join(args, " "), p.stderr.String())
+		}
+	})
+	return p
+}
+
+func (p *process) done() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM and waits up to within for the process to exit 0,
+// returning how long it took.
+func (p *process) stop(t *testing.T, within time.Duration) time.Duration {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !p.done() {
+		t.Fatalf("SIGTERM %s: %v", p.name, err)
+	}
+	start := time.Now()
+	select {
+	case <-p.exited:
+	case <-time.After(within):
+		t.Fatalf("%s did not exit within %s of SIGTERM", p.name, within)
+	}
+	took := time.Since(start)
+	if p.err != nil {
+		t.Fatalf("%s exited with %v after SIGTERM, want exit status 0", p.name, p.err)
+	}
+	return took
+}
+
+// clusterNode is one serve process and its base URL.
+type clusterNode struct {
+	*process
+	id, base string
+}
+
+// instancesView is the part of /v1/metadata/instances the test reads.
+type instancesView struct {
+	Generation int32 `json:"generation"`
+	Instances  []struct {
+		NodeID string             `json:"node_id"`
+		URL    string             `json:"url"`
+		Stores map[string][]int32 `json:"stores"`
+	} `json:"instances"`
+}
+
+// TestServeProcessesFormACluster runs a broker and three serve processes of
+// one application: every node answers every key and scans every key, and
+// after one node is stopped with SIGTERM the other two take its partitions
+// and still answer everything.
+func TestServeProcessesFormACluster(t *testing.T) {
+	const (
+		partitions = 12
+		numKeys    = 500
+		store      = "orders"
+	)
+	bin := buildBinary(t) // skips with -short
+	testStart := time.Now()
+	dir := t.TempDir()
+
+	// The broker: a real one, or `iqengine broker` as a process.
+	var brokers []string
+	if testkafka.Real() {
+		brokers = strings.Split(os.Getenv(testkafka.EnvBrokers), ",")
+	} else {
+		addr := freeAddr(t)
+		b := startProcess(t, bin, "broker", "broker", "--listen", addr, "--data-dir", filepath.Join(dir, "broker"))
+		waitDial(t, b, addr, 15*time.Second)
+		brokers = []string{addr}
+		t.Cleanup(func() {
+			if !b.done() && !t.Failed() {
+				b.stop(t, 15*time.Second)
+			}
+		})
+	}
+
+	// The topic and its data, keyed with the default (murmur2) partitioner.
+	topic := testkafka.Name(t, "orders")
+	app := testkafka.Name(t, "app")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic); err != nil || resp.Err != nil {
+		t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
+	}
+	if testkafka.Real() {
+		// Cleanups run last first: this one while cl is still open.
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = adm.DeleteTopics(ctx, topic)
+			_, _ = adm.DeleteGroup(ctx, app)
+		})
+	}
+	want := make(map[string]string, numKeys)
+	rs := make([]*kgo.Record, 0, numKeys)
+	for i := range numKeys {
+		k := fmt.Sprintf("k-%04d", i)
+		v := fmt.Sprintf(`{"id":%q,"n":%d}`, k, i)
+		want[k] = v
+		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte(k), Value: []byte(v)})
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	keys := make([]string, 0, numKeys)
+	for k := range want {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	usedPartitions := map[int32]bool{}
+	for _, r := range rs {
+		usedPartitions[r.Partition] = true
+	}
+	if len(usedPartitions) != partitions {
+		t.Fatalf("the keys went to %d partitions, want all %d", len(usedPartitions), partitions)
+	}
+
+	// One configuration file for all three nodes; the flags make them differ.
+	config := writeFile(t, dir, "iqengine.yaml", "application_id: "+app+"\n"+
+		"kafka:\n"+
+		"  brokers: ["+strings.Join(brokers, ", ")+"]\n"+
+		"  session_timeout: 6s\n"+
+		"  startup_timeout: 15s\n"+
+		"query:\n"+
+		"  timeout: 10s\n"+
+		"storage:\n"+
+		"  cache_size: 8388608\n"+
+		"  memtable_size: 4194304\n"+
+		"stores:\n"+
+		"  - {name: "+store+", topic: "+topic+", key: string, value: json}\n")
+
+	var nodes []*clusterNode
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("n%d", i)
+		listen := freeAddr(t)
+		p := startProcess(t, bin, id, "serve", "--config", config, "--node-id", id,
+			"--listen", listen, "--data-dir", filepath.Join(dir, id))
+		nodes = append(nodes, &clusterNode{process: p, id: id, base: "http://" + listen})
+	}
+	client := &http.Client{Timeout: 15 * time.Second}
+
+	formed := waitTable(t, client, nodes, partitions, store, 40*time.Second)
+	t.Logf("3 processes formed generation %d %s after the test started", formed.Generation, time.Since(testStart).Round(time.Millisecond))
+	checkAnswers(t, client, nodes, store, keys, want)
+
+	// SIGTERM one: it leaves the group, the other two take its partitions.
+	gone := nodes[1]
+	took := gone.stop(t, 15*time.Second)
+	t.Logf("%s exited 0 %s after SIGTERM", gone.id, took.Round(time.Millisecond))
+	rest := []*clusterNode{nodes[0], nodes[2]}
+	stopped := time.Now()
+	formed = waitTable(t, client, rest, partitions, store, 30*time.Second)
+	t.Logf("%s and %s formed generation %d %s after %s exited", rest[0].id, rest[1].id, formed.Generation,
+		time.Since(stopped).Round(time.Millisecond), gone.id)
+	checkAnswers(t, client, rest, store, keys, want)
+
+	for _, n := range rest {
+		took := n.stop(t, 15*time.Second)
+		t.Logf("%s exited 0 %s after SIGTERM", n.id, took.Round(time.Millisecond))
+	}
+	for _, n := range nodes {
+		if s := n.stderr.String(); strings.Contains(s, "level=ERROR") {
+			t.Errorf("%s logged errors", n.id)
+		}
+	}
+	t.Logf("the test took %s", time.Since(testStart).Round(time.Millisecond))
+}
+
+// waitDial waits until something accepts connections on addr, failing t
+// if p exits first.
+func waitDial(t *testing.T, p *process, addr string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if p.done() {
+			t.Fatalf("%s exited early: %v", p.name, p.err)
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not accept connections on %s within %s: %v", p.name, addr, within, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitTable waits until every node of nodes answers /readyz 200 and lists
+// exactly nodes, with one generation, in /v1/metadata/instances, and every
+// partition of store's topic has exactly one owner among them.
+func waitTable(t *testing.T, client *http.Client, nodes []*clusterNode, partitions int32, store string, within time.Duration) instancesView {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last error
+	for {
+		for _, n := range nodes {
+			if n.done() {
+				t.Fatalf("%s exited: %v", n.id, n.err)
+			}
+		}
+		var v instancesView
+		if v, last = tableAgreed(client, nodes, partitions, store); last == nil {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %d-member table within %s: %v", len(nodes), within, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func tableAgreed(client *http.Client, nodes []*clusterNode, partitions int32, store string) (instancesView, error) {
+	var first instancesView
+	var wantIDs []string
+	for _, n := range nodes {
+		wantIDs = append(wantIDs, n.id)
+	}
+	slices.Sort(wantIDs)
+	for i, n := range nodes {
+		status, body, err := get(client, n.base+"/readyz")
+		if err != nil {
+			return first, fmt.Errorf("%s /readyz: %w", n.id, err)
+		}
+		if status != http.StatusOK {
+			return first, fmt.Errorf("%s /readyz: %d %s", n.id, status, body)
+		}
+		var v instancesView
+		status, body, err = get(client, n.base+"/v1/metadata/instances")
+		if err == nil && status == http.StatusOK {
+			err = json.Unmarshal(body, &v)
+		}
+		if err != nil || status != http.StatusOK {
+			return first, fmt.Errorf("%s /v1/metadata/instances: %d %v %s", n.id, status, err, body)
+		}
+		var ids []string
+		owned := map[int32]string{}
+		for _, in := range v.Instances {
+			ids = append(ids, in.NodeID)
+			for _, p := range in.Stores[store] {
+				if o, dup := owned[p]; dup {
+					return first, fmt.Errorf("%s: partition %d owned by %s and %s", n.id, p, o, in.NodeID)
+				}
+				owned[p] = in.NodeID
+			}
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, wantIDs) {
+			return first, fmt.Errorf("%s lists instances %v (generation %d), want %v", n.id, ids, v.Generation, wantIDs)
+		}
+		if len(owned) != int(partitions) {
+			return first, fmt.Errorf("%s: %d of %d partitions have an owner", n.id, len(owned), partitions)
+		}
+		if i == 0 {
+			first = v
+		} else if v.Generation != first.Generation {
+			return first, fmt.Errorf("%s is at generation %d, %s at %d", n.id, v.Generation, nodes[0].id, first.Generation)
+		}
+	}
+	return first, nil
+}
+
+// checkAnswers asks every node for every key, and scans in pages of 50
+// through every node.
+func checkAnswers(t *testing.T, client *http.Client, nodes []*clusterNode, store string, keys []string, want map[string]string) {
+	t.Helper()
+	for _, n := range nodes {
+		servedBy := map[string]int{}
+		for _, k := range keys {
+			status, body, err := get(client, n.base+"/v1/stores/"+store+"/keys/"+url.PathEscape(k))
+			if err != nil {
+				t.Fatalf("%s via %s: %v", k, n.id, err)
+			}
+			var got struct {
+				Key      string          `json:"key"`
+				Value    json.RawMessage `json:"value"`
+				ServedBy string          `json:"served_by"`
+			}
+			if status == http.StatusOK {
+				err = json.Unmarshal(body, &got)
+			}
+			if status != http.StatusOK || err != nil || got.Key != k || string(got.Value) != want[k] {
+				t.Fatalf("%s via %s: %d %v %s, want value %s", k, n.id, status, err, body, want[k])
+			}
+			servedBy[got.ServedBy]++
+		}
+		if len(servedBy) != len(nodes) {
+			t.Errorf("lookups via %s were served by %v, want every one of the %d nodes", n.id, servedBy, len(nodes))
+		}
+
+		var scanned []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			if pages > len(keys) {
+				t.Fatalf("scan via %s: more than %d pages", n.id, pages)
+			}
+			status, body, err := get(client, n.base+"/v1/stores/"+store+"/keys?limit=50&cursor="+url.QueryEscape(cursor))
+			var page struct {
+				Items []struct {
+					Key   string          `json:"key"`
+					Value json.RawMessage `json:"value"`
+				} `json:"items"`
+				NextCursor *string `json:"next_cursor"`
+			}
+			if err == nil && status == http.StatusOK {
+				err = json.Unmarshal(body, &page)
+			}
+			if err != nil || status != http.StatusOK {
+				t.Fatalf("scan via %s, page %d: %d %v %s", n.id, pages, status, err, body)
+			}
+			if len(page.Items) > 50 {
+				t.Fatalf("scan via %s, page %d: %d items, limit 50", n.id, pages, len(page.Items))
+			}
+			for _, it := range page.Items {
+				if string(it.Value) != want[it.Key] {
+					t.Fatalf("scan via %s: %s = %s, want %s", n.id, it.Key, it.Value, want[it.Key])
+				}
+				scanned = append(scanned, it.Key)
+			}
+			if page.NextCursor == nil {
+				break
+			}
+			cursor = *page.NextCursor
+		}
+		if !slices.Equal(scanned, keys) {
+			t.Fatalf("scan via %s in pages of 50: %d keys, want each of the %d once, in order", n.id, len(scanned), len(keys))
+		}
+	}
+}
+
+// get GETs url and returns the status and body.
+func get(client *http.Client, url string) (int, []byte, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
