@@ -150,12 +150,13 @@ func (c *testCluster) stop(id string) {
 	if n == nil {
 		return
 	}
+	// As the binary does: stop taking requests, then leave the group.
+	n.srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := n.e.Stop(ctx); err != nil {
 		c.t.Logf("stop %s: %v", id, err)
 	}
-	n.srv.Close()
 }
 
 // kill stops a node as a crash would: no leave, connections cut. The group

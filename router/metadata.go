@@ -47,6 +47,9 @@ func (h *Handler) keyMetadata(w http.ResponseWriter, r *http.Request, ps httprou
 	if !ok {
 		return
 	}
+	if !knownParams(w, r, query(r)) {
+		return
+	}
 	text := strings.TrimPrefix(ps.ByName("key"), "/")
 	if text == "" {
 		writeProblem(w, r, http.StatusBadRequest, probEmptyKey, "the key in the path is empty")

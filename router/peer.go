@@ -92,6 +92,7 @@ func (h *Handler) route(p store.Partition, localErr error, hops int) (owner clus
 		return owner, false, &waitError{p, "no owner (moving between nodes)"}
 	}
 	if o.NodeID == h.e.NodeID() {
+		h.refreshSoon() // or this node lost its membership and its table is stale
 		return owner, false, &waitError{p, "assigned to " + o.NodeID + ", not started yet"}
 	}
 	return o, false, nil

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -147,6 +148,19 @@ func query(r *http.Request) url.Values {
 	return r.URL.Query()
 }
 
+// knownParams answers 400 when the query has a parameter not in known, so
+// that a typo (form= for from=) is an error, not an ignored filter.
+func knownParams(w http.ResponseWriter, r *http.Request, q url.Values, known ...string) bool {
+	for name := range q {
+		if !slices.Contains(known, name) {
+			writeProblem(w, r, http.StatusBadRequest, probBadParameter,
+				"unknown query parameter "+strconv.Quote(name)+" (known: "+strings.Join(known, ", ")+")")
+			return false
+		}
+	}
+	return true
+}
+
 // storeOf resolves the :store parameter, answering 404 when unknown.
 func (h *Handler) storeOf(w http.ResponseWriter, r *http.Request, ps httprouter.Params) (engine.StoreSpec, bool) {
 	name := ps.ByName("store")
@@ -198,11 +212,8 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		return
 	}
 	q := query(r)
-	for name := range q {
-		if name != "timeout" {
-			writeProblem(w, r, http.StatusBadRequest, probBadParameter, "unknown query parameter "+strconv.Quote(name)+" (known: timeout)")
-			return
-		}
+	if !knownParams(w, r, q, "timeout") {
+		return
 	}
 	text := strings.TrimPrefix(ps.ByName("key"), "/")
 	if text == "" {

@@ -75,13 +75,8 @@ func (c *cursor) start(p int32) []byte {
 // parseScan validates the scan parameters: from and to (inclusive, as in
 // Kafka Streams' range queries), prefix, limit and cursor.
 func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, q url.Values) (*scanRequest, bool) {
-	for name := range q {
-		switch name {
-		case "from", "to", "prefix", "limit", "cursor", "timeout":
-		default:
-			writeProblem(w, r, http.StatusBadRequest, probBadParameter, "unknown query parameter "+strconv.Quote(name)+" (known: from, to, prefix, limit, cursor, timeout)")
-			return nil, false
-		}
+	if !knownParams(w, r, q, "from", "to", "prefix", "limit", "cursor", "timeout") {
+		return nil, false
 	}
 	req := &scanRequest{store: s, limit: h.o.DefaultLimit}
 	if v := q.Get("limit"); v != "" {
@@ -427,7 +422,11 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	if !ok {
 		return
 	}
-	timeout, ok := h.deadline(w, r, query(r))
+	q := query(r)
+	if !knownParams(w, r, q, "timeout") {
+		return
+	}
+	timeout, ok := h.deadline(w, r, q)
 	if !ok {
 		return
 	}
