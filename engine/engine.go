@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/engine/store"
@@ -307,6 +308,10 @@ func (e *Engine) leaveStatic(ctx context.Context) error {
 	resp, err := e.adm.LeaveGroup(ctx, kadm.LeaveGroup(e.cfg.ApplicationID).InstanceIDs(e.cfg.InstanceID))
 	if err == nil {
 		err = resp.Error()
+	}
+	// Stopped before it ever joined, or already gone: nothing to leave.
+	if errors.Is(err, kerr.GroupIDNotFound) || errors.Is(err, kerr.UnknownMemberID) {
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("engine: leave group as %s: %w", e.cfg.InstanceID, err)
