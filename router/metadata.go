@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -50,12 +49,7 @@ func (h *Handler) keyMetadata(w http.ResponseWriter, r *http.Request, ps httprou
 	if !knownParams(w, r, query(r)) {
 		return
 	}
-	text := strings.TrimPrefix(ps.ByName("key"), "/")
-	if text == "" {
-		writeProblem(w, r, http.StatusBadRequest, probEmptyKey, "the key in the path is empty")
-		return
-	}
-	key, ok := keyBytes(w, r, s, "key", text)
+	text, key, ok := pathKey(w, r, ps, s)
 	if !ok {
 		return
 	}

@@ -190,6 +190,18 @@ func keyBytes(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, param,
 	return b, true
 }
 
+// pathKey reads the {key} path parameter, as text and as Kafka key bytes,
+// answering 400 when it is empty or does not parse.
+func pathKey(w http.ResponseWriter, r *http.Request, ps httprouter.Params, s engine.StoreSpec) (string, []byte, bool) {
+	text := strings.TrimPrefix(ps.ByName("key"), "/")
+	if text == "" {
+		writeProblem(w, r, http.StatusBadRequest, probEmptyKey, "the key in the path is empty")
+		return "", nil, false
+	}
+	key, ok := keyBytes(w, r, s, "key", text)
+	return text, key, ok
+}
+
 // deadline reads ?timeout= (Go duration syntax), answering 400 when it is
 // not a positive duration up to the maximum.
 func (h *Handler) deadline(w http.ResponseWriter, r *http.Request, q url.Values) (time.Duration, bool) {
@@ -215,12 +227,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	if !knownParams(w, r, q, "timeout") {
 		return
 	}
-	text := strings.TrimPrefix(ps.ByName("key"), "/")
-	if text == "" {
-		writeProblem(w, r, http.StatusBadRequest, probEmptyKey, "the key in the path is empty")
-		return
-	}
-	key, ok := keyBytes(w, r, s, "key", text)
+	text, key, ok := pathKey(w, r, ps, s)
 	if !ok {
 		return
 	}

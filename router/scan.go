@@ -117,7 +117,7 @@ func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s engine.Sto
 		if req.lower == nil || bytes.Compare(prefix, req.lower) > 0 {
 			req.lower = prefix
 		}
-		if end := prefixEnd(prefix); end != nil && (req.upper == nil || bytes.Compare(end, req.upper) < 0) {
+		if end := store.PrefixEnd(prefix); end != nil && (req.upper == nil || bytes.Compare(end, req.upper) < 0) {
 			req.upper = end
 		}
 	}
@@ -135,19 +135,6 @@ func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s engine.Sto
 		req.after = c
 	}
 	return req, true
-}
-
-// prefixEnd is the smallest key after every key with prefix p; nil when
-// there is none (p is all 0xff).
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		end[i]++
-		if end[i] != 0 {
-			return end[:i+1]
-		}
-	}
-	return nil
 }
 
 // item is one scanned record with its partition.

@@ -179,7 +179,7 @@ func (d *DB) Wipe(p Partition) error {
 	b := d.db.NewBatch()
 	defer b.Close()
 	lo := appendPrefix(nil, kindData, p)
-	if err := b.DeleteRange(lo, prefixEnd(lo), nil); err != nil {
+	if err := b.DeleteRange(lo, PrefixEnd(lo), nil); err != nil {
 		return err
 	}
 	if err := b.Delete(appendPrefix(nil, kindMeta, p), nil); err != nil {
@@ -293,7 +293,7 @@ type Iterator struct {
 func (d *DB) NewIterator(p Partition, lower, upper []byte) (*Iterator, error) {
 	pre := appendPrefix(nil, kindData, p)
 	lo := append(bytes.Clone(pre), lower...)
-	hi := prefixEnd(pre)
+	hi := PrefixEnd(pre)
 	if upper != nil {
 		hi = append(bytes.Clone(pre), upper...)
 	}
@@ -346,7 +346,7 @@ func (i *Iterator) Close() error { return errors.Join(i.err, i.it.Close()) }
 // proportion to the partition's size.
 func (d *DB) Count(p Partition) (int64, error) {
 	pre := appendPrefix(nil, kindData, p)
-	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: pre, UpperBound: prefixEnd(pre)})
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: pre, UpperBound: PrefixEnd(pre)})
 	if err != nil {
 		return 0, err
 	}
@@ -357,8 +357,9 @@ func (d *DB) Count(p Partition) (int64, error) {
 	return n, errors.Join(it.Error(), it.Close())
 }
 
-// prefixEnd is the smallest key greater than every key with prefix p.
-func prefixEnd(p []byte) []byte {
+// PrefixEnd is the smallest key greater than every key with prefix p, or
+// nil when there is none (p is empty or all 0xff).
+func PrefixEnd(p []byte) []byte {
 	end := bytes.Clone(p)
 	for i := len(end) - 1; i >= 0; i-- {
 		end[i]++
