@@ -10,6 +10,11 @@
 #                                       run any main class from the cached jars, e.g.
 #                                       run-class org.apache.kafka.tools.TopicCommand \
 #                                         --bootstrap-server "$(scripts/kafka.sh status)" --list
+#   scripts/kafka.sh run-java FILE.java [ARGS...]
+#                                       run a single-file Java program (source launcher, Java 11+)
+#                                       with the cached jars on the classpath, e.g.
+#                                       run-java scripts/java/JavaProducer.java \
+#                                         "$(scripts/kafka.sh status)" TOPIC string 500
 #   scripts/kafka.sh fetch              only download the jars into the cache
 #   scripts/kafka.sh help
 #
@@ -21,7 +26,7 @@
 #   IQENGINE_KAFKA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 30)
 #   IQENGINE_KAFKA_HEAP           broker heap flags (default "-Xms256m -Xmx1g")
 #   IQENGINE_KAFKA_JVM_OPTS       extra broker JVM flags
-#   IQENGINE_KAFKA_TOOL_OPTS      JVM flags for run-class and the storage tool
+#   IQENGINE_KAFKA_TOOL_OPTS      JVM flags for run-class, run-java and the storage tool
 #   IQENGINE_KAFKA_EXTRA_PROPS    extra server.properties lines (newline separated), appended last
 #   IQENGINE_KAFKA_LOG4J_VERSION  log4j2 version used for the slf4j binding (default 2.25.5)
 #   IQENGINE_KAFKA_MVN_ARGS       extra arguments for mvn (e.g. -Dmaven.repo.local=...)
@@ -468,6 +473,15 @@ cmd_run_class() {
 	exec "${TOOL_CMD[@]}"
 }
 
+cmd_run_java() {
+	(($# >= 1)) || die "usage: $PROG run-java FILE.java [ARGS...]"
+	[[ "$1" == *.java ]] || die "run-java: '$1' is not a .java file"
+	[[ -f "$1" ]] || die "run-java: no such file: $1"
+	ensure_jars
+	tool_cmd "$@"
+	exec "${TOOL_CMD[@]}"
+}
+
 main() {
 	local cmd="${1:-}"
 	(($# > 0)) && shift
@@ -476,6 +490,7 @@ main() {
 	stop) cmd_stop "$@" ;;
 	status) cmd_status "$@" ;;
 	run-class) cmd_run_class "$@" ;;
+	run-java) cmd_run_java "$@" ;;
 	fetch) ensure_jars && echo "$LIB_DIR" ;;
 	help | -h | --help) usage ;;
 	"") usage >&2 && exit 2 ;;

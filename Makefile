@@ -1,0 +1,50 @@
+# Developer and CI entry points. `make` alone runs the unit tests.
+
+SHELL := bash
+.ONESHELL:
+.SHELLFLAGS := -uo pipefail -c
+.DEFAULT_GOAL := test
+
+GO ?= go
+KAFKA := scripts/kafka.sh
+# What kafka-test runs against the real broker; override to run a subset, e.g.
+#   make kafka-test KAFKA_TEST_PKGS=./router/ KAFKA_TEST_FLAGS='-count=1 -run TestJavaProducedKeys -v'
+KAFKA_TEST_PKGS ?= ./engine/... ./cluster/... ./router/... ./cmd/...
+KAFKA_TEST_FLAGS ?= -count=1 -race -timeout 30m
+
+.PHONY: test kafka-test
+
+# test: the README's test command; embedded broker, nothing but Go needed.
+test:
+	$(GO) test ./...
+
+# kafka-test: the engine, cluster (three-node, join/leave/kill), HTTP, Java
+# compatibility (router/java_compat_test.go) and CLI/multi-process suites
+# against a real Apache Kafka broker (needs Java 17; Maven the first time, to
+# fetch Kafka). Starts the broker with scripts/kafka.sh, runs the tests, then
+# stops the broker whether they passed or not and exits with their status.
+# A broker that was already running (scripts/kafka.sh status) is used and
+# left running.
+kafka-test:
+	@started=$$(date +%s)
+	owned=
+	$(KAFKA) status >/dev/null 2>&1 || owned=1
+	finish() {
+		rc=$$?
+		if [ -n "$$owned" ]; then
+			echo "make kafka-test: stopping the broker"
+			$(KAFKA) stop || { [ "$$rc" -ne 0 ] || rc=1; }
+		fi
+		secs=$$(( $$(date +%s) - started ))
+		if [ "$$rc" -eq 0 ]; then verdict=passed; else verdict="FAILED (exit $$rc)"; fi
+		printf 'make kafka-test: %s in %dm%02ds\n' "$$verdict" $$((secs / 60)) $$((secs % 60))
+		exit "$$rc"
+	}
+	trap finish EXIT
+	brokers=$$($(KAFKA) start | tail -n 1) && [ -n "$$brokers" ] || exit 1
+	if [ -n "$$owned" ]; then
+		echo "make kafka-test: started a broker at $$brokers"
+	else
+		echo "make kafka-test: using the broker already running at $$brokers (it is left running)"
+	fi
+	IQENGINE_TEST_BROKERS=$$brokers $(GO) test $(KAFKA_TEST_FLAGS) $(KAFKA_TEST_PKGS)
