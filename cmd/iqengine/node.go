@@ -146,12 +146,19 @@ func (n *node) wait(ctx context.Context) error {
 
 // stop stops serving HTTP, leaves the group and closes the store.
 func (n *node) stop() error {
+	// Queries in flight get a few seconds to finish. Shutdown would also
+	// wait up to 5 s for connections that other nodes opened and never
+	// used; the partitions should not wait for those to move.
+	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer scancel()
+	var err error
+	if serr := n.srv.Shutdown(sctx); errors.Is(serr, context.DeadlineExceeded) {
+		err = n.srv.Close()
+	} else if !errors.Is(serr, http.ErrServerClosed) {
+		err = serr
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	err := n.srv.Shutdown(ctx)
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
 	err = errors.Join(err, n.engine.Stop(ctx))
 	n.log.Info("node stopped")
 	return err
