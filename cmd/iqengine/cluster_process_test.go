@@ -107,6 +107,58 @@ type instancesView struct {
 	} `json:"instances"`
 }
 
+// processBroker is what a multi-process test runs against.
+type processBroker struct {
+	brokers    []string
+	topic, app string // unique topic (created) and application id
+	cl         *kgo.Client
+	adm        *kadm.Client
+}
+
+// startProcessBroker gives a multi-process test its broker: the real one
+// named by IQENGINE_TEST_BROKERS, or `iqengine broker` run as a process. It
+// creates a topic of the given partitions; on a real broker the topic and
+// the group are deleted at the end.
+func startProcessBroker(t *testing.T, bin, dir string, partitions int32) processBroker {
+	t.Helper()
+	var pb processBroker
+	if testkafka.Real() {
+		pb.brokers = strings.Split(os.Getenv(testkafka.EnvBrokers), ",")
+	} else {
+		addr := freeAddr(t)
+		b := startProcess(t, bin, "broker", "broker", "--listen", addr, "--data-dir", filepath.Join(dir, "broker"))
+		waitDial(t, b, addr, 15*time.Second)
+		pb.brokers = []string{addr}
+		t.Cleanup(func() {
+			if !b.done() && !t.Failed() {
+				b.stop(t, 15*time.Second)
+			}
+		})
+	}
+	pb.topic, pb.app = testkafka.Name(t, "orders"), testkafka.Name(t, "app")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(pb.brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	pb.cl, pb.adm = cl, kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if resp, err := pb.adm.CreateTopic(ctx, partitions, 1, nil, pb.topic); err != nil || resp.Err != nil {
+		t.Fatalf("create topic %s: %v %v", pb.topic, err, resp.Err)
+	}
+	if testkafka.Real() {
+		// Cleanups run last first: this one while cl is still open.
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = pb.adm.DeleteTopics(ctx, pb.topic)
+			_, _ = pb.adm.DeleteGroup(ctx, pb.app)
+		})
+	}
+	return pb
+}
+
 // TestServeProcessesFormACluster runs a broker and three serve processes of
 // one application: every node answers every key and scans every key, and
 // after one node is stopped with SIGTERM the other two take its partitions
@@ -121,45 +173,10 @@ func TestServeProcessesFormACluster(t *testing.T) {
 	testStart := time.Now()
 	dir := t.TempDir()
 
-	// The broker: a real one, or `iqengine broker` as a process.
-	var brokers []string
-	if testkafka.Real() {
-		brokers = strings.Split(os.Getenv(testkafka.EnvBrokers), ",")
-	} else {
-		addr := freeAddr(t)
-		b := startProcess(t, bin, "broker", "broker", "--listen", addr, "--data-dir", filepath.Join(dir, "broker"))
-		waitDial(t, b, addr, 15*time.Second)
-		brokers = []string{addr}
-		t.Cleanup(func() {
-			if !b.done() && !t.Failed() {
-				b.stop(t, 15*time.Second)
-			}
-		})
-	}
-
-	// The topic and its data, keyed with the default (murmur2) partitioner.
-	topic := testkafka.Name(t, "orders")
-	app := testkafka.Name(t, "app")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	adm := kadm.NewClient(cl)
+	pb := startProcessBroker(t, bin, dir, partitions)
+	brokers, topic, app, cl := pb.brokers, pb.topic, pb.app, pb.cl
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic); err != nil || resp.Err != nil {
-		t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
-	}
-	if testkafka.Real() {
-		// Cleanups run last first: this one while cl is still open.
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, _ = adm.DeleteTopics(ctx, topic)
-			_, _ = adm.DeleteGroup(ctx, app)
-		})
-	}
 	want := make(map[string]string, numKeys)
 	rs := make([]*kgo.Record, 0, numKeys)
 	for i := range numKeys {

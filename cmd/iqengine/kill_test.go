@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -129,42 +128,10 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 	testStart := time.Now()
 	dir := t.TempDir()
 
-	var brokers []string
-	if testkafka.Real() {
-		brokers = strings.Split(os.Getenv(testkafka.EnvBrokers), ",")
-	} else {
-		addr := freeAddr(t)
-		b := startProcess(t, bin, "broker", "broker", "--listen", addr, "--data-dir", filepath.Join(dir, "broker"))
-		waitDial(t, b, addr, 15*time.Second)
-		brokers = []string{addr}
-		t.Cleanup(func() {
-			if !b.done() && !t.Failed() {
-				b.stop(t, 15*time.Second)
-			}
-		})
-	}
-
-	topic := testkafka.Name(t, "orders")
-	app := testkafka.Name(t, "app")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	adm := kadm.NewClient(cl)
+	pb := startProcessBroker(t, bin, dir, partitions)
+	brokers, topic, app, cl, adm := pb.brokers, pb.topic, pb.app, pb.cl, pb.adm
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic); err != nil || resp.Err != nil {
-		t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
-	}
-	if testkafka.Real() {
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, _ = adm.DeleteTopics(ctx, topic)
-			_, _ = adm.DeleteGroup(ctx, app)
-		})
-	}
 	keys := make([]string, numKeys)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("k-%04d", i)
@@ -406,6 +373,7 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 		}
 		ends := endOffsets()
 		var before map[int32]partState
+		var err error
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			before, err = localParts(n)
