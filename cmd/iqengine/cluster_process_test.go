@@ -376,42 +376,53 @@ func checkAnswers(t *testing.T, client *http.Client, nodes []*clusterNode, store
 		}
 
 		var scanned []string
-		cursor := ""
-		for pages := 0; ; pages++ {
-			if pages > len(keys) {
-				t.Fatalf("scan via %s: more than %d pages", n.id, pages)
+		for _, it := range scanAll(t, client, n.base, store, 50) {
+			if string(it.Value) != want[it.Key] {
+				t.Fatalf("scan via %s: %s = %s, want %s", n.id, it.Key, it.Value, want[it.Key])
 			}
-			status, body, err := get(client, n.base+"/v1/stores/"+store+"/keys?limit=50&cursor="+url.QueryEscape(cursor))
-			var page struct {
-				Items []struct {
-					Key   string          `json:"key"`
-					Value json.RawMessage `json:"value"`
-				} `json:"items"`
-				NextCursor *string `json:"next_cursor"`
-			}
-			if err == nil && status == http.StatusOK {
-				err = json.Unmarshal(body, &page)
-			}
-			if err != nil || status != http.StatusOK {
-				t.Fatalf("scan via %s, page %d: %d %v %s", n.id, pages, status, err, body)
-			}
-			if len(page.Items) > 50 {
-				t.Fatalf("scan via %s, page %d: %d items, limit 50", n.id, pages, len(page.Items))
-			}
-			for _, it := range page.Items {
-				if string(it.Value) != want[it.Key] {
-					t.Fatalf("scan via %s: %s = %s, want %s", n.id, it.Key, it.Value, want[it.Key])
-				}
-				scanned = append(scanned, it.Key)
-			}
-			if page.NextCursor == nil {
-				break
-			}
-			cursor = *page.NextCursor
+			scanned = append(scanned, it.Key)
 		}
 		if !slices.Equal(scanned, keys) {
 			t.Fatalf("scan via %s in pages of 50: %d keys, want each of the %d once, in order", n.id, len(scanned), len(keys))
 		}
+	}
+}
+
+// scannedItem is one item of a scan page.
+type scannedItem struct {
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value"`
+}
+
+// scanAll pages through a full scan of store on the node at base, with
+// pages of limit items, and returns the items in the order served.
+func scanAll(t *testing.T, client *http.Client, base, store string, limit int) []scannedItem {
+	t.Helper()
+	var out []scannedItem
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 100000 {
+			t.Fatalf("scan via %s: the pages never end", base)
+		}
+		status, body, err := get(client, fmt.Sprintf("%s/v1/stores/%s/keys?limit=%d&cursor=%s", base, store, limit, url.QueryEscape(cursor)))
+		var page struct {
+			Items      []scannedItem `json:"items"`
+			NextCursor *string       `json:"next_cursor"`
+		}
+		if err == nil && status == http.StatusOK {
+			err = json.Unmarshal(body, &page)
+		}
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("scan via %s, page %d: %d %v %s", base, pages, status, err, body)
+		}
+		if len(page.Items) > limit {
+			t.Fatalf("scan via %s, page %d: %d items, limit %d", base, pages, len(page.Items), limit)
+		}
+		out = append(out, page.Items...)
+		if page.NextCursor == nil {
+			return out
+		}
+		cursor = *page.NextCursor
 	}
 }
 

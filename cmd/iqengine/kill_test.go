@@ -540,36 +540,12 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 	}
 	slices.Sort(live)
 	var scanned []string
-	cursor := ""
-	for pages := 0; ; pages++ {
-		if pages > numKeys {
-			t.Fatalf("scan: more than %d pages", pages)
+	for _, it := range scanAll(t, client, fleet.nodes[0].base, store, 300) {
+		if string(it.Value) != want[it.Key] {
+			mismatches.Add(1)
+			failf("scan: %s = %s, want %s", it.Key, it.Value, want[it.Key])
 		}
-		status, body, err := get(client, fleet.nodes[0].base+"/v1/stores/"+store+"/keys?limit=300&cursor="+url.QueryEscape(cursor))
-		var page struct {
-			Items []struct {
-				Key   string          `json:"key"`
-				Value json.RawMessage `json:"value"`
-			} `json:"items"`
-			NextCursor *string `json:"next_cursor"`
-		}
-		if err == nil && status == http.StatusOK {
-			err = json.Unmarshal(body, &page)
-		}
-		if err != nil || status != http.StatusOK {
-			t.Fatalf("scan page %d: %d %v %s", pages, status, err, body)
-		}
-		for _, it := range page.Items {
-			if string(it.Value) != want[it.Key] {
-				mismatches.Add(1)
-				failf("scan: %s = %s, want %s", it.Key, it.Value, want[it.Key])
-			}
-			scanned = append(scanned, it.Key)
-		}
-		if page.NextCursor == nil {
-			break
-		}
-		cursor = *page.NextCursor
+		scanned = append(scanned, it.Key)
 	}
 	if !slices.Equal(scanned, live) {
 		mismatches.Add(1)
