@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -83,7 +84,11 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		cfg := config.Default()
 		cfg.ApplicationID = "iqengine-demo"
 		cfg.NodeID = fmt.Sprintf("node-%d", i+1)
-		cfg.Listen = net.JoinHostPort(host, strconv.Itoa(portOf(port, i)))
+		ln, err := demoListen(host, port, i, log)
+		if err != nil {
+			return err
+		}
+		cfg.Listen = ln.Addr().String()
 		cfg.DataDir = filepath.Join(dir, cfg.NodeID)
 		cfg.Kafka.Brokers = brokers
 		cfg.Kafka.SessionTimeout = config.Duration(10 * time.Second)
@@ -91,9 +96,10 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		cfg.Storage.MemTableSize = 16 << 20
 		cfg.Stores = demo.Stores()
 		if err := cfg.Validate(); err != nil {
+			ln.Close()
 			return usageError{fmt.Errorf("demo: %w", err)}
 		}
-		n, err := startNode(ctx, cfg, log)
+		n, err := startNodeOn(ctx, cfg, ln, log)
 		if err != nil {
 			return err
 		}
@@ -135,6 +141,26 @@ Ctrl-C stops it.
 		err = errors.Join(err, fmt.Errorf("demo producer: %w", perr))
 	}
 	return err
+}
+
+// demoListen binds node i's HTTP port: the first node exactly the port
+// asked for, node i the i-th port after it, or any free port when that one
+// is taken (another program's, or the first was 0). Only the first port is
+// the user's promise; the banner prints every node's URL.
+func demoListen(host string, first, i int, log *slog.Logger) (net.Listener, error) {
+	addr := net.JoinHostPort(host, strconv.Itoa(portOf(first, i)))
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if i == 0 || !errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", host, err)
+	}
+	log.Warn("demo port taken; this node listens on a free port instead", "node", i+1, "wanted", addr, "listen", ln.Addr().String())
+	return ln, nil
 }
 
 // portOf is node i's port: the next ports after the first, or 0 (any free

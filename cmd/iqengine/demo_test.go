@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -301,4 +303,42 @@ func TestDemoListenInUse(t *testing.T) {
 	// The error is the last line; the lines before are the log.
 	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
 	wantOneLine(t, lines[len(lines)-1]+"\n", "listen on "+ln.Addr().String(), "address already in use")
+}
+
+// A taken port after the first moves that node to a free port instead of
+// failing the demo; the first port is the user's and fails clearly.
+func TestDemoListenFallsBackPastTheFirstPort(t *testing.T) {
+	// Hold two neighbouring ports: the first node's and the second's.
+	var first, second net.Listener
+	for attempt := 0; second == nil; attempt++ {
+		if attempt == 50 {
+			t.Fatal("found no two neighbouring free ports in 50 tries")
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := net.JoinHostPort("127.0.0.1", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port+1))
+		if nl, err := net.Listen("tcp", next); err == nil {
+			first, second = ln, nl
+		} else {
+			ln.Close()
+		}
+	}
+	defer first.Close()
+	defer second.Close()
+	port := first.Addr().(*net.TCPAddr).Port
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	if _, err := demoListen("127.0.0.1", port, 0, log); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("first node on a taken port: err = %v, want address already in use", err)
+	}
+	ln, err := demoListen("127.0.0.1", port, 1, log)
+	if err != nil {
+		t.Fatalf("second node: %v", err)
+	}
+	defer ln.Close()
+	if got := ln.Addr().(*net.TCPAddr).Port; got == port+1 || got == port {
+		t.Fatalf("second node listens on %d, want another free port", got)
+	}
 }

@@ -37,6 +37,19 @@ type node struct {
 // unreachable brokers, wrong credentials or TLS problems), opens the store,
 // joins the group and starts serving HTTP. cfg must be validated.
 func startNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, error) {
+	return startNodeOn(ctx, cfg, nil, log)
+}
+
+// startNodeOn is startNode on a listener the caller has already bound (nil:
+// bind cfg.Listen). It owns ln from here on, also when it fails.
+func startNodeOn(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger) (_ *node, err error) {
+	if ln != nil {
+		defer func() {
+			if err != nil {
+				ln.Close()
+			}
+		}()
+	}
 	log = log.With("node", cfg.NodeID)
 	if err := checkKafka(ctx, cfg.Kafka); err != nil {
 		return nil, err
@@ -58,9 +71,10 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node,
 		specs = append(specs, engine.StoreSpec{Name: s.Name, Topic: s.Topic, Key: key, Value: value})
 	}
 	// Listen first: with port 0 the advertised URL is known only now.
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
 	}
 	if u, err := url.Parse(cfg.Advertise); err == nil && u.Port() == "0" {
 		u.Host = ln.Addr().String()
