@@ -13,7 +13,6 @@ import (
 
 	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/serde"
 )
 
 // instances lists every node of the current routing table with the
@@ -58,7 +57,10 @@ func (h *Handler) keyMetadata(w http.ResponseWriter, r *http.Request, ps httprou
 		h.queryError(w, r, err, "key")
 		return
 	}
-	p := serde.Partition(key, n)
+	p, ok := partitionOf(w, r, s, key, n)
+	if !ok {
+		return
+	}
 	t := h.table()
 	out := struct {
 		Store      string          `json:"store"`

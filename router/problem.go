@@ -25,6 +25,11 @@ const (
 	probInternal     = "internal"
 	probNoRoute      = "no-such-endpoint"
 	probMethod       = "method-not-allowed"
+	probFiltered     = "filtered"
+	// probPluginRejected: a plugin refused its input (422);
+	// probPluginFailed: a plugin failed or faulted (500).
+	probPluginRejected = "plugin-rejected"
+	probPluginFailed   = "plugin-failed"
 
 	problemTypePrefix  = "urn:iqengine:problem:"
 	problemContentType = "application/problem+json"
@@ -45,22 +50,25 @@ const (
 )
 
 var titles = map[string]string{
-	probUnknownStore: "Unknown store",
-	probKeyNotFound:  "Key not found",
-	probBadKey:       "Key does not parse",
-	probEmptyKey:     "Empty key",
-	probKeyTooLong:   "Key too long",
-	probBadLimit:     "Bad limit",
-	probBadCursor:    "Bad cursor",
-	probBadRange:     "Bad range",
-	probBadTimeout:   "Bad timeout",
-	probBadParameter: "Bad parameter",
-	probUnavailable:  "No serving owner before the deadline",
-	probUndecodable:  "Stored value does not decode",
-	probInternal:     "Internal error",
-	probNoRoute:      "No such endpoint",
-	probNotOwner:     "Not the owner of the partition",
-	probMethod:       "Method not allowed",
+	probUnknownStore:   "Unknown store",
+	probKeyNotFound:    "Key not found",
+	probBadKey:         "Key does not parse",
+	probEmptyKey:       "Empty key",
+	probKeyTooLong:     "Key too long",
+	probBadLimit:       "Bad limit",
+	probBadCursor:      "Bad cursor",
+	probBadRange:       "Bad range",
+	probBadTimeout:     "Bad timeout",
+	probBadParameter:   "Bad parameter",
+	probUnavailable:    "No serving owner before the deadline",
+	probUndecodable:    "Stored value does not decode",
+	probInternal:       "Internal error",
+	probNoRoute:        "No such endpoint",
+	probNotOwner:       "Not the owner of the partition",
+	probMethod:         "Method not allowed",
+	probFiltered:       "Filtered out by the store's transform",
+	probPluginRejected: "A plugin rejected the input",
+	probPluginFailed:   "A plugin failed",
 }
 
 // problem is an RFC 9457 problem document.

@@ -23,7 +23,6 @@ import (
 	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/engine"
 	"github.com/iqengine/iqengine/engine/store"
-	"github.com/iqengine/iqengine/serde"
 )
 
 // Options configures the handler.
@@ -47,6 +46,8 @@ type Options struct {
 	// Refresh, when set, asks Kafka for the group's current routing table;
 	// it is called (at most twice a second) when a route misses.
 	Refresh func(context.Context) error
+	// Transforms are the stores' query transforms, by store name.
+	Transforms map[string]Transform
 }
 
 // Routing is where the current routing table comes from: the cluster
@@ -180,6 +181,9 @@ func keyBytes(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, param,
 	}
 	b, err := s.Key.FromText(text)
 	if err != nil {
+		if pluginProblem(w, r, err) {
+			return nil, false
+		}
 		writeProblem(w, r, http.StatusBadRequest, probBadKey, param+" is not a valid "+s.Key.Name()+" key: "+err.Error())
 		return nil, false
 	}
@@ -224,7 +228,11 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		return
 	}
 	q := query(r)
-	if !knownParams(w, r, q, "timeout") {
+	if !knownParams(w, r, withoutTransformParams(q), "timeout") {
+		return
+	}
+	tr, params, ok := h.transformOf(w, r, s, q)
+	if !ok {
 		return
 	}
 	text, key, ok := pathKey(w, r, ps, s)
@@ -240,7 +248,11 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		writeProblem(w, r, http.StatusInternalServerError, probInternal, err.Error())
 		return
 	}
-	p := store.Partition{Topic: s.Topic, Partition: serde.Partition(key, n)}
+	part, ok := partitionOf(w, r, s, key, n)
+	if !ok {
+		return
+	}
+	p := store.Partition{Topic: s.Topic, Partition: part}
 	nhops := hops(r)
 	type found struct {
 		rec      store.Record
@@ -266,14 +278,32 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	}
 	buf := make([]byte, 0, 256+len(rec.Value))
 	buf = append(buf, `{"key":`...)
+	keyStart := len(buf)
 	if buf, err = s.Key.AppendJSON(buf, rec.Key); err != nil {
-		writeProblem(w, r, http.StatusInternalServerError, probUndecodable, "stored key at offset "+strconv.FormatInt(rec.Offset, 10)+" does not decode as "+s.Key.Name()+": "+err.Error())
+		if !pluginFault(w, r, err) {
+			writeProblem(w, r, http.StatusInternalServerError, probUndecodable, "stored key at offset "+strconv.FormatInt(rec.Offset, 10)+" does not decode as "+s.Key.Name()+": "+err.Error())
+		}
 		return
 	}
+	keyEnd := len(buf)
 	buf = append(buf, `,"value":`...)
+	valueStart := len(buf)
 	if buf, err = s.Value.AppendJSON(buf, rec.Value); err != nil {
-		writeProblem(w, r, http.StatusInternalServerError, probUndecodable, "value at offset "+strconv.FormatInt(rec.Offset, 10)+" does not decode as "+s.Value.Name()+": "+err.Error())
+		if !pluginFault(w, r, err) {
+			writeProblem(w, r, http.StatusInternalServerError, probUndecodable, "value at offset "+strconv.FormatInt(rec.Offset, 10)+" does not decode as "+s.Value.Name()+": "+err.Error())
+		}
 		return
+	}
+	if tr != nil {
+		var keep bool
+		if buf, keep, err = transformOne(tr, params, buf, keyStart, keyEnd, valueStart); err != nil {
+			pluginProblem(w, r, err)
+			return
+		}
+		if !keep {
+			writeProblem(w, r, http.StatusNotFound, probFiltered, "key "+strconv.Quote(text)+" is in the store, but the transform "+tr.Name()+" filtered it out")
+			return
+		}
 	}
 	buf = appendMeta(buf, p.Partition, rec)
 	buf = append(buf, `,"served_by":`...)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/iqengine/iqengine/engine"
 	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/plugins"
 )
 
 // scanRequest is a validated range, prefix or full scan.
@@ -75,7 +76,7 @@ func (c *cursor) start(p int32) []byte {
 // parseScan validates the scan parameters: from and to (inclusive, as in
 // Kafka Streams' range queries), prefix, limit and cursor.
 func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, q url.Values) (*scanRequest, bool) {
-	if !knownParams(w, r, q, "from", "to", "prefix", "limit", "cursor", "timeout") {
+	if !knownParams(w, r, withoutTransformParams(q), "from", "to", "prefix", "limit", "cursor", "timeout") {
 		return nil, false
 	}
 	req := &scanRequest{store: s, limit: h.o.DefaultLimit}
@@ -137,10 +138,11 @@ func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s engine.Sto
 	return req, true
 }
 
-// item is one scanned record with its partition.
+// item is one scanned record with its partition, and its rendered JSON.
 type item struct {
 	partition int32
 	rec       store.Record
+	out       []byte
 }
 
 // source yields one partition's records in key order: a local iterator, or
@@ -253,43 +255,122 @@ func closeAll(iters []*partIter) {
 	}
 }
 
-// collect merges up to limit records from the iterators, and reports
-// whether more remain.
-func collect(iters []*partIter, limit int) ([]item, bool, error) {
+// collect merges records from the iterators in key order and renders each
+// one, until limit records are kept (a transform may filter records out),
+// and reports whether more remain and the last record examined, where the
+// next page starts. A plugin fault fails the whole page.
+func collect(iters []*partIter, limit int, rd *renderer) ([]item, *item, bool, error) {
 	m := make(mergeHeap, 0, len(iters))
 	for _, pi := range iters {
 		if r, ok := pi.it.Next(); ok {
 			pi.cur = r
 			m = append(m, pi)
 		} else if err := pi.it.Err(); err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 	}
 	heap.Init(&m)
-	// A remote page that ended with more behind it means more records,
-	// even once the page itself is used up.
-	truncated := false
+	// With a transform, a page may filter out most records; bound the work
+	// of one page and let the cursor carry on.
+	maxExamined := max(10000, 10*limit)
+	examined := 0
+	var last *item
 	out := make([]item, 0, min(limit, 1024))
 	for len(m) > 0 && len(out) < limit {
+		if examined == maxExamined {
+			return out, last, true, nil
+		}
+		examined++
 		pi := m[0]
-		// Key and Value are only valid until Next: copy them once.
-		rec := pi.cur
-		rec.Key, rec.Value = bytes.Clone(rec.Key), bytes.Clone(rec.Value)
-		out = append(out, item{partition: pi.p, rec: rec})
+		it := item{partition: pi.p, rec: pi.cur}
+		keep, err := rd.render(&it)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if keep {
+			// Key and Value are only valid until Next: copy them once.
+			it.rec.Key, it.rec.Value = bytes.Clone(it.rec.Key), nil
+			out = append(out, it)
+			last = &out[len(out)-1]
+		} else {
+			last = &item{partition: it.partition, rec: store.Record{Key: bytes.Clone(it.rec.Key)}}
+		}
 		if r, ok := pi.it.Next(); ok {
 			pi.cur = r
 			heap.Fix(&m, 0)
-		} else {
-			if err := pi.it.Err(); err != nil {
-				return nil, false, err
-			}
-			if pg, ok := pi.it.(*page); ok && pg.more {
-				truncated = true
-			}
-			heap.Pop(&m)
+			continue
+		}
+		if err := pi.it.Err(); err != nil {
+			return nil, nil, false, err
+		}
+		if pg, ok := pi.it.(*page); ok && pg.more {
+			// A remote page (which holds at most limit records) ran out
+			// with more behind it: records of its partition after it are
+			// not here, so the page ends now and the cursor resumes it.
+			return out, last, true, nil
+		}
+		heap.Pop(&m)
+	}
+	return out, last, len(m) > 0, nil
+}
+
+// renderer renders scan items with the store's serdes and transform.
+type renderer struct {
+	s     engine.StoreSpec
+	batch *plugins.Batch // nil without a transform
+	buf   []byte
+}
+
+// render sets it.out to the item's JSON, or reports keep == false when the
+// transform filters it out. A record a serde cannot decode is rendered with
+// its error (so one bad record does not make the rest unreadable); a plugin
+// fault is an error.
+func (rd *renderer) render(it *item) (bool, error) {
+	s := rd.s
+	buf := append(rd.buf[:0], `{"key":`...)
+	keyStart := len(buf)
+	var err error
+	if buf, err = s.Key.AppendJSON(buf, it.rec.Key); err != nil {
+		if isPluginFault(err) {
+			return false, err
+		}
+		buf = append(buf[:keyStart-len(`{"key":`)], `{"key":null`...)
+		buf = append(buf, `,"key_base64":`...)
+		buf = strconv.AppendQuote(buf, base64.StdEncoding.EncodeToString(it.rec.Key))
+	}
+	keyEnd := len(buf)
+	keyOK := err == nil
+	buf = append(buf, `,"value":`...)
+	valueStart := len(buf)
+	if buf, err = s.Value.AppendJSON(buf, it.rec.Value); err != nil {
+		if isPluginFault(err) {
+			return false, err
+		}
+		buf = append(buf[:valueStart], `null,"error":`...)
+		buf = strconv.AppendQuote(buf, "value does not decode as "+s.Value.Name()+": "+err.Error())
+	} else if rd.batch != nil && keyOK {
+		var keep bool
+		value := bytes.Clone(buf[valueStart:])
+		buf, keep, err = rd.batch.Record(buf[:valueStart], buf[keyStart:keyEnd], value)
+		if err != nil {
+			return false, err
+		}
+		if !keep {
+			rd.buf = buf
+			return false, nil
 		}
 	}
-	return out, len(m) > 0 || truncated, nil
+	buf = appendMeta(buf, it.partition, it.rec)
+	buf = append(buf, '}')
+	rd.buf = buf
+	it.out = bytes.Clone(buf)
+	return true, nil
+}
+
+// isPluginFault reports whether err is a plugin failing (not rejecting).
+func isPluginFault(err error) bool {
+	var pe *plugins.Error
+	return errors.As(err, &pe) && !pe.Rejected()
 }
 
 func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
@@ -299,6 +380,10 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	}
 	q := query(r)
 	req, ok := h.parseScan(w, r, s, q)
+	if !ok {
+		return
+	}
+	tr, params, ok := h.transformOf(w, r, s, q)
 	if !ok {
 		return
 	}
@@ -315,15 +400,27 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		h.queryError(w, r, err, "scan")
 		return
 	}
-	items, more, err := collect(iters, req.limit)
+	rd := &renderer{s: s}
+	if tr != nil {
+		if rd.batch, err = tr.Begin(params); err != nil {
+			closeAll(iters)
+			pluginProblem(w, r, err)
+			return
+		}
+	}
+	items, last, more, err := collect(iters, req.limit, rd)
 	closeAll(iters)
+	if rd.batch != nil {
+		rd.batch.End()
+	}
 	if err != nil {
-		h.queryError(w, r, err, "scan")
+		if !pluginProblem(w, r, err) {
+			h.queryError(w, r, err, "scan")
+		}
 		return
 	}
 	next := ""
-	if more && len(items) > 0 {
-		last := items[len(items)-1]
+	if more && last != nil {
 		next = cursor{Partition: last.partition, Key: last.rec.Key}.encode(req.query)
 	}
 	w.Header().Set(servedByHeader, h.e.NodeID())
@@ -337,7 +434,7 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendItem(buf, s, it)
+		buf = append(buf, it.out...)
 	}
 	buf = append(buf, `],"next_cursor":`...)
 	buf = appendCursor(buf, next)
@@ -353,28 +450,6 @@ func appendCursor(buf []byte, next string) []byte {
 	return strconv.AppendQuote(buf, next)
 }
 
-// appendItem appends one scan item. A value its serde cannot decode is
-// answered as null with an "error" field, so one bad record does not make
-// the rest of the store unreadable.
-func appendItem(buf []byte, s engine.StoreSpec, it item) []byte {
-	start := len(buf)
-	buf = append(buf, `{"key":`...)
-	var err error
-	if buf, err = s.Key.AppendJSON(buf, it.rec.Key); err != nil {
-		buf = append(buf[:start], `{"key":null`...)
-		buf = append(buf, `,"key_base64":`...)
-		buf = strconv.AppendQuote(buf, base64.StdEncoding.EncodeToString(it.rec.Key))
-	}
-	buf = append(buf, `,"value":`...)
-	mark := len(buf)
-	if buf, err = s.Value.AppendJSON(buf, it.rec.Value); err != nil {
-		buf = append(buf[:mark], `null,"error":`...)
-		buf = strconv.AppendQuote(buf, "value does not decode as "+s.Value.Name()+": "+err.Error())
-	}
-	buf = appendMeta(buf, it.partition, it.rec)
-	return append(buf, '}')
-}
-
 func wantsNDJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), ndjsonContentType)
 }
@@ -386,7 +461,7 @@ func (h *Handler) writeNDJSON(w http.ResponseWriter, s engine.StoreSpec, items [
 	flusher, _ := w.(http.Flusher)
 	buf := make([]byte, 0, 4096)
 	for i, it := range items {
-		buf = appendItem(buf, s, it)
+		buf = append(buf, it.out...)
 		buf = append(buf, '\n')
 		if len(buf) > 32<<10 || i == len(items)-1 {
 			if _, err := w.Write(buf); err != nil {

@@ -53,3 +53,19 @@ func Names() []string {
 	sort.Strings(names)
 	return names
 }
+
+// Partitioner is implemented by key serdes for topics not written with
+// Kafka's default partitioner (a WebAssembly plugin exporting iq_partition).
+type Partitioner interface {
+	// Partition is the partition of the key bytes among partitions.
+	Partition(key []byte, partitions int32) (int32, error)
+}
+
+// PartitionOf is the partition of key bytes written with key serde s: its
+// own partitioner if it has one, else Kafka's default partitioner.
+func PartitionOf(s Serde, key []byte, partitions int32) (int32, error) {
+	if p, ok := s.(Partitioner); ok {
+		return p.Partition(key, partitions)
+	}
+	return Partition(key, partitions), nil
+}

@@ -469,7 +469,7 @@ stores:
 				got.advertise != tt.want.advertise || !slices.Equal(got.brokers, tt.want.brokers) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
-			if len(cfg.Stores) != 1 || cfg.Stores[0].Key != "string" || cfg.Stores[0].Value != "json" {
+			if len(cfg.Stores) != 1 || cfg.Stores[0].Key.String() != "string" || cfg.Stores[0].Value.String() != "json" {
 				t.Errorf("stores = %+v, want one with the default serdes", cfg.Stores)
 			}
 			if stderr.Len() > 0 {

@@ -20,17 +20,17 @@ import (
 	"github.com/iqengine/iqengine/internal/config"
 	"github.com/iqengine/iqengine/internal/kafkaconn"
 	"github.com/iqengine/iqengine/router"
-	"github.com/iqengine/iqengine/serde"
 )
 
 // node is one running iqengine node: its engine and its HTTP server.
 type node struct {
-	cfg    config.Config
-	log    *slog.Logger
-	engine *engine.Engine
-	srv    *http.Server
-	ln     net.Listener
-	served chan error
+	cfg     config.Config
+	log     *slog.Logger
+	engine  *engine.Engine
+	plugins *storePlugins
+	srv     *http.Server
+	ln      net.Listener
+	served  chan error
 }
 
 // startNode checks the connection to the brokers (one clear error for
@@ -58,18 +58,18 @@ func startNodeOn(ctx context.Context, cfg config.Config, ln net.Listener, log *s
 	if err != nil {
 		return nil, usageError{err}
 	}
-	specs := make([]engine.StoreSpec, 0, len(cfg.Stores))
-	for _, s := range cfg.Stores {
-		key, err := serde.Lookup(s.Key)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		value, err := serde.Lookup(s.Value)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		specs = append(specs, engine.StoreSpec{Name: s.Name, Topic: s.Topic, Key: key, Value: value})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sp, err := loadStores(ctx, cfg, reg, log)
+	if err != nil {
+		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			sp.close()
+		}
+	}()
+	specs := sp.specs
 	// Listen first: with port 0 the advertised URL is known only now.
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -81,8 +81,6 @@ func startNodeOn(ctx context.Context, cfg config.Config, ln net.Listener, log *s
 		cfg.Advertise = u.String()
 	}
 	balancer := cluster.NewBalancer(cluster.Member{NodeID: cfg.NodeID, URL: cfg.Advertise})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e, err := engine.Open(engine.Config{
 		ApplicationID:  cfg.ApplicationID,
 		NodeID:         cfg.NodeID,
@@ -123,9 +121,11 @@ func startNodeOn(ctx context.Context, cfg config.Config, ln net.Listener, log *s
 		Refresh: func(ctx context.Context) error {
 			return balancer.Refresh(ctx, e.Admin(), cfg.ApplicationID)
 		},
+		Transforms: sp.transforms,
 	})
+	sp.watch(cfg)
 	n := &node{
-		cfg: cfg, log: log, engine: e, ln: ln, served: make(chan error, 1),
+		cfg: cfg, log: log, engine: e, ln: ln, served: make(chan error, 1), plugins: sp,
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
 	}
 	go func() { n.served <- n.srv.Serve(ln) }()
@@ -174,6 +174,7 @@ func (n *node) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	err = errors.Join(err, n.engine.Stop(ctx))
+	n.plugins.close()
 	n.log.Info("node stopped")
 	return err
 }

@@ -8,11 +8,13 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -42,7 +44,110 @@ type Config struct {
 	Kafka   Kafka   `yaml:"kafka"`
 	Query   Query   `yaml:"query"`
 	Storage Storage `yaml:"storage"`
+	Plugins Plugins `yaml:"plugins"`
 	Stores  []Store `yaml:"stores"`
+}
+
+// Plugins configures the WebAssembly plugin host (sdk/ABI.md).
+type Plugins struct {
+	// Dir is where modules named without a path are found, as
+	// <dir>/<name>.wasm. Default "./plugins".
+	Dir string `yaml:"dir"`
+	// CacheDir keeps compiled plugin code across restarts. Default
+	// <data_dir>/wasm-cache.
+	CacheDir string `yaml:"cache_dir"`
+	// MemoryLimit caps each plugin instance's memory, in bytes. Default 64 MiB.
+	MemoryLimit int64 `yaml:"memory_limit"`
+	// Timeout bounds one plugin call, or the plugin time of one transform
+	// batch. Default 1s.
+	Timeout Duration `yaml:"timeout"`
+	// MaxOutput is the longest result accepted from a plugin, in bytes.
+	// Default 1 MiB.
+	MaxOutput int `yaml:"max_output"`
+	// Instances bounds each module's pool of instances. Default: the number
+	// of CPUs (0).
+	Instances int `yaml:"instances"`
+	// ReloadInterval is how often module files are checked for a new
+	// version; 0 turns reloading off. Default 1s.
+	ReloadInterval Duration `yaml:"reload_interval"`
+}
+
+// Plugin names a WebAssembly module and its static config.
+type Plugin struct {
+	// Wasm is a module: a name (found as <plugins.dir>/<name>.wasm) or a
+	// path to a .wasm file (anything with a "/" or ending in ".wasm").
+	Wasm string `yaml:"wasm"`
+	// Config is passed to the module's iq_init as JSON.
+	Config any `yaml:"config"`
+	// AllowClock gives the module the real clock instead of a virtual one.
+	AllowClock bool `yaml:"allow_clock"`
+}
+
+// Serde is a store's key or value format: the name of a built-in serde
+// (written as a plain string in YAML: key: int64), or a plugin (written as
+// a mapping: value: {wasm: sensor-value, config: {...}}).
+type Serde struct {
+	Builtin string
+	Plugin
+	mapping bool // written as a mapping: a plugin, even if wasm is missing
+}
+
+// Builtin returns the Serde of a built-in serde name.
+func Builtin(name string) Serde { return Serde{Builtin: name} }
+
+// IsZero reports whether the serde is unset.
+func (s Serde) IsZero() bool { return s.Builtin == "" && s.Wasm == "" && !s.mapping }
+
+// String is the built-in name, or "wasm:" and the module.
+func (s Serde) String() string {
+	if s.Wasm != "" {
+		return "wasm:" + s.Wasm
+	}
+	return s.Builtin
+}
+
+// UnmarshalYAML accepts a string (a built-in serde) or a plugin mapping.
+func (s *Serde) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*s = Serde{}
+		return n.Decode(&s.Builtin)
+	}
+	var p Plugin
+	if err := decodeStrict(n, &p); err != nil {
+		return err
+	}
+	*s = Serde{Plugin: p, mapping: true}
+	return nil
+}
+
+// MarshalYAML writes the form UnmarshalYAML reads.
+func (s Serde) MarshalYAML() (any, error) {
+	if s.Wasm == "" && !s.mapping {
+		return s.Builtin, nil
+	}
+	return s.Plugin, nil
+}
+
+// Transform is a store's query transform: a plugin with default
+// parameters, which a query's t. parameters override.
+type Transform struct {
+	Plugin `yaml:",inline"`
+	Params map[string]string `yaml:"params"`
+}
+
+// decodeStrict decodes a mapping node refusing unknown fields, as Load does
+// for the whole file.
+func decodeStrict(n *yaml.Node, v any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("line %d: %s", n.Line, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
 }
 
 // Kafka is how the node connects to the brokers.
@@ -126,10 +231,12 @@ type Store struct {
 	Name string `yaml:"name"`
 	// Topic is the Kafka topic materialised into the store.
 	Topic string `yaml:"topic"`
-	// Key and Value name the serdes of the record key and value. Defaults
-	// "string" and "json".
-	Key   string `yaml:"key"`
-	Value string `yaml:"value"`
+	// Key and Value are the serdes of the record key and value: built-in
+	// names or plugins. Defaults "string" and "json".
+	Key   Serde `yaml:"key"`
+	Value Serde `yaml:"value"`
+	// Transform optionally maps and filters answers at query time.
+	Transform *Transform `yaml:"transform"`
 }
 
 // Duration is a time.Duration written in YAML as "5s", "250ms" or "1m".
@@ -183,6 +290,13 @@ func Default() Config {
 			CacheSize:    128 << 20,
 			MemTableSize: 64 << 20,
 			SyncInterval: Duration(time.Second),
+		},
+		Plugins: Plugins{
+			Dir:            "./plugins",
+			MemoryLimit:    64 << 20,
+			Timeout:        Duration(time.Second),
+			MaxOutput:      1 << 20,
+			ReloadInterval: Duration(time.Second),
 		},
 	}
 }
@@ -247,16 +361,28 @@ func (c *Config) Validate() error {
 	}
 	for i := range c.Stores {
 		s := &c.Stores[i]
-		if s.Key == "" {
-			s.Key = "string"
+		if s.Key.IsZero() {
+			s.Key = Builtin("string")
 		}
-		if s.Value == "" {
-			s.Value = "json"
+		if s.Value.IsZero() {
+			s.Value = Builtin("json")
 		}
+	}
+	if c.Plugins.CacheDir == "" && c.DataDir != "" {
+		c.Plugins.CacheDir = filepath.Join(c.DataDir, "wasm-cache")
 	}
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	checkPlugin := func(field string, p Plugin) {
+		if p.Wasm == "" {
+			bad(field+".wasm", "must name a module")
+			return
+		}
+		if _, err := json.Marshal(jsonable(p.Config)); err != nil {
+			bad(field+".config", "cannot be written as JSON: %v", err)
+		}
 	}
 	if c.ApplicationID == "" {
 		bad("application_id", "must not be empty")
@@ -334,12 +460,79 @@ func (c *Config) Validate() error {
 		if s.Topic == "" {
 			bad(f+".topic", "must not be empty")
 		}
-		if _, err := serde.Lookup(s.Key); err != nil {
-			bad(f+".key", "%v", err)
+		checkSerde := func(field string, sd Serde) {
+			if sd.Wasm != "" || sd.mapping {
+				checkPlugin(field, sd.Plugin)
+			} else if _, err := serde.Lookup(sd.Builtin); err != nil {
+				bad(field, "%v", err)
+			}
 		}
-		if _, err := serde.Lookup(s.Value); err != nil {
-			bad(f+".value", "%v", err)
+		checkSerde(f+".key", s.Key)
+		checkSerde(f+".value", s.Value)
+		if s.Transform != nil {
+			checkPlugin(f+".transform", s.Transform.Plugin)
 		}
 	}
+	if c.Plugins.MemoryLimit < 65536 {
+		bad("plugins.memory_limit", "must be at least 65536 (one page)")
+	}
+	positive("plugins.timeout", c.Plugins.Timeout)
+	if c.Plugins.MaxOutput <= 0 {
+		bad("plugins.max_output", "must be positive")
+	}
+	if c.Plugins.Instances < 0 {
+		bad("plugins.instances", "must not be negative (0: the number of CPUs)")
+	}
+	if c.Plugins.ReloadInterval < 0 {
+		bad("plugins.reload_interval", "must not be negative (0: no reloading)")
+	}
 	return errors.Join(errs...)
+}
+
+// ModulePath is where a plugin's module file is: Wasm itself when it is a
+// path, else <dir>/<name>.wasm.
+func (c *Config) ModulePath(p Plugin) string {
+	if strings.ContainsRune(p.Wasm, '/') || strings.HasSuffix(p.Wasm, ".wasm") {
+		return p.Wasm
+	}
+	return filepath.Join(c.Plugins.Dir, p.Wasm+".wasm")
+}
+
+// ConfigJSON is the plugin's static config as the JSON iq_init receives;
+// "{}" when none.
+func (p Plugin) ConfigJSON() []byte {
+	if p.Config == nil {
+		return []byte("{}")
+	}
+	b, err := json.Marshal(jsonable(p.Config))
+	if err != nil {
+		return []byte("{}") // Validate refuses such configs
+	}
+	return b
+}
+
+// jsonable turns YAML's map[any]any (never produced by yaml.v3 for string
+// keys, but possible for others) into values encoding/json accepts.
+func jsonable(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[k] = jsonable(x)
+		}
+		return out
+	case map[any]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[fmt.Sprint(k)] = jsonable(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = jsonable(x)
+		}
+		return out
+	}
+	return v
 }

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -18,8 +21,76 @@ func TestExampleConfigMatchesDefaults(t *testing.T) {
 	d := Default()
 	d.NodeID = "node-1"
 	d.Advertise = "http://127.0.0.1:7070"
+	d.Plugins.CacheDir = "iqengine-data/wasm-cache" // derived from data_dir
 	c.Stores = nil
 	if !reflect.DeepEqual(c, d) {
 		t.Fatalf("examples/config.yaml and Default() disagree:\n file    %+v\n default %+v", c, d)
+	}
+}
+
+// A store's serde is a built-in name or a plugin mapping; a misspelt plugin
+// field is an error, and plugin configs reach iq_init as JSON.
+func TestPluginSerdesAndTransform(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, err := Load(write(`
+plugins: {dir: /opt/plugins}
+stores:
+  - name: readings
+    topic: readings
+    key: {wasm: sensor-key}
+    value: {wasm: ./build/sensor-value.wasm, config: {scale: 10, units: [c, f]}, allow_clock: true}
+    transform: {wasm: project, params: {fields: "sensor,temp_c"}}
+  - name: orders
+    topic: orders
+    key: string
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Stores[0]
+	if r.Key.String() != "wasm:sensor-key" || c.ModulePath(r.Key.Plugin) != filepath.Join("/opt/plugins", "sensor-key.wasm") {
+		t.Fatalf("key = %v at %s", r.Key, c.ModulePath(r.Key.Plugin))
+	}
+	if c.ModulePath(r.Value.Plugin) != "./build/sensor-value.wasm" || !r.Value.AllowClock {
+		t.Fatalf("value = %+v", r.Value)
+	}
+	if got := string(r.Value.ConfigJSON()); got != `{"scale":10,"units":["c","f"]}` {
+		t.Fatalf("config JSON = %s", got)
+	}
+	if string(r.Key.ConfigJSON()) != "{}" {
+		t.Fatalf("no config: %s", r.Key.ConfigJSON())
+	}
+	if r.Transform == nil || r.Transform.Wasm != "project" || r.Transform.Params["fields"] != "sensor,temp_c" {
+		t.Fatalf("transform = %+v", r.Transform)
+	}
+	if o := c.Stores[1]; o.Key.String() != "string" || o.Value.String() != "json" || o.Transform != nil {
+		t.Fatalf("orders = %+v", o)
+	}
+
+	for _, bad := range []struct{ yaml, want string }{
+		{"stores: [{name: a, topic: a, value: {wsm: x}}]", "field wsm not found"},
+		{"stores: [{name: a, topic: a, transform: {params: {a: b}}}]", "stores[0].transform.wasm: must name a module"},
+		{"stores: [{name: a, topic: a, key: {config: {}}}]", "stores[0].key.wasm: must name a module"},
+		{"stores: [{name: a, topic: a, key: int128}]", `stores[0].key: unknown serde "int128"`},
+		{"plugins: {timeout: 0s}\nstores: [{name: a, topic: a}]", "plugins.timeout: must be positive"},
+		{"plugins: {memory_limit: 100}\nstores: [{name: a, topic: a}]", "plugins.memory_limit: must be at least 65536"},
+	} {
+		c, err := Load(write(bad.yaml))
+		if err == nil {
+			err = c.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: err = %v, want %q", bad.yaml, err, bad.want)
+		}
 	}
 }

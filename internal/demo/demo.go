@@ -83,8 +83,8 @@ func (o Options) Topics() []Topic {
 func (o Options) Stores() []config.Store {
 	o = o.withDefaults()
 	return []config.Store{
-		{Name: "orders", Topic: o.OrdersTopic, Key: "string", Value: "json"},
-		{Name: "sensors", Topic: o.SensorsTopic, Key: "int64", Value: "json"},
+		{Name: "orders", Topic: o.OrdersTopic, Key: config.Builtin("string"), Value: config.Builtin("json")},
+		{Name: "sensors", Topic: o.SensorsTopic, Key: config.Builtin("int64"), Value: config.Builtin("json")},
 	}
 }
 

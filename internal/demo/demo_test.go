@@ -27,8 +27,8 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Topics() = %v, want %v", got, want)
 	}
 	wantStores := []config.Store{
-		{Name: "orders", Topic: "orders", Key: "string", Value: "json"},
-		{Name: "sensors", Topic: "sensors", Key: "int64", Value: "json"},
+		{Name: "orders", Topic: "orders", Key: config.Builtin("string"), Value: config.Builtin("json")},
+		{Name: "sensors", Topic: "sensors", Key: config.Builtin("int64"), Value: config.Builtin("json")},
 	}
 	if got := Stores(); !slices.Equal(got, wantStores) {
 		t.Errorf("Stores() = %v, want %v", got, wantStores)

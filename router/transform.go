@@ -1,0 +1,131 @@
+package router
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/iqengine/iqengine/engine"
+	"github.com/iqengine/iqengine/plugins"
+	"github.com/iqengine/iqengine/serde"
+)
+
+// Transform is a store's query transform: a WebAssembly module and its
+// default parameters, which a query's t. parameters override.
+type Transform struct {
+	Module *plugins.Module
+	Params map[string]string
+}
+
+// transformParam is the prefix of the query parameters that go to a
+// store's transform.
+const transformParam = "t."
+
+// transformOf returns the store's transform and the JSON of its parameters
+// for this query (nil when the store has none). A t. parameter on a store
+// without a transform is a 400: it would otherwise be silently ignored.
+func (h *Handler) transformOf(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, q url.Values) (*plugins.Module, []byte, bool) {
+	t, ok := h.o.Transforms[s.Name]
+	params := map[string]string{}
+	if ok {
+		for k, v := range t.Params {
+			params[k] = v
+		}
+	}
+	var given []string
+	for name, vs := range q {
+		if p, found := strings.CutPrefix(name, transformParam); found {
+			given = append(given, name)
+			if p == "" {
+				writeProblem(w, r, http.StatusBadRequest, probBadParameter, "transform parameter "+strconv.Quote(name)+" has no name after t.")
+				return nil, nil, false
+			}
+			params[p] = vs[len(vs)-1]
+		}
+	}
+	if !ok {
+		if len(given) > 0 {
+			sort.Strings(given)
+			writeProblem(w, r, http.StatusBadRequest, probBadParameter, "store "+strconv.Quote(s.Name)+" has no transform, so "+strings.Join(given, ", ")+" would be ignored")
+			return nil, nil, false
+		}
+		return nil, nil, true
+	}
+	b, err := json.Marshal(params)
+	if err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, probInternal, err.Error())
+		return nil, nil, false
+	}
+	return t.Module, b, true
+}
+
+// withoutTransformParams returns the parameter names of q that are not t.
+// parameters, for knownParams.
+func withoutTransformParams(q url.Values) url.Values {
+	if q == nil {
+		return nil
+	}
+	out := url.Values{}
+	for k, v := range q {
+		if !strings.HasPrefix(k, transformParam) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// pluginProblem answers a plugin's error: 422 when it rejected the input,
+// 500 naming the plugin and the reason when it failed. It reports whether
+// err was a plugin error.
+func pluginProblem(w http.ResponseWriter, r *http.Request, err error) bool {
+	var pe *plugins.Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	if pe.Rejected() {
+		writeProblem(w, r, http.StatusUnprocessableEntity, probPluginRejected, pe.Error())
+		return true
+	}
+	writeProblem(w, r, http.StatusInternalServerError, probPluginFailed, pe.Error())
+	return true
+}
+
+// partitionOf is the key's partition, with the store's partitioner.
+func partitionOf(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, key []byte, n int32) (int32, bool) {
+	p, err := serde.PartitionOf(s.Key, key, n)
+	if err != nil {
+		if !pluginProblem(w, r, err) {
+			writeProblem(w, r, http.StatusInternalServerError, probInternal, err.Error())
+		}
+		return 0, false
+	}
+	return p, true
+}
+
+// pluginFault answers a plugin fault (a trap, a timeout, bad output) or
+// rejection while decoding a stored record; other errors are left to the
+// caller (a built-in serde that cannot decode a record).
+func pluginFault(w http.ResponseWriter, r *http.Request, err error) bool {
+	return pluginProblem(w, r, err)
+}
+
+// transformOne runs a batch of one record: the key JSON is
+// buf[keyStart:keyEnd], the value JSON buf[valueStart:]; the value is
+// replaced by the transform's output.
+func transformOne(tr *plugins.Module, params, buf []byte, keyStart, keyEnd, valueStart int) ([]byte, bool, error) {
+	b, err := tr.Begin(params)
+	if err != nil {
+		return buf, false, err
+	}
+	defer b.End()
+	value := buf[valueStart:]
+	out, keep, err := b.Record(nil, buf[keyStart:keyEnd], value)
+	if err != nil || !keep {
+		return buf, keep, err
+	}
+	return append(buf[:valueStart], out...), true, nil
+}
