@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/iqengine/iqengine/plugins"
-	"github.com/iqengine/iqengine/plugins/internal/wasmgen"
+	"github.com/iqengine/iqengine/internal/wasmgen"
 )
 
 func newHost(t testing.TB, o plugins.Options) (*plugins.Host, *prometheus.Registry) {

@@ -28,6 +28,7 @@ commands:
   serve    run a node: iqengine serve --config FILE
   broker   run the embedded Kafka-protocol broker (development only)
   demo     run the embedded broker, demo data and a node on port 7070
+  plugin   inspect and test WebAssembly plugins: iqengine plugin test X.wasm --vectors V.jsonl
 
 Run "iqengine <command> -h" for a command's flags.
 `
@@ -66,11 +67,13 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		err = brokerCmd(ctx, rest, stdout, stderr, logger)
 	case "demo":
 		err = demoCmd(ctx, rest, stdout, stderr, logger)
+	case "plugin":
+		err = pluginCmd(ctx, rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "iqengine: unknown command %q: want serve, broker or demo (see iqengine -h)\n", cmd)
+		fmt.Fprintf(stderr, "iqengine: unknown command %q: want serve, demo, broker, plugin or bench (see iqengine -h)\n", cmd)
 		return 2
 	}
 	var ue usageError

@@ -1,0 +1,415 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iqengine/iqengine/plugins"
+	"github.com/iqengine/iqengine/serde"
+)
+
+const pluginUsage = `usage: iqengine plugin <inspect|test> MODULE.wasm [flags]
+
+  inspect MODULE.wasm                          validate a module, load it, print its ABI version and capabilities
+  test MODULE.wasm --vectors FILE.jsonl        run conformance vectors (sdk/conformance/README.md)
+`
+
+// pluginCmd is the plugin author's toolbox: inspect and test a module
+// exactly as a node would load it.
+func pluginCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{errors.New("plugin: want a subcommand: inspect or test (see iqengine plugin -h)")}
+	}
+	switch args[0] {
+	case "inspect":
+		return pluginInspect(ctx, args[1:], stdout, stderr)
+	case "test":
+		return pluginTest(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, pluginUsage)
+		return nil
+	default:
+		return usageError{fmt.Errorf("plugin: unknown subcommand %q: want inspect or test", args[0])}
+	}
+}
+
+// moduleArg takes MODULE from before or after the flags.
+func moduleArg(fs *flags, args []string) (string, error) {
+	var module string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		module, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", fs.parse(args) // the same error, with the usage handling
+	}
+	if module == "" && fs.NArg() > 0 {
+		module = fs.Arg(0)
+		if err := fs.parse(fs.Args()[1:]); err != nil {
+			return "", err
+		}
+	} else if fs.NArg() > 0 {
+		return "", usageError{fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	if module == "" {
+		return "", usageError{fmt.Errorf("%s: want a module: iqengine %s", fs.Name(), fs.synopsis)}
+	}
+	return module, nil
+}
+
+type pluginOpts struct {
+	config     *string
+	allowClock *bool
+	timeout    *string
+	memory     *int64
+}
+
+func addPluginFlags(fs *flags) pluginOpts {
+	return pluginOpts{
+		config:     fs.String("config", "{}", "static config passed to iq_init, as JSON"),
+		allowClock: fs.Bool("allow-clock", false, "give the module the real clock"),
+		timeout:    fs.String("timeout", "1s", "deadline per call (plugins.timeout)"),
+		memory:     fs.Int64("memory-limit", plugins.DefaultMemoryLimit, "memory cap per instance, bytes (plugins.memory_limit)"),
+	}
+}
+
+// loadModule loads a module as a node would, with a quiet logger.
+func loadModule(ctx context.Context, path string, o pluginOpts, config []byte) (*plugins.Host, *plugins.Module, error) {
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	timeout, err := parseDuration("--timeout", *o.timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !json.Valid(config) {
+		return nil, nil, usageError{fmt.Errorf("--config %q is not JSON", config)}
+	}
+	h, err := plugins.NewHost(plugins.Options{
+		MemoryLimit: uint64(*o.memory),
+		Timeout:     timeout,
+		Instances:   1,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	m, err := h.Load(ctx, plugins.Spec{Name: path, Binary: bin, Config: config, AllowClock: *o.allowClock})
+	if err != nil {
+		h.Close(ctx)
+		return nil, nil, err
+	}
+	return h, m, nil
+}
+
+func pluginInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("plugin inspect", "plugin inspect MODULE.wasm [--config JSON]", stderr)
+	o := addPluginFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	path, err := moduleArg(fs, args)
+	if err != nil {
+		return err
+	}
+	h, m, err := loadModule(ctx, path, o, []byte(*o.config))
+	if err != nil {
+		return err
+	}
+	defer h.Close(ctx)
+	defer m.Close()
+	info := m.Info()
+	if *asJSON {
+		b, _ := json.MarshalIndent(struct {
+			Module string `json:"module"`
+			plugins.Info
+			SHA256 string `json:"sha256"`
+		}{path, info, m.Hash()}, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+		return nil
+	}
+	caps := make([]string, len(info.Capabilities))
+	for i, c := range info.Capabilities {
+		caps[i] = string(c)
+	}
+	max := "unbounded"
+	if info.MemoryMax > 0 {
+		max = strconv.Itoa(int(info.MemoryMax)) + " pages"
+	}
+	fmt.Fprintf(stdout, "module        %s (sha256 %s…)\nabi           v%d\ncapabilities  %s\nexports       %s\nimports       %s\nmemory        %d pages at start, max %s\nloads         ok (iq_init accepted %s)\n",
+		path, m.Hash(), info.ABIVersion, strings.Join(caps, ", "), strings.Join(info.Exports, " "),
+		orNone(strings.Join(info.Imports, " ")), info.MemoryMin, max, *o.config)
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// vector is one line of a conformance file (sdk/conformance/README.md).
+type vector struct {
+	Op         string            `json:"op"`
+	Name       string            `json:"name"`
+	In         *string           `json:"in"`
+	InHex      *string           `json:"in_hex"`
+	Out        *string           `json:"out"`
+	OutHex     *string           `json:"out_hex"`
+	Error      string            `json:"error"`
+	Skip       bool              `json:"skip"`
+	Partitions *int32            `json:"partitions"`
+	Partition  *int32            `json:"partition"`
+	Params     map[string]string `json:"params"`
+	Key        *string           `json:"key"`
+	Value      *string           `json:"value"`
+	Config     json.RawMessage   `json:"config"`
+}
+
+func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("plugin test", "plugin test MODULE.wasm --vectors FILE.jsonl [--config JSON]", stderr)
+	o := addPluginFlags(fs)
+	file := fs.String("vectors", "", "the conformance vectors, JSON lines")
+	verbose := fs.Bool("v", false, "print every vector, not only failures")
+	path, err := moduleArg(fs, args)
+	if err != nil {
+		return err
+	}
+	if *file == "" {
+		return usageError{errors.New("plugin test: --vectors FILE.jsonl is required")}
+	}
+	data, err := os.ReadFile(*file)
+	if err != nil {
+		return usageError{err}
+	}
+	var vectors []vector
+	var lines []int
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		var v vector
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&v); err != nil {
+			return usageError{fmt.Errorf("%s:%d: not a vector: %v", *file, n, err)}
+		}
+		if err := v.check(); err != nil {
+			return usageError{fmt.Errorf("%s:%d: %v", *file, n, err)}
+		}
+		vectors = append(vectors, v)
+		lines = append(lines, n)
+	}
+	if err := sc.Err(); err != nil {
+		return usageError{fmt.Errorf("%s: %v", *file, err)}
+	}
+
+	h, m, err := loadModule(ctx, path, o, []byte(*o.config))
+	if err != nil {
+		return usageError{err}
+	}
+	defer h.Close(ctx)
+	defer func() { m.Close() }()
+
+	failed := 0
+	for i, v := range vectors {
+		label := fmt.Sprintf("%s:%d: %s", *file, lines[i], v.Op)
+		if v.Name != "" {
+			label += " (" + v.Name + ")"
+		}
+		var problem string
+		if v.Op == "init" {
+			var nm *plugins.Module
+			problem, nm = runInit(ctx, path, o, v)
+			if nm != nil {
+				m.Close()
+				m = nm
+			}
+		} else {
+			problem = runVector(m, v)
+		}
+		if problem != "" {
+			failed++
+			fmt.Fprintf(stdout, "FAIL %s: %s\n", label, problem)
+		} else if *verbose {
+			fmt.Fprintf(stdout, "ok   %s\n", label)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("plugin test: %s: %d of %d vectors failed", path, failed, len(vectors))
+	}
+	fmt.Fprintf(stdout, "PASS %s: %d vectors from %s\n", path, len(vectors), *file)
+	return nil
+}
+
+func (v vector) check() error {
+	switch v.Op {
+	case "key_to_json", "value_to_json", "key_from_text", "partition":
+		if (v.In == nil) == (v.InHex == nil) {
+			return fmt.Errorf("%s: want exactly one of in, in_hex", v.Op)
+		}
+		if v.Op == "partition" && (v.Partitions == nil || (v.Partition == nil && v.Error == "")) {
+			return errors.New("partition: want partitions and partition (or error)")
+		}
+	case "transform":
+		if v.Key == nil || v.Value == nil {
+			return errors.New("transform: want key and value")
+		}
+	case "init":
+		if v.Config == nil {
+			return errors.New("init: want config")
+		}
+	default:
+		return fmt.Errorf("unknown op %q (want key_to_json, value_to_json, key_from_text, partition, transform or init)", v.Op)
+	}
+	switch v.Error {
+	case "", "reject", "fail":
+	default:
+		return fmt.Errorf("error %q: want reject or fail", v.Error)
+	}
+	if v.Error == "" && !v.Skip && v.Op != "partition" && v.Op != "init" && v.Out == nil && v.OutHex == nil {
+		return fmt.Errorf("%s: want out, out_hex, skip or error", v.Op)
+	}
+	if v.InHex != nil {
+		if _, err := hex.DecodeString(*v.InHex); err != nil {
+			return fmt.Errorf("in_hex: %v", err)
+		}
+	}
+	return nil
+}
+
+func (v vector) input() []byte {
+	if v.InHex != nil {
+		b, _ := hex.DecodeString(*v.InHex)
+		return b
+	}
+	return []byte(*v.In)
+}
+
+// outcome describes an error as the vectors name it.
+func outcome(err error) string {
+	var pe *plugins.Error
+	switch {
+	case err == nil:
+		return "success"
+	case errors.As(err, &pe) && pe.Kind == plugins.KindRejected:
+		return "reject"
+	case errors.As(err, &pe) && pe.Kind == plugins.KindFailed:
+		return "fail"
+	default:
+		return "fault: " + err.Error()
+	}
+}
+
+// runVector runs one vector and says what differs ("" when it passes).
+func runVector(m *plugins.Module, v vector) string {
+	var out []byte
+	var err error
+	keep := true
+	switch v.Op {
+	case "key_to_json":
+		out, err = m.KeyToJSON(nil, v.input())
+	case "value_to_json":
+		out, err = m.ValueToJSON(nil, v.input())
+	case "key_from_text":
+		out, err = m.KeyFromText(nil, string(v.input()))
+	case "partition":
+		var p int32
+		p, err = plugins.KeySerde{M: m}.Partition(v.input(), *v.Partitions)
+		if err == nil && v.Error == "" {
+			if p != *v.Partition {
+				return fmt.Sprintf("got partition %d, want %d", p, *v.Partition)
+			}
+			return ""
+		}
+	case "transform":
+		params, _ := json.Marshal(orEmpty(v.Params))
+		var b *plugins.Batch
+		if b, err = m.Begin(params); err == nil {
+			out, keep, err = b.Record(nil, []byte(*v.Key), []byte(*v.Value))
+			b.End()
+		}
+	}
+	if got := outcome(err); v.Error != "" || err != nil {
+		want := v.Error
+		if want == "" {
+			want = "success"
+		}
+		if got != want {
+			return fmt.Sprintf("got %s, want %s", got, want)
+		}
+		return ""
+	}
+	if v.Skip != !keep {
+		if v.Skip {
+			return fmt.Sprintf("got output %q, want the record skipped", out)
+		}
+		return "got the record skipped, want output"
+	}
+	if v.Skip {
+		return ""
+	}
+	if v.OutHex != nil {
+		if got := hex.EncodeToString(out); got != strings.ToLower(*v.OutHex) {
+			return fmt.Sprintf("got %s, want %s (hex)", got, strings.ToLower(*v.OutHex))
+		}
+	} else if string(out) != *v.Out {
+		return fmt.Sprintf("got %q, want %q", out, *v.Out)
+	}
+	if v.Op == "key_from_text" && v.Partitions != nil && v.Partition != nil {
+		p, err := serde.PartitionOf(plugins.KeySerde{M: m}, out, *v.Partitions)
+		if err != nil {
+			return "partition of the key: " + outcome(err)
+		}
+		if p != *v.Partition {
+			return fmt.Sprintf("key partition %d, want %d", p, *v.Partition)
+		}
+	}
+	return ""
+}
+
+// runInit loads the module again with the vector's config; the new module
+// replaces the current one when the init succeeds as expected.
+func runInit(ctx context.Context, path string, o pluginOpts, v vector) (string, *plugins.Module) {
+	h, m, err := loadModule(ctx, path, o, v.Config)
+	if err != nil {
+		if v.Error == "" {
+			return "init failed: " + err.Error(), nil
+		}
+		return "", nil
+	}
+	_ = h // closed with the process; modules share nothing across hosts
+	if v.Error != "" {
+		m.Close()
+		return fmt.Sprintf("init succeeded, want %s", v.Error), nil
+	}
+	return "", m
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func parseDuration(flagName, s string) (d time.Duration, err error) {
+	d, err = time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, usageError{fmt.Errorf("%s %q is not a positive duration like 1s or 250ms", flagName, s)}
+	}
+	return d, nil
+}
