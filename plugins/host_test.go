@@ -14,8 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/internal/wasmgen"
+	"github.com/iqengine/iqengine/plugins"
 )
 
 func newHost(t testing.TB, o plugins.Options) (*plugins.Host, *prometheus.Registry) {
@@ -153,7 +153,7 @@ func TestFaultsAreContained(t *testing.T) {
 		{"unbounded memory growth", wasmgen.MemoryGrowth(), plugins.KindMemory, "memory cap of 3 MiB"},
 		{"out-of-bounds result", wasmgen.OutOfBoundsResult(), plugins.KindBadResult, "outside memory"},
 		{"result one past the end", wasmgen.ResultPastEnd(), plugins.KindBadResult, "outside memory"},
-		{"invalid JSON", wasmgen.InvalidJSON(), plugins.KindBadOutput, "not valid JSON"},
+		{"invalid JSON", wasmgen.InvalidJSON(), plugins.KindBadOutput, "not valid UTF-8 JSON"},
 		{"result over the cap", wasmgen.HugeResult(), plugins.KindTooLarge, "over the 1048576-byte cap"},
 		{"unknown status", wasmgen.BadStatus(), plugins.KindBadResult, "unknown status -7"},
 		{"alloc outside memory", wasmgen.AllocOutOfBounds(), plugins.KindBadResult, "iq_alloc"},

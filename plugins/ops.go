@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 )
 
 // KeyToJSON appends the JSON the plugin makes of key bytes to dst.
@@ -45,9 +46,9 @@ func (m *Module) bytesOp(op int, dst, input []byte, isJSON bool) ([]byte, error)
 	if err != nil {
 		return dst, err
 	}
-	if isJSON && !json.Valid(out) {
+	if isJSON && !(json.Valid(out) && utf8.Valid(out)) {
 		in.broken = true
-		return dst, in.fault(KindBadOutput, opNames[op], fmt.Sprintf("output is not valid JSON: %.64q", out))
+		return dst, in.fault(KindBadOutput, opNames[op], fmt.Sprintf("output is not valid UTF-8 JSON: %.64q", out))
 	}
 	return append(dst, out...), nil
 }
@@ -154,9 +155,9 @@ func (b *Batch) Record(dst, keyJSON, valueJSON []byte) (out []byte, keep bool, e
 	if skip {
 		return dst, false, nil
 	}
-	if !json.Valid(res) {
+	if !(json.Valid(res) && utf8.Valid(res)) {
 		in.broken = true
-		b.err = in.fault(KindBadOutput, opNames[opRecord], fmt.Sprintf("output is not valid JSON: %.64q", res))
+		b.err = in.fault(KindBadOutput, opNames[opRecord], fmt.Sprintf("output is not valid UTF-8 JSON: %.64q", res))
 		return dst, false, b.err
 	}
 	return append(dst, res...), true, nil

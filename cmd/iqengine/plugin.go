@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/iqengine/iqengine/plugins"
+	"github.com/iqengine/iqengine/sdk/go/iq/vectors"
 	"github.com/iqengine/iqengine/serde"
 )
 
@@ -158,23 +157,7 @@ func orNone(s string) string {
 	return s
 }
 
-// vector is one line of a conformance file (sdk/conformance/README.md).
-type vector struct {
-	Op         string            `json:"op"`
-	Name       string            `json:"name"`
-	In         *string           `json:"in"`
-	InHex      *string           `json:"in_hex"`
-	Out        *string           `json:"out"`
-	OutHex     *string           `json:"out_hex"`
-	Error      string            `json:"error"`
-	Skip       bool              `json:"skip"`
-	Partitions *int32            `json:"partitions"`
-	Partition  *int32            `json:"partition"`
-	Params     map[string]string `json:"params"`
-	Key        *string           `json:"key"`
-	Value      *string           `json:"value"`
-	Config     json.RawMessage   `json:"config"`
-}
+type vector = vectors.Vector
 
 func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("plugin test", "plugin test MODULE.wasm --vectors FILE.jsonl [--config JSON]", stderr)
@@ -188,33 +171,9 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *file == "" {
 		return usageError{errors.New("plugin test: --vectors FILE.jsonl is required")}
 	}
-	data, err := os.ReadFile(*file)
+	vs, err := vectors.Load(*file)
 	if err != nil {
 		return usageError{err}
-	}
-	var vectors []vector
-	var lines []int
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		var v vector
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&v); err != nil {
-			return usageError{fmt.Errorf("%s:%d: not a vector: %v", *file, n, err)}
-		}
-		if err := v.check(); err != nil {
-			return usageError{fmt.Errorf("%s:%d: %v", *file, n, err)}
-		}
-		vectors = append(vectors, v)
-		lines = append(lines, n)
-	}
-	if err := sc.Err(); err != nil {
-		return usageError{fmt.Errorf("%s: %v", *file, err)}
 	}
 
 	h, m, err := loadModule(ctx, path, o, []byte(*o.config))
@@ -225,8 +184,8 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer func() { m.Close() }()
 
 	failed := 0
-	for i, v := range vectors {
-		label := fmt.Sprintf("%s:%d: %s", *file, lines[i], v.Op)
+	for _, v := range vs {
+		label := fmt.Sprintf("%s:%d: %s", *file, v.Line, v.Op)
 		if v.Name != "" {
 			label += " (" + v.Name + ")"
 		}
@@ -249,54 +208,10 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("plugin test: %s: %d of %d vectors failed", path, failed, len(vectors))
+		return fmt.Errorf("plugin test: %s: %d of %d vectors failed", path, failed, len(vs))
 	}
-	fmt.Fprintf(stdout, "PASS %s: %d vectors from %s\n", path, len(vectors), *file)
+	fmt.Fprintf(stdout, "PASS %s: %d vectors from %s\n", path, len(vs), *file)
 	return nil
-}
-
-func (v vector) check() error {
-	switch v.Op {
-	case "key_to_json", "value_to_json", "key_from_text", "partition":
-		if (v.In == nil) == (v.InHex == nil) {
-			return fmt.Errorf("%s: want exactly one of in, in_hex", v.Op)
-		}
-		if v.Op == "partition" && (v.Partitions == nil || (v.Partition == nil && v.Error == "")) {
-			return errors.New("partition: want partitions and partition (or error)")
-		}
-	case "transform":
-		if v.Key == nil || v.Value == nil {
-			return errors.New("transform: want key and value")
-		}
-	case "init":
-		if v.Config == nil {
-			return errors.New("init: want config")
-		}
-	default:
-		return fmt.Errorf("unknown op %q (want key_to_json, value_to_json, key_from_text, partition, transform or init)", v.Op)
-	}
-	switch v.Error {
-	case "", "reject", "fail":
-	default:
-		return fmt.Errorf("error %q: want reject or fail", v.Error)
-	}
-	if v.Error == "" && !v.Skip && v.Op != "partition" && v.Op != "init" && v.Out == nil && v.OutHex == nil {
-		return fmt.Errorf("%s: want out, out_hex, skip or error", v.Op)
-	}
-	if v.InHex != nil {
-		if _, err := hex.DecodeString(*v.InHex); err != nil {
-			return fmt.Errorf("in_hex: %v", err)
-		}
-	}
-	return nil
-}
-
-func (v vector) input() []byte {
-	if v.InHex != nil {
-		b, _ := hex.DecodeString(*v.InHex)
-		return b
-	}
-	return []byte(*v.In)
 }
 
 // outcome describes an error as the vectors name it.
@@ -321,14 +236,14 @@ func runVector(m *plugins.Module, v vector) string {
 	keep := true
 	switch v.Op {
 	case "key_to_json":
-		out, err = m.KeyToJSON(nil, v.input())
+		out, err = m.KeyToJSON(nil, v.Input())
 	case "value_to_json":
-		out, err = m.ValueToJSON(nil, v.input())
+		out, err = m.ValueToJSON(nil, v.Input())
 	case "key_from_text":
-		out, err = m.KeyFromText(nil, string(v.input()))
+		out, err = m.KeyFromText(nil, string(v.Input()))
 	case "partition":
 		var p int32
-		p, err = plugins.KeySerde{M: m}.Partition(v.input(), *v.Partitions)
+		p, err = plugins.KeySerde{M: m}.Partition(v.Input(), *v.Partitions)
 		if err == nil && v.Error == "" {
 			if p != *v.Partition {
 				return fmt.Sprintf("got partition %d, want %d", p, *v.Partition)

@@ -51,7 +51,7 @@ type Config struct {
 // Plugins configures the WebAssembly plugin host (sdk/ABI.md).
 type Plugins struct {
 	// Dir is where modules named without a path are found, as
-	// <dir>/<name>.wasm. Default "./plugins".
+	// <dir>/<name>.wasm. Default "./iqengine-plugins".
 	Dir string `yaml:"dir"`
 	// CacheDir keeps compiled plugin code across restarts. Default
 	// <data_dir>/wasm-cache.
@@ -292,7 +292,7 @@ func Default() Config {
 			SyncInterval: Duration(time.Second),
 		},
 		Plugins: Plugins{
-			Dir:            "./plugins",
+			Dir:            "./iqengine-plugins",
 			MemoryLimit:    64 << 20,
 			Timeout:        Duration(time.Second),
 			MaxOutput:      1 << 20,

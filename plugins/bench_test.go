@@ -1,0 +1,95 @@
+package plugins_test
+
+// Decode benchmarks: one ~200-byte record to JSON through a WebAssembly
+// plugin, next to the built-in json serde doing the same job natively. Run
+// them side by side with
+//
+//	go test -run '^$' -bench Decode ./plugins/
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/iqengine/iqengine/internal/testplugins"
+	"github.com/iqengine/iqengine/internal/wasmgen"
+	"github.com/iqengine/iqengine/plugins"
+	"github.com/iqengine/iqengine/serde"
+)
+
+// record200 is a 200-byte JSON value.
+var record200 = []byte(`{"sensor":4711,"site":12,"time":1700000000000,"status":"ok","temp_c":21.37,"humidity":45.1,"label":"hall ` + strings.Repeat("x", 200-107) + `"}`)
+
+func benchHost(b *testing.B) *plugins.Host {
+	h, err := plugins.NewHost(plugins.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close(context.Background()) })
+	return h
+}
+
+func benchDecode(b *testing.B, s serde.Serde, in []byte) {
+	dst := make([]byte, 0, 512)
+	out, err := s.AppendJSON(dst, in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _ = s.AppendJSON(dst[:0], in)
+	}
+	_ = out
+}
+
+// BenchmarkDecodeBuiltinJSON is the floor: the built-in json serde checks
+// and copies the 200-byte value.
+func BenchmarkDecodeBuiltinJSON(b *testing.B) {
+	if len(record200) != 200 {
+		b.Fatalf("record is %d bytes", len(record200))
+	}
+	js, _ := serde.Lookup("json")
+	benchDecode(b, js, record200)
+}
+
+// BenchmarkDecodeWasmPassthrough is the same job through a minimal
+// WebAssembly plugin (the ABI's cost alone): the host writes the input into
+// the plugin's memory, calls it, bounds-checks the result, checks it is JSON
+// and copies it out.
+func BenchmarkDecodeWasmPassthrough(b *testing.B) {
+	m, err := benchHost(b).Load(context.Background(), plugins.Spec{Name: "echo", Binary: wasmgen.Echo()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	benchDecode(b, plugins.ValueSerde{M: m}, record200)
+}
+
+// BenchmarkDecodeWasmSensorGo decodes a binary sensor record (24 bytes and a
+// 64-byte label) into ~170 bytes of JSON with the example Go plugin
+// (examples/plugins/sensor-value): the ABI's cost plus real work in Go
+// compiled to WebAssembly.
+func BenchmarkDecodeWasmSensorGo(b *testing.B) {
+	m, err := benchHost(b).Load(context.Background(), plugins.Spec{Name: "sensor-value", Binary: testplugins.Module(b, "sensor-value"), AllowClock: os.Getenv("CLOCK") != ""})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	v := []byte{1, 0}
+	v = binary.LittleEndian.AppendUint16(v, 12)
+	v = binary.LittleEndian.AppendUint32(v, 4711)
+	v = binary.LittleEndian.AppendUint64(v, 1700000000000)
+	v = binary.LittleEndian.AppendUint32(v, 2137)
+	v = binary.LittleEndian.AppendUint32(v, 451)
+	v = append(v, "hall, north wing, second floor, next to the window by the stairs"[:64]...)
+	out, err := m.ValueToJSON(nil, v)
+	if err != nil || len(out) < 160 {
+		b.Fatalf("decode: %d bytes %s, %v", len(out), out, err)
+	}
+	benchDecode(b, plugins.ValueSerde{M: m}, v)
+}

@@ -1,0 +1,14 @@
+//go:build wasip1
+
+package keyfromtext
+
+import (
+	"unsafe"
+
+	"github.com/iqengine/iqengine/sdk/go/internal/abi"
+)
+
+//go:wasmexport iq_key_from_text
+func export(ptr unsafe.Pointer, n int32) int64 {
+	return abi.Result(call(abi.Bytes(ptr, n)))
+}

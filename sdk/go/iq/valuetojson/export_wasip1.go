@@ -1,0 +1,14 @@
+//go:build wasip1
+
+package valuetojson
+
+import (
+	"unsafe"
+
+	"github.com/iqengine/iqengine/sdk/go/internal/abi"
+)
+
+//go:wasmexport iq_value_to_json
+func export(ptr unsafe.Pointer, n int32) int64 {
+	return abi.Result(call(abi.Bytes(ptr, n)))
+}
