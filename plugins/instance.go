@@ -132,6 +132,11 @@ func (in *instance) invoke(op int) error {
 	start := in.busySince.Swap(0)
 	in.spent.Add(nanotime() - start)
 	if err == nil {
+		if in.timedOut.Load() {
+			// The watchdog closed the instance just as the call ended: the
+			// answer stands, the instance does not.
+			in.broken = true
+		}
 		return nil
 	}
 	in.broken = true
