@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -80,16 +81,66 @@ func BenchmarkDecodeWasmSensorGo(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(m.Close)
+	v := sensorRecord()
+	out, err := m.ValueToJSON(nil, v)
+	if err != nil || len(out) < 160 {
+		b.Fatalf("decode: %d bytes %s, %v", len(out), out, err)
+	}
+	benchDecode(b, plugins.ValueSerde{M: m}, v)
+}
+
+// sensorRecord is a binary sensor record with a 64-byte label (88 bytes);
+// decoded it is ~170 bytes of JSON.
+func sensorRecord() []byte {
 	v := []byte{1, 0}
 	v = binary.LittleEndian.AppendUint16(v, 12)
 	v = binary.LittleEndian.AppendUint32(v, 4711)
 	v = binary.LittleEndian.AppendUint64(v, 1700000000000)
 	v = binary.LittleEndian.AppendUint32(v, 2137)
 	v = binary.LittleEndian.AppendUint32(v, 451)
-	v = append(v, "hall, north wing, second floor, next to the window by the stairs"[:64]...)
-	out, err := m.ValueToJSON(nil, v)
-	if err != nil || len(out) < 160 {
-		b.Fatalf("decode: %d bytes %s, %v", len(out), out, err)
+	return append(v, "hall, north wing, second floor, next to the window by the stairs"[:64]...)
+}
+
+// BenchmarkDecodeSensorBySDK decodes the same sensor record with the
+// sensor-value example of every SDK given in IQENGINE_SDK_BUILDS
+// (name=dir,..., as scripts/sdk-test.sh passes after building them) and the
+// Go example, and, as the native floor, runs the built-in json serde on the
+// JSON they produce. All outputs must be identical.
+func BenchmarkDecodeSensorBySDK(b *testing.B) {
+	rec := sensorRecord()
+	builds := []struct{ name, path string }{{"go", ""}}
+	for _, kv := range strings.Split(os.Getenv("IQENGINE_SDK_BUILDS"), ",") {
+		if name, dir, ok := strings.Cut(kv, "="); ok {
+			builds = append(builds, struct{ name, path string }{name, filepath.Join(dir, "sensor-value.wasm")})
+		}
 	}
-	benchDecode(b, plugins.ValueSerde{M: m}, v)
+	var want []byte
+	for _, bl := range builds {
+		var bin []byte
+		if bl.path == "" {
+			bin = testplugins.Module(b, "sensor-value")
+		} else {
+			var err error
+			if bin, err = os.ReadFile(bl.path); err != nil {
+				b.Fatal(err)
+			}
+		}
+		m, err := benchHost(b).Load(context.Background(), plugins.Spec{Name: bl.name, Binary: bin})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(m.Close)
+		out, err := m.ValueToJSON(nil, rec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if want == nil {
+			want = out
+		} else if string(out) != string(want) {
+			b.Fatalf("%s decodes to %s, go to %s", bl.name, out, want)
+		}
+		b.Run("wasm-"+bl.name, func(b *testing.B) { benchDecode(b, plugins.ValueSerde{M: m}, rec) })
+	}
+	js, _ := serde.Lookup("json")
+	b.Run("native-json-serde", func(b *testing.B) { benchDecode(b, js, want) })
 }
