@@ -351,6 +351,11 @@ func (h *Handler) queryError(w http.ResponseWriter, r *http.Request, err error, 
 	}
 }
 
+type transformInfo struct {
+	Module string            `json:"module"`
+	Params map[string]string `json:"params,omitempty"`
+}
+
 func (h *Handler) listStores(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	type storeInfo struct {
 		Name       string `json:"name"`
@@ -358,13 +363,20 @@ func (h *Handler) listStores(w http.ResponseWriter, r *http.Request, _ httproute
 		Partitions int32  `json:"partitions"`
 		Key        string `json:"key_serde"`
 		Value      string `json:"value_serde"`
+		// Transform names the store's transform module and its default
+		// parameters; absent when the store has none.
+		Transform *transformInfo `json:"transform,omitempty"`
 	}
 	out := struct {
 		Stores []storeInfo `json:"stores"`
 	}{Stores: []storeInfo{}}
 	for _, s := range h.e.Stores() {
 		n, _ := h.e.PartitionCount(s.Topic)
-		out.Stores = append(out.Stores, storeInfo{s.Name, s.Topic, n, s.Key.Name(), s.Value.Name()})
+		info := storeInfo{Name: s.Name, Topic: s.Topic, Partitions: n, Key: s.Key.Name(), Value: s.Value.Name()}
+		if t, ok := h.o.Transforms[s.Name]; ok {
+			info.Transform = &transformInfo{Module: "wasm:" + t.Module.Name(), Params: t.Params}
+		}
+		out.Stores = append(out.Stores, info)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

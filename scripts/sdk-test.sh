@@ -145,6 +145,17 @@ for sdk in "${SDKS[@]}"; do
 	done
 done
 
+# ---- the demo's embedded modules ------------------------------------------------------
+# internal/demo/plugins holds the AssemblyScript builds, committed so the demo
+# needs nothing but Go; they must be what the SDK builds today.
+
+for ex in "${EXAMPLES[@]}"; do
+	if ! cmp -s "sdk/assemblyscript/build/$ex.wasm" "internal/demo/plugins/$ex.wasm"; then
+		echo "sdk-test: internal/demo/plugins/$ex.wasm differs from a fresh AssemblyScript build; copy sdk/assemblyscript/build/$ex.wasm there" >&2
+		failures=$((failures + 1))
+	fi
+done
+
 # ---- end to end ---------------------------------------------------------------------
 # Each SDK's three modules serve a store in a real node (embedded broker, or
 # the real one named by IQENGINE_TEST_BROKERS): binary records produced,

@@ -23,7 +23,8 @@ import (
 )
 
 // demoCmd runs everything a newcomer needs in one process: the embedded
-// broker, the demo topics with continuously updating data, and a node.
+// broker, the demo topics with continuously updating data, the readings
+// store's WebAssembly plugins, and the nodes.
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	fs := newFlags("demo", "demo [--nodes 3] [--data-dir DIR] [--listen 127.0.0.1:7070]", stderr)
 	dataDir := fs.String("data-dir", "", "keep the broker's and the nodes' data here (default: a temporary directory, removed at exit)")
@@ -61,7 +62,15 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	defer broker.Close()
 	brokers := broker.ListenAddrs()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(10*time.Millisecond))
+	// The plugins go where the user can see them and drop in a replacement,
+	// which the nodes load within seconds.
+	pluginsDir := filepath.Join(dir, "plugins")
+	if err := demo.WritePlugins(pluginsDir); err != nil {
+		return err
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(10*time.Millisecond),
+		kgo.RecordPartitioner(demo.Partitioner()))
 	if err != nil {
 		return err
 	}
@@ -94,6 +103,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		cfg.Kafka.SessionTimeout = config.Duration(10 * time.Second)
 		cfg.Storage.CacheSize = 32 << 20
 		cfg.Storage.MemTableSize = 16 << 20
+		cfg.Plugins.Dir = pluginsDir
 		cfg.Stores = demo.Stores()
 		if err := cfg.Validate(); err != nil {
 			ln.Close()
@@ -112,24 +122,30 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	for _, n := range running {
 		urls = append(urls, "http://"+n.ln.Addr().String())
 	}
-	base := urls[0]
 	fmt.Fprintf(stdout, `
-iqengine demo: an embedded broker at %s, demo data updating at %d records/s,
-and %d node(s) of one application at %s.
+iqengine demo: an embedded broker at %[1]s, demo data updating at %[2]d records/s,
+and %[3]d node(s) of one application at %[4]s.
 Any node answers any key; try the same query on each. Try:
 
-  curl %s/v1/stores
-  curl %s/v1/stores/orders/keys/%s
-  curl '%s/v1/stores/orders/keys?from=o-00100&to=o-00199&limit=5'
-  curl '%s/v1/stores/orders/keys?prefix=o-0004&limit=3'
-  curl %s/v1/stores/sensors/keys/%d
-  curl %s/v1/stores/orders/count
-  curl %s/v1/metadata/instances
-  curl %s/v1/metadata/partitions
-  curl %s/v1/stores/sensors/keys/abc     # a bad key: a problem+json answer
+  curl %[5]s/v1/stores
+  curl %[5]s/v1/stores/orders/keys/%[6]s
+  curl '%[5]s/v1/stores/orders/keys?from=o-00100&to=o-00199&limit=5'
+  curl '%[5]s/v1/stores/orders/keys?prefix=o-0004&limit=3'
+  curl %[5]s/v1/stores/sensors/keys/%[7]d
+  curl %[5]s/v1/stores/orders/count
+  curl %[5]s/v1/metadata/instances
+  curl %[5]s/v1/metadata/partitions
+  curl %[5]s/v1/stores/sensors/keys/abc     # a bad key: a problem+json answer
+
+The readings store holds binary records that WebAssembly plugins decode:
+  curl %[5]s/v1/stores/readings/keys/%[8]s
+  curl '%[5]s/v1/stores/readings/keys/%[8]s?t.fields=sensor,temp_c'
+  curl '%[5]s/v1/stores/readings/keys?prefix=%[9]d&t.min_temp_c=20&limit=5'
+Its plugins are in %[10]s: replace one there and the nodes reload it.
 
 Ctrl-C stops it.
-`, brokers[0], *rate, len(urls), strings.Join(urls, ", "), base, base, demo.SampleOrderKey(), base, base, base, demo.SampleSensorID(), base, base, base, base)
+`, brokers[0], *rate, len(urls), strings.Join(urls, ", "), urls[0], demo.SampleOrderKey(), demo.SampleSensorID(),
+		demo.SampleReadingKey(), demo.SampleReadingSite(), pluginsDir)
 
 	<-ctx.Done()
 	err = nil

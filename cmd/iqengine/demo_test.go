@@ -21,7 +21,8 @@ import (
 )
 
 // demoAnswerWithin is the issue's promise: `iqengine demo` answers a key
-// lookup and a range scan within 15 seconds of start.
+// lookup and a range scan within 15 seconds of start. The readings store,
+// decoded by the demo's plugins, keeps the same promise.
 const demoAnswerWithin = 15 * time.Second
 
 // built is the command's binary, built once for the package's tests.
@@ -133,6 +134,68 @@ func demoAnswers(ctx context.Context, base string) error {
 			return fmt.Errorf("range scan: keys not in order: %q after %q", it.Key, page.Items[i-1].Key)
 		}
 	}
+	return readingsAnswer(ctx, base)
+}
+
+// demoReading is the sensor-value plugin's JSON of a demo reading.
+type demoReading struct {
+	Sensor *int     `json:"sensor"`
+	Site   *int     `json:"site"`
+	Status string   `json:"status"`
+	TempC  *float64 `json:"temp_c"`
+	Label  *string  `json:"label"`
+}
+
+// readingsAnswer reports nil once the readings store answers the banner's
+// queries: a lookup decoded by the plugins, the same lookup projected by the
+// transform, and a filtered prefix scan.
+func readingsAnswer(ctx context.Context, base string) error {
+	var one struct {
+		Key struct {
+			Site   int `json:"site"`
+			Sensor int `json:"sensor"`
+		} `json:"key"`
+		Value     demoReading `json:"value"`
+		Partition int32       `json:"partition"`
+	}
+	status, _, err := getJSON(ctx, base+"/v1/stores/readings/keys/12-7", &one)
+	if err != nil {
+		return fmt.Errorf("readings lookup: %w", err)
+	}
+	v := one.Value
+	if status != http.StatusOK || one.Key.Site != 12 || one.Key.Sensor != 7 || v.Sensor == nil || *v.Sensor != 7 ||
+		v.Site == nil || *v.Site != 12 || v.TempC == nil || v.Label == nil || v.Status == "" || one.Partition != 0 {
+		return fmt.Errorf("readings lookup: status %d, %+v", status, one)
+	}
+
+	var projected struct {
+		Value map[string]json.RawMessage `json:"value"`
+	}
+	status, _, err = getJSON(ctx, base+"/v1/stores/readings/keys/12-7?t.fields=sensor,temp_c", &projected)
+	if err != nil {
+		return fmt.Errorf("projected lookup: %w", err)
+	}
+	if status != http.StatusOK || len(projected.Value) != 2 || string(projected.Value["sensor"]) != "7" || projected.Value["temp_c"] == nil {
+		return fmt.Errorf("projected lookup: status %d, value %v, want only sensor 7 and temp_c", status, projected.Value)
+	}
+
+	var page struct {
+		Items []struct {
+			Value demoReading `json:"value"`
+		} `json:"items"`
+	}
+	status, _, err = getJSON(ctx, base+"/v1/stores/readings/keys?prefix=12&t.min_temp_c=20&limit=5", &page)
+	if err != nil {
+		return fmt.Errorf("filtered scan: %w", err)
+	}
+	if status != http.StatusOK || len(page.Items) == 0 || len(page.Items) > 5 {
+		return fmt.Errorf("filtered scan: status %d, %d items, want 1 to 5", status, len(page.Items))
+	}
+	for _, it := range page.Items {
+		if v := it.Value; v.Site == nil || *v.Site != 12 || v.TempC == nil || *v.TempC < 20 {
+			return fmt.Errorf("filtered scan: item %+v is not of site 12 at 20°C or more", v)
+		}
+	}
 	return nil
 }
 
@@ -182,7 +245,7 @@ func TestDemoBinary(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	took := time.Since(start)
-	t.Logf("demo answered the key lookup and the range scan %s after process start", took.Round(time.Millisecond))
+	t.Logf("demo answered the key lookup, the range scan and the readings queries %s after process start", took.Round(time.Millisecond))
 
 	// The default demo runs three nodes, and each answers every key. The
 	// banner comes once all three have started.
@@ -238,9 +301,33 @@ func TestDemoBinary(t *testing.T) {
 		t.Errorf("bad key: detail %q does not name the key serde", prob.Detail)
 	}
 
-	// The banner tells the user where to look.
-	if out := stdout.String(); !strings.Contains(out, base+"/v1/stores/orders/keys/o-00001") || !strings.Contains(out, "Ctrl-C") {
-		t.Errorf("the banner does not show the example queries:\n%s", out)
+	// The banner tells the user where to look, the plugins included, and
+	// they are there.
+	out := stdout.String()
+	for _, want := range []string{
+		base + "/v1/stores/orders/keys/o-00001",
+		base + "/v1/stores/readings/keys/12-7",
+		base + "/v1/stores/readings/keys/12-7?t.fields=sensor,temp_c",
+		base + "/v1/stores/readings/keys?prefix=12&t.min_temp_c=20&limit=5",
+		"Ctrl-C",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the banner does not show %s:\n%s", want, out)
+		}
+	}
+	pluginsDir := ""
+	for _, line := range strings.Split(out, "\n") {
+		if _, rest, ok := strings.Cut(line, "plugins are in "); ok {
+			pluginsDir, _, _ = strings.Cut(rest, ": ")
+		}
+	}
+	if !strings.HasPrefix(pluginsDir, dir) {
+		t.Errorf("the banner names plugins dir %q, want one under %s\n%s", pluginsDir, dir, out)
+	}
+	for _, name := range []string{"sensor-key", "sensor-value", "project"} {
+		if fi, err := os.Stat(filepath.Join(pluginsDir, name+".wasm")); err != nil || fi.Size() == 0 {
+			t.Errorf("plugin %s: %v", name, err)
+		}
 	}
 
 	// Ctrl-C stops it cleanly.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/sdk/go/iq/vectors"
-	"github.com/iqengine/iqengine/serde"
 )
 
 const pluginUsage = `usage: iqengine plugin <inspect|test> MODULE.wasm [flags]
@@ -88,12 +86,27 @@ func loadModule(ctx context.Context, path string, o pluginOpts, config []byte) (
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
-	timeout, err := parseDuration("--timeout", *o.timeout)
+	if !json.Valid(config) {
+		return nil, nil, usageError{fmt.Errorf("--config %q is not JSON", config)}
+	}
+	h, err := newToolHost(o)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !json.Valid(config) {
-		return nil, nil, usageError{fmt.Errorf("--config %q is not JSON", config)}
+	m, err := h.Load(ctx, plugins.Spec{Name: path, Binary: bin, Config: config, AllowClock: *o.allowClock})
+	if err != nil {
+		h.Close(ctx)
+		return nil, nil, err
+	}
+	return h, m, nil
+}
+
+// newToolHost is a plugin host with the tools' flags: one instance per
+// module, logs discarded (errors are returned).
+func newToolHost(o pluginOpts) (*plugins.Host, error) {
+	timeout, err := parseDuration("--timeout", *o.timeout)
+	if err != nil {
+		return nil, err
 	}
 	h, err := plugins.NewHost(plugins.Options{
 		MemoryLimit: uint64(*o.memory),
@@ -102,14 +115,9 @@ func loadModule(ctx context.Context, path string, o pluginOpts, config []byte) (
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
-		return nil, nil, usageError{err}
+		return nil, usageError{err}
 	}
-	m, err := h.Load(ctx, plugins.Spec{Name: path, Binary: bin, Config: config, AllowClock: *o.allowClock})
-	if err != nil {
-		h.Close(ctx)
-		return nil, nil, err
-	}
-	return h, m, nil
+	return h, nil
 }
 
 func pluginInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -157,7 +165,6 @@ func orNone(s string) string {
 	return s
 }
 
-type vector = vectors.Vector
 
 func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("plugin test", "plugin test MODULE.wasm --vectors FILE.jsonl [--config JSON]", stderr)
@@ -176,149 +183,42 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageError{err}
 	}
 
-	h, m, err := loadModule(ctx, path, o, []byte(*o.config))
+	bin, err := os.ReadFile(path)
 	if err != nil {
 		return usageError{err}
 	}
+	h, err := newToolHost(o)
+	if err != nil {
+		return err
+	}
 	defer h.Close(ctx)
-	defer func() { m.Close() }()
-
-	failed := 0
+	if !json.Valid([]byte(*o.config)) {
+		return usageError{fmt.Errorf("--config %q is not JSON", *o.config)}
+	}
+	bad, err := h.Conform(ctx, plugins.Spec{Name: path, Binary: bin, Config: []byte(*o.config), AllowClock: *o.allowClock}, vs)
+	if err != nil {
+		return usageError{err}
+	}
+	failed := map[int]string{}
+	for _, b := range bad {
+		failed[b.Vector.Line] = b.Problem
+	}
 	for _, v := range vs {
 		label := fmt.Sprintf("%s:%d: %s", *file, v.Line, v.Op)
 		if v.Name != "" {
 			label += " (" + v.Name + ")"
 		}
-		var problem string
-		if v.Op == "init" {
-			var nm *plugins.Module
-			problem, nm = runInit(ctx, path, o, v)
-			if nm != nil {
-				m.Close()
-				m = nm
-			}
-		} else {
-			problem = runVector(m, v)
-		}
-		if problem != "" {
-			failed++
+		if problem, ok := failed[v.Line]; ok {
 			fmt.Fprintf(stdout, "FAIL %s: %s\n", label, problem)
 		} else if *verbose {
 			fmt.Fprintf(stdout, "ok   %s\n", label)
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("plugin test: %s: %d of %d vectors failed", path, failed, len(vs))
+	if len(bad) > 0 {
+		return fmt.Errorf("plugin test: %s: %d of %d vectors failed", path, len(bad), len(vs))
 	}
 	fmt.Fprintf(stdout, "PASS %s: %d vectors from %s\n", path, len(vs), *file)
 	return nil
-}
-
-// outcome describes an error as the vectors name it.
-func outcome(err error) string {
-	var pe *plugins.Error
-	switch {
-	case err == nil:
-		return "success"
-	case errors.As(err, &pe) && pe.Kind == plugins.KindRejected:
-		return "reject"
-	case errors.As(err, &pe) && pe.Kind == plugins.KindFailed:
-		return "fail"
-	default:
-		return "fault: " + err.Error()
-	}
-}
-
-// runVector runs one vector and says what differs ("" when it passes).
-func runVector(m *plugins.Module, v vector) string {
-	var out []byte
-	var err error
-	keep := true
-	switch v.Op {
-	case "key_to_json":
-		out, err = m.KeyToJSON(nil, v.Input())
-	case "value_to_json":
-		out, err = m.ValueToJSON(nil, v.Input())
-	case "key_from_text":
-		out, err = m.KeyFromText(nil, string(v.Input()))
-	case "partition":
-		var p int32
-		p, err = plugins.KeySerde{M: m}.Partition(v.Input(), *v.Partitions)
-		if err == nil && v.Error == "" {
-			if p != *v.Partition {
-				return fmt.Sprintf("got partition %d, want %d", p, *v.Partition)
-			}
-			return ""
-		}
-	case "transform":
-		params, _ := json.Marshal(orEmpty(v.Params))
-		var b *plugins.Batch
-		if b, err = m.Begin(params); err == nil {
-			out, keep, err = b.Record(nil, []byte(*v.Key), []byte(*v.Value))
-			b.End()
-		}
-	}
-	if got := outcome(err); v.Error != "" || err != nil {
-		want := v.Error
-		if want == "" {
-			want = "success"
-		}
-		if got != want {
-			return fmt.Sprintf("got %s, want %s", got, want)
-		}
-		return ""
-	}
-	if v.Skip != !keep {
-		if v.Skip {
-			return fmt.Sprintf("got output %q, want the record skipped", out)
-		}
-		return "got the record skipped, want output"
-	}
-	if v.Skip {
-		return ""
-	}
-	if v.OutHex != nil {
-		if got := hex.EncodeToString(out); got != strings.ToLower(*v.OutHex) {
-			return fmt.Sprintf("got %s, want %s (hex)", got, strings.ToLower(*v.OutHex))
-		}
-	} else if string(out) != *v.Out {
-		return fmt.Sprintf("got %q, want %q", out, *v.Out)
-	}
-	if v.Op == "key_from_text" && v.Partitions != nil && v.Partition != nil {
-		p, err := serde.PartitionOf(plugins.KeySerde{M: m}, out, *v.Partitions)
-		if err != nil {
-			return "partition of the key: " + outcome(err)
-		}
-		if p != *v.Partition {
-			return fmt.Sprintf("key partition %d, want %d", p, *v.Partition)
-		}
-	}
-	return ""
-}
-
-// runInit loads the module again with the vector's config; the new module
-// replaces the current one when the init succeeds as expected.
-func runInit(ctx context.Context, path string, o pluginOpts, v vector) (string, *plugins.Module) {
-	h, m, err := loadModule(ctx, path, o, v.Config)
-	if err != nil {
-		if v.Error == "" {
-			return "init failed: " + err.Error(), nil
-		}
-		return "", nil
-	}
-	_ = h // closed with the process; modules share nothing across hosts
-	if v.Error != "" {
-		m.Close()
-		return fmt.Sprintf("init succeeded, want %s", v.Error), nil
-	}
-	return "", m
-}
-
-func orEmpty(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
 }
 
 func parseDuration(flagName, s string) (d time.Duration, err error) {

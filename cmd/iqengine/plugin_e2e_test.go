@@ -168,6 +168,11 @@ func TestPluginsEndToEnd(t *testing.T) {
 		}
 	})
 
+	code, body, _ := get(http.DefaultClient, base+"/v1/stores")
+	if code != 200 || !strings.Contains(string(body), `"key_serde":"wasm:sensor-key"`) || !strings.Contains(string(body), `"transform":{"module":"wasm:project"}`) {
+		t.Fatalf("store list: %d %s", code, body)
+	}
+
 	// Every key answers the plugin's JSON.
 	for _, r := range rs {
 		code, body, err := get(http.DefaultClient, base+"/v1/stores/readings/keys/"+r.text())
@@ -191,7 +196,7 @@ func TestPluginsEndToEnd(t *testing.T) {
 
 	// Transform on a lookup: projection, and a filter that hides the record.
 	r := rs[30] // site 2, sensor 6
-	code, body, _ := get(http.DefaultClient, base+"/v1/stores/readings/keys/"+r.text()+"?t.fields=sensor,temp_c")
+	code, body, _ = get(http.DefaultClient, base+"/v1/stores/readings/keys/"+r.text()+"?t.fields=sensor,temp_c")
 	if want := fmt.Sprintf(`"value":{"sensor":%d,"temp_c":%s}`, r.sensor, strings.TrimPrefix(strings.Split(strings.Split(r.json(), `"temp_c":`)[1], ",")[0], "")); code != 200 || !strings.Contains(string(body), want) {
 		t.Fatalf("projected lookup: %d %s; want %s", code, body, want)
 	}

@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,23 +22,29 @@ import (
 
 	"github.com/iqengine/iqengine/internal/config"
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/serde"
 )
 
 func TestDefaults(t *testing.T) {
-	want := []Topic{{"orders", 12}, {"sensors", 12}}
+	want := []Topic{{"orders", 12}, {"sensors", 12}, {"readings", 12}}
 	if got := Topics(); !slices.Equal(got, want) {
 		t.Errorf("Topics() = %v, want %v", got, want)
 	}
 	wantStores := []config.Store{
 		{Name: "orders", Topic: "orders", Key: config.Builtin("string"), Value: config.Builtin("json")},
 		{Name: "sensors", Topic: "sensors", Key: config.Builtin("int64"), Value: config.Builtin("json")},
+		{Name: "readings", Topic: "readings",
+			Key:       config.Serde{Plugin: config.Plugin{Wasm: "sensor-key"}},
+			Value:     config.Serde{Plugin: config.Plugin{Wasm: "sensor-value"}},
+			Transform: &config.Transform{Plugin: config.Plugin{Wasm: "project"}}},
 	}
-	if got := Stores(); !slices.Equal(got, wantStores) {
+	if got := Stores(); !reflect.DeepEqual(got, wantStores) {
 		t.Errorf("Stores() = %v, want %v", got, wantStores)
 	}
-	o := Options{OrdersTopic: "t-o", SensorsTopic: "t-s"}
-	if got := o.Stores(); got[0].Name != "orders" || got[0].Topic != "t-o" || got[1].Name != "sensors" || got[1].Topic != "t-s" {
+	o := Options{OrdersTopic: "t-o", SensorsTopic: "t-s", ReadingsTopic: "t-r"}
+	if got := o.Stores(); got[0].Name != "orders" || got[0].Topic != "t-o" || got[1].Name != "sensors" || got[1].Topic != "t-s" ||
+		got[2].Name != "readings" || got[2].Topic != "t-r" {
 		t.Errorf("Options.Stores() = %v", got)
 	}
 	c := config.Default()
@@ -42,8 +52,39 @@ func TestDefaults(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Errorf("demo stores do not validate: %v", err)
 	}
-	if SampleOrderKey() != "o-00001" || SampleSensorID() != 1 {
-		t.Errorf("samples = %q, %d", SampleOrderKey(), SampleSensorID())
+	// Every module the stores name is embedded.
+	for _, s := range c.Stores {
+		for _, p := range []config.Plugin{s.Key.Plugin, s.Value.Plugin} {
+			if p.Wasm != "" && !slices.Contains(PluginNames(), p.Wasm) {
+				t.Errorf("store %s names plugin %q, which is not embedded", s.Name, p.Wasm)
+			}
+		}
+		if s.Transform != nil && !slices.Contains(PluginNames(), s.Transform.Wasm) {
+			t.Errorf("store %s names transform %q, which is not embedded", s.Name, s.Transform.Wasm)
+		}
+	}
+	if SampleOrderKey() != "o-00001" || SampleSensorID() != 1 || SampleReadingKey() != "12-7" || SampleReadingSite() != 12 {
+		t.Errorf("samples = %q, %d, %q, %d", SampleOrderKey(), SampleSensorID(), SampleReadingKey(), SampleReadingSite())
+	}
+}
+
+// The partitioner puts readings in partition site % n and every other
+// record where Kafka's Java producer does.
+func TestPartitioner(t *testing.T) {
+	o := Options{ReadingsTopic: "r"}
+	for _, n := range []int{1, 5, 12} {
+		for _, site := range []uint16{0, 1, 12, 19, 20, 65535} {
+			key := readingKey(site, 7)
+			if got := o.Partitioner().ForTopic("r").Partition(&kgo.Record{Key: key}, n); got != int(site)%n {
+				t.Errorf("reading %d-7 of %d partitions: partition %d, want %d", site, n, got, int(site)%n)
+			}
+			for _, topic := range []string{"orders", "readings"} {
+				want := int(serde.Partition(key, int32(n)))
+				if got := o.Partitioner().ForTopic(topic).Partition(&kgo.Record{Key: key}, n); got != want {
+					t.Errorf("topic %s, key %x, %d partitions: partition %d, want murmur2's %d", topic, key, n, got, want)
+				}
+			}
+		}
 	}
 }
 
@@ -54,10 +95,33 @@ func TestRunRejectsBadRate(t *testing.T) {
 	}
 }
 
+// A client without the demo's partitioner would put readings where the node
+// does not look for them: Seed and Run refuse it.
+func TestProducerRefusesOtherPartitioners(t *testing.T) {
+	for name, opts := range map[string][]kgo.Opt{
+		"default":             nil,
+		"manual":              {kgo.RecordPartitioner(kgo.ManualPartitioner())},
+		"other readings name": {kgo.RecordPartitioner(Options{ReadingsTopic: "x"}.Partitioner())},
+	} {
+		cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers("127.0.0.1:1"))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := NewProducer(cl, 1, Options{})
+		if err := p.Seed(context.Background()); err == nil || !strings.Contains(err.Error(), "Partitioner") {
+			t.Errorf("%s: Seed: %v, want the partitioner refused", name, err)
+		}
+		if err := p.Run(context.Background(), 10); err == nil || !strings.Contains(err.Error(), "Partitioner") {
+			t.Errorf("%s: Run: %v, want the partitioner refused", name, err)
+		}
+		cl.Close()
+	}
+}
+
 // setup creates uniquely named demo topics on a test broker.
 func setup(t *testing.T, b *testkafka.Broker) Options {
 	t.Helper()
-	o := Options{OrdersTopic: testkafka.Name(t, "orders"), SensorsTopic: testkafka.Name(t, "sensors")}
+	o := Options{OrdersTopic: testkafka.Name(t, "orders"), SensorsTopic: testkafka.Name(t, "sensors"), ReadingsTopic: testkafka.Name(t, "readings")}
 	adm := kadm.NewClient(b.Client(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -66,8 +130,8 @@ func setup(t *testing.T, b *testkafka.Broker) Options {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), o.OrdersTopic, o.SensorsTopic) })
-	md, err := adm.ListTopics(ctx, o.OrdersTopic, o.SensorsTopic)
+	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), o.OrdersTopic, o.SensorsTopic, o.ReadingsTopic) })
+	md, err := adm.ListTopics(ctx, o.OrdersTopic, o.SensorsTopic, o.ReadingsTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +141,11 @@ func setup(t *testing.T, b *testkafka.Broker) Options {
 		}
 	}
 	return o
+}
+
+// client is a producer client for the topics of o.
+func client(t *testing.T, b *testkafka.Broker, o Options) *kgo.Client {
+	return b.Client(t, kgo.RecordPartitioner(o.Partitioner()))
 }
 
 // consume reads every record of the topics from the start, in partition
@@ -144,7 +213,7 @@ var (
 func TestProducer(t *testing.T) {
 	b := testkafka.Start(t)
 	o := setup(t, b)
-	p := NewProducer(b.Client(t), 42, o)
+	p := NewProducer(client(t, b, o), 42, o)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -152,8 +221,8 @@ func TestProducer(t *testing.T) {
 		t.Fatal(err)
 	}
 	seeded, _ := p.Stats()
-	if seeded != seedOrders+seedSensors {
-		t.Fatalf("Seed produced %d records, want %d", seeded, seedOrders+seedSensors)
+	if seeded != seedOrders+seedSensors+seedReadings {
+		t.Fatalf("Seed produced %d records, want %d", seeded, seedOrders+seedSensors+seedReadings)
 	}
 	runCtx, stop := context.WithTimeout(ctx, time.Second)
 	defer stop()
@@ -166,15 +235,33 @@ func TestProducer(t *testing.T) {
 		t.Errorf("Run produced %d records in 1s at rate 2000", produced-seeded)
 	}
 
-	recs := consume(t, b, o.OrdersTopic, o.SensorsTopic)
+	recs := consume(t, b, o.OrdersTopic, o.SensorsTopic, o.ReadingsTopic)
+	dec := newDecoder(t)
 	if int64(len(recs)) != produced {
 		t.Errorf("consumed %d records, Stats says %d produced", len(recs), produced)
 	}
 
 	orderState := map[string]string{} // key -> status, or "deleted"
 	lastReading := map[int64]readingValue{}
-	var tombstones, reused int
+	lastProbe := map[string]probeJSON{}
+	var tombstones, reused, statusChanges int
 	for _, r := range recs {
+		if r.Topic == o.ReadingsTopic {
+			v := dec.check(t, r)
+			if prev, ok := lastProbe[string(r.Key)]; ok {
+				if prev.Label != v.Label {
+					t.Fatalf("reading %d-%d changed label from %q to %q", v.Site, v.Sensor, prev.Label, v.Label)
+				}
+				if d := math.Abs(v.TempC - prev.TempC); d > 1 {
+					t.Fatalf("reading %d-%d jumped from %v to %v°C", v.Site, v.Sensor, prev.TempC, v.TempC)
+				}
+				if prev.Status != v.Status {
+					statusChanges++
+				}
+			}
+			lastProbe[string(r.Key)] = v
+			continue
+		}
 		if want := serde.Partition(r.Key, 12); r.Partition != want {
 			t.Fatalf("%s key %x in partition %d, the default partitioner puts it in %d", r.Topic, r.Key, r.Partition, want)
 		}
@@ -250,6 +337,120 @@ func TestProducer(t *testing.T) {
 	if len(lastReading) != seedSensors {
 		t.Errorf("%d sensors, want %d", len(lastReading), seedSensors)
 	}
+	if len(lastProbe) != seedReadings {
+		t.Errorf("%d readings keys, want %d", len(lastProbe), seedReadings)
+	}
+	if _, ok := lastProbe[string(readingKey(sampleSite, sampleProbe))]; !ok {
+		t.Errorf("sample reading %s has no record", SampleReadingKey())
+	}
+	labels := map[string]bool{}
+	statuses := map[string]bool{}
+	var warm int
+	for k, v := range lastProbe {
+		labels[v.Label] = true
+		statuses[v.Status] = true
+		if k[:2] == string(readingKey(sampleSite, 0)[:2]) && v.TempC >= 20 {
+			warm++
+		}
+	}
+	t.Logf("%d readings keys, %d labels, statuses %v, %d status changes, %d at site %d with temp_c >= 20",
+		len(lastProbe), len(labels), slices.Sorted(maps.Keys(statuses)), statusChanges, warm, sampleSite)
+	if !labels["café"] || !labels["倉庫 3F"] {
+		t.Errorf("labels %v: want some not ASCII", slices.Sorted(maps.Keys(labels)))
+	}
+	if !statuses["ok"] || !statuses["degraded"] {
+		t.Errorf("statuses %v: want ok and degraded", statuses)
+	}
+	if warm < 5 {
+		t.Errorf("%d sensors of site %d at 20°C or more: the banner's filtered scan wants at least 5", warm, sampleSite)
+	}
+}
+
+// probeJSON is the sensor-value plugin's JSON of a readings record.
+type probeJSON struct {
+	Sensor   uint32  `json:"sensor"`
+	Site     uint16  `json:"site"`
+	Time     int64   `json:"time"`
+	Status   string  `json:"status"`
+	TempC    float64 `json:"temp_c"`
+	Humidity float64 `json:"humidity"`
+	Label    string  `json:"label"`
+}
+
+// decoder reads readings records with the embedded modules, through the
+// real plugin host, as a node does.
+type decoder struct{ key, value *plugins.Module }
+
+func newDecoder(t *testing.T) decoder {
+	t.Helper()
+	ctx := context.Background()
+	h, err := plugins.NewHost(plugins.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(ctx) })
+	load := func(name string) *plugins.Module {
+		bin, err := Plugin(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := h.Load(ctx, plugins.Spec{Name: name, Binary: bin, Config: []byte("{}")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Close)
+		return m
+	}
+	return decoder{key: load(KeyPlugin), value: load(ValuePlugin)}
+}
+
+// check decodes a readings record as the node would and checks it: its
+// partition is the one the key plugin names, its key round-trips through
+// the key's text form, and its value is a plausible reading of that key.
+func (d decoder) check(t *testing.T, r *kgo.Record) probeJSON {
+	t.Helper()
+	bad := func(format string, args ...any) {
+		t.Fatalf("readings record %x (partition %d): %s", r.Key, r.Partition, fmt.Sprintf(format, args...))
+	}
+	if r.Value == nil {
+		bad("deleted")
+	}
+	p, err := plugins.KeySerde{M: d.key}.Partition(r.Key, 12)
+	if err != nil || p != r.Partition {
+		bad("the key plugin puts it in partition %d (%v)", p, err)
+	}
+	kj, err := d.key.KeyToJSON(nil, r.Key)
+	if err != nil {
+		bad("key: %v", err)
+	}
+	var k struct {
+		Site   uint16 `json:"site"`
+		Sensor uint32 `json:"sensor"`
+	}
+	if err := json.Unmarshal(kj, &k); err != nil {
+		bad("key JSON %s: %v", kj, err)
+	}
+	if k.Site < 1 || k.Site > readingSites || k.Sensor < 1 || k.Sensor > sensorsPerSite || r.Partition != int32(k.Site%12) {
+		bad("key %s", kj)
+	}
+	if back, err := d.key.KeyFromText(nil, fmt.Sprintf("%d-%d", k.Site, k.Sensor)); err != nil || !bytes.Equal(back, r.Key) {
+		bad("the key's text form gives %x (%v)", back, err)
+	}
+	vj, err := d.value.ValueToJSON(nil, r.Value)
+	if err != nil {
+		bad("value: %v", err)
+	}
+	var v probeJSON
+	dec := json.NewDecoder(bytes.NewReader(vj))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		bad("value JSON %s: %v", vj, err)
+	}
+	if v.Site != k.Site || v.Sensor != k.Sensor || v.Label == "" || v.TempC < -40 || v.TempC > 60 || v.Humidity < 0 || v.Humidity > 100 ||
+		!slices.Contains([]string{"ok", "degraded", "offline"}, v.Status) || math.Abs(float64(time.Now().UnixMilli()-v.Time)) > 60000 {
+		bad("value %s", vj)
+	}
+	return v
 }
 
 func checkOrder(t *testing.T, key string, b []byte) {
@@ -332,11 +533,17 @@ func TestSeedReproducible(t *testing.T) {
 	defer cancel()
 	seedData := func(seed uint64) map[string]string {
 		o := setup(t, b)
-		if err := NewProducer(b.Client(t), seed, o).Seed(ctx); err != nil {
+		if err := NewProducer(client(t, b, o), seed, o).Seed(ctx); err != nil {
 			t.Fatal(err)
 		}
 		out := map[string]string{}
-		for _, r := range consume(t, b, o.OrdersTopic, o.SensorsTopic) {
+		for _, r := range consume(t, b, o.OrdersTopic, o.SensorsTopic, o.ReadingsTopic) {
+			if r.Topic == o.ReadingsTopic {
+				// Binary: all but the time, bytes 8 to 16.
+				v := slices.Concat(r.Value[:8], r.Value[16:])
+				out["reading"+string(r.Key)] = fmt.Sprintf("%d %x", r.Partition, v)
+				continue
+			}
 			var m map[string]any
 			if err := json.Unmarshal(r.Value, &m); err != nil {
 				t.Fatal(err)
@@ -354,8 +561,8 @@ func TestSeedReproducible(t *testing.T) {
 		return out
 	}
 	a, a2, c := seedData(7), seedData(7), seedData(8)
-	if len(a) != seedOrders+seedSensors {
-		t.Fatalf("%d keys seeded, want %d", len(a), seedOrders+seedSensors)
+	if len(a) != seedOrders+seedSensors+seedReadings {
+		t.Fatalf("%d keys seeded, want %d", len(a), seedOrders+seedSensors+seedReadings)
 	}
 	if !maps.Equal(a, a2) {
 		t.Error("the same seed gave different data")

@@ -18,11 +18,19 @@ import (
 const (
 	sampleOrder  = 1 // never deleted
 	sampleSensor = 1 // no sensor is ever deleted
+	sampleSite   = 12
+	sampleProbe  = 7 // readings "12-7"; no reading is ever deleted
 
 	seedOrders  = 5000  // orders written by Seed, and the live count Run aims at
 	seedSensors = 200   // sensors, ids 1..seedSensors
 	maxOrderID  = 99999 // ids are 5 digits
 	customers   = 2000
+
+	// The readings topic's population: sites 1..readingSites, each with
+	// sensors 1..sensorsPerSite, all written by Seed and none ever deleted.
+	readingSites   = 20
+	sensorsPerSite = 50
+	seedReadings   = readingSites * sensorsPerSite
 
 	// doneTarget is how many delivered or cancelled orders Run aims to keep
 	// before deleting them, oldest first.
@@ -30,8 +38,10 @@ const (
 	// reuseChance is the chance that a new order takes a deleted id rather
 	// than a fresh one.
 	reuseChance = 0.3
-	// sensorShare is the share of Run's records that are sensor readings.
-	sensorShare = 0.4
+	// sensorShare and readingShare are the shares of Run's records that go
+	// to the sensors and the readings topics; the rest are orders.
+	sensorShare  = 0.3
+	readingShare = 0.3
 )
 
 // status is an order's status. The order of the constants is the order an
@@ -95,6 +105,25 @@ var kinds = []sensorKind{
 	{"pressure", "hPa", 980, 1040, 0.3},
 }
 
+// places are the labels of the readings' sensors, some of them not ASCII.
+// A cold place's temperature stays around -18°C.
+var places = []struct {
+	label string
+	cold  bool
+}{
+	{"hall", false}, {"roof", false}, {"office", false}, {"lab", false},
+	{"server room", false}, {"loading bay", false}, {"freezer", true},
+	{"café", false}, {"Kühlraum", true}, {"倉庫 3F", false}, {"склад", false},
+	{"salle B", false},
+}
+
+// Reading statuses, as the sensor-value record has them.
+const (
+	statusOK byte = iota
+	statusDegraded
+	statusOffline
+)
+
 // orderValue is the JSON value of an order record.
 type orderValue struct {
 	ID        string      `json:"id"`
@@ -140,13 +169,26 @@ type sensor struct {
 	value float64
 }
 
+// probe is one sensor of the readings topic. Its temperature and humidity
+// walk around a base of their own.
+type probe struct {
+	site     uint16
+	sensor   uint32
+	label    string
+	status   byte
+	temp     int32 // hundredths of a degree Celsius
+	humidity uint32
+	baseTemp float64
+	baseHum  float64
+}
+
 // Producer writes the demo data. Seed and Run must not be called
 // concurrently; Stats may be called at any time.
 type Producer struct {
-	cl               *kgo.Client
-	orders, sensorsT string
-	rng              *rand.Rand
-	promise          func(*kgo.Record, error)
+	cl                          *kgo.Client
+	orders, sensorsT, readingsT string
+	rng                         *rand.Rand
+	promise                     func(*kgo.Record, error)
 
 	ord    []*order // by id; nil if the id is not live
 	live   int      // non-nil entries of ord
@@ -155,6 +197,7 @@ type Producer struct {
 	free   []int    // deleted ids that a new order may take
 	next   int      // smallest id never used
 	sens   []sensor
+	probes []probe // site-major: sites 1..readingSites, sensors 1..sensorsPerSite
 
 	mu       sync.Mutex
 	err      error // first produce error
@@ -164,18 +207,19 @@ type Producer struct {
 
 // NewProducer returns a producer that writes with cl to the topics of o.
 // Its data set is a function of seed alone (apart from timestamps), so two
-// runs with the same seed write the same keys and values. cl's partitioner
-// must be left as kgo's default, which places keys as Kafka's Java producer
-// does; iqengine relies on it to find a key's partition.
+// runs with the same seed write the same keys and values. cl must be made
+// with kgo.RecordPartitioner(o.Partitioner()): iqengine finds a key's
+// partition as that partitioner places it (Seed and Run refuse another).
 func NewProducer(cl *kgo.Client, seed uint64, o Options) *Producer {
 	o = o.withDefaults()
 	p := &Producer{
-		cl:       cl,
-		orders:   o.OrdersTopic,
-		sensorsT: o.SensorsTopic,
-		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		ord:      make([]*order, maxOrderID+1),
-		next:     1,
+		cl:        cl,
+		orders:    o.OrdersTopic,
+		sensorsT:  o.SensorsTopic,
+		readingsT: o.ReadingsTopic,
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		ord:       make([]*order, maxOrderID+1),
+		next:      1,
 	}
 	p.promise = p.onProduced
 	for i := range seedSensors {
@@ -188,7 +232,35 @@ func NewProducer(cl *kgo.Client, seed uint64, o Options) *Producer {
 			value: kd.lo + (kd.hi-kd.lo)*(0.3+0.4*p.rng.Float64()),
 		})
 	}
+	for site := 1; site <= readingSites; site++ {
+		for s := 1; s <= sensorsPerSite; s++ {
+			pl := places[p.rng.IntN(len(places))]
+			pr := probe{site: uint16(site), sensor: uint32(s), label: pl.label,
+				baseTemp: 1700 + 1000*p.rng.Float64(), baseHum: 300 + 300*p.rng.Float64()}
+			if pl.cold {
+				pr.baseTemp = -1800 + 200*(p.rng.Float64()-0.5)
+			}
+			pr.temp = int32(math.Round(pr.baseTemp + 150*p.rng.NormFloat64()))
+			pr.humidity = uint32(math.Round(pr.baseHum))
+			switch r := p.rng.Float64(); {
+			case r < 0.01:
+				pr.status = statusOffline
+			case r < 0.06:
+				pr.status = statusDegraded
+			}
+			p.probes = append(p.probes, pr)
+		}
+	}
 	return p
+}
+
+// checkClient refuses a client whose partitioner is not o.Partitioner():
+// readings would land where the node does not look for them.
+func (p *Producer) checkClient() error {
+	if pr, ok := p.cl.OptValue(kgo.RecordPartitioner).(partitioner); !ok || pr.readings != p.readingsT {
+		return errors.New("demo: the producer's client must be made with kgo.RecordPartitioner(Options.Partitioner())")
+	}
+	return nil
 }
 
 // Stats returns how many records the brokers acknowledged, and how many of
@@ -198,15 +270,22 @@ func (p *Producer) Stats() (produced, deleted int64) {
 }
 
 // Seed writes the initial data set and waits until the brokers have it: a
-// first reading of every sensor (ids 1 to 200) and orders o-00001 to
-// o-05000 in various statuses. It forgets the orders of any earlier Seed or
-// Run. It returns the first error of any record.
+// first reading of every sensor (ids 1 to 200), a first record of every
+// readings sensor (sites 1 to 20, sensors 1 to 50 each) and orders o-00001
+// to o-05000 in various statuses. It forgets the orders of any earlier Seed
+// or Run. It returns the first error of any record.
 func (p *Producer) Seed(ctx context.Context) error {
+	if err := p.checkClient(); err != nil {
+		return err
+	}
 	clear(p.ord)
 	p.live, p.active, p.done, p.free = 0, nil, nil, nil
 	now := time.Now()
 	for i := range p.sens {
 		p.sendReading(ctx, &p.sens[i], now)
+	}
+	for i := range p.probes {
+		p.sendProbe(ctx, &p.probes[i], now)
 	}
 	for id := 1; id <= seedOrders; id++ {
 		at := now.Add(-time.Duration(p.rng.Int64N(int64(72 * time.Hour))))
@@ -245,14 +324,18 @@ func (p *Producer) Seed(ctx context.Context) error {
 }
 
 // Run keeps the data changing at about rate records a second until ctx ends:
-// new orders, orders moving on, old orders deleted, sensor readings. Records
-// are produced asynchronously and flushed every 50ms. When ctx ends, records
-// not yet sent may be dropped; Run waits briefly for those in flight and
-// returns nil, or the first produce error seen before. A produce error ends
-// Run early.
+// new orders, orders moving on, old orders deleted, sensor readings, and
+// readings records with a new temperature and humidity and now and then a
+// new status. Records are produced asynchronously and flushed every 50ms.
+// When ctx ends, records not yet sent may be dropped; Run waits briefly for
+// those in flight and returns nil, or the first produce error seen before. A
+// produce error ends Run early.
 func (p *Producer) Run(ctx context.Context, rate int) error {
 	if rate <= 0 {
 		return fmt.Errorf("demo: rate %d is not positive", rate)
+	}
+	if err := p.checkClient(); err != nil {
+		return err
 	}
 	if err := p.firstErr(); err != nil {
 		return err
@@ -301,10 +384,16 @@ func (p *Producer) stop() error {
 
 // step writes one record.
 func (p *Producer) step(ctx context.Context) {
-	if p.rng.Float64() < sensorShare {
+	switch r := p.rng.Float64(); {
+	case r < sensorShare:
 		s := &p.sens[p.rng.IntN(len(p.sens))]
 		p.walk(s)
 		p.sendReading(ctx, s, time.Now())
+		return
+	case r < sensorShare+readingShare:
+		pr := &p.probes[p.rng.IntN(len(p.probes))]
+		p.update(pr)
+		p.sendProbe(ctx, pr, time.Now())
 		return
 	}
 	// Aim at seedOrders live orders and doneTarget final ones: an order
@@ -450,6 +539,36 @@ func (p *Producer) walk(s *sensor) {
 	s.value = clamp(s.value, kd.lo, kd.hi)
 }
 
+// update moves a readings sensor on: a random walk of its temperature and
+// humidity around their bases, and now and then a change of status.
+func (p *Producer) update(pr *probe) {
+	t := float64(pr.temp) + 8*p.rng.NormFloat64() + (pr.baseTemp-float64(pr.temp))*0.01
+	pr.temp = int32(math.Round(clamp(t, -4000, 6000)))
+	h := float64(pr.humidity) + 4*p.rng.NormFloat64() + (pr.baseHum-float64(pr.humidity))*0.01
+	pr.humidity = uint32(math.Round(clamp(h, 0, 1000)))
+	r := p.rng.Float64()
+	switch pr.status {
+	case statusOK:
+		switch {
+		case r < 0.003:
+			pr.status = statusOffline
+		case r < 0.013:
+			pr.status = statusDegraded
+		}
+	case statusDegraded:
+		switch {
+		case r < 0.02:
+			pr.status = statusOffline
+		case r < 0.17:
+			pr.status = statusOK
+		}
+	case statusOffline:
+		if r < 0.1 {
+			pr.status = statusOK
+		}
+	}
+}
+
 func (p *Producer) sendOrder(ctx context.Context, o *order) {
 	b, err := json.Marshal(&o.v)
 	if err != nil {
@@ -474,8 +593,38 @@ func (p *Producer) sendReading(ctx context.Context, s *sensor, now time.Time) {
 	p.send(ctx, p.sensorsT, binary.BigEndian.AppendUint64(nil, uint64(s.id)), b)
 }
 
-// send produces one record asynchronously; the client's default
-// partitioner places it by key, as Java's does.
+func (p *Producer) sendProbe(ctx context.Context, pr *probe, now time.Time) {
+	p.send(ctx, p.readingsT, readingKey(pr.site, pr.sensor), pr.value(now))
+}
+
+// readingKey is a readings key: site then sensor, big-endian.
+func readingKey(site uint16, sensor uint32) []byte {
+	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint16(make([]byte, 0, 6), site), sensor)
+}
+
+// siteOf is the site of a readings key, or of its 2-byte prefix.
+func siteOf(key []byte) uint16 {
+	if len(key) < 2 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(key)
+}
+
+// value is the sensor-value record: version 1, status, site, sensor, time
+// in ms, temperature, humidity (all little-endian), then the label.
+func (pr *probe) value(now time.Time) []byte {
+	v := make([]byte, 0, 24+len(pr.label))
+	v = append(v, 1, pr.status)
+	v = binary.LittleEndian.AppendUint16(v, pr.site)
+	v = binary.LittleEndian.AppendUint32(v, pr.sensor)
+	v = binary.LittleEndian.AppendUint64(v, uint64(now.UnixMilli()))
+	v = binary.LittleEndian.AppendUint32(v, uint32(pr.temp))
+	v = binary.LittleEndian.AppendUint32(v, pr.humidity)
+	return append(v, pr.label...)
+}
+
+// send produces one record asynchronously; the client's partitioner
+// (Options.Partitioner) places it.
 func (p *Producer) send(ctx context.Context, topic string, key, value []byte) {
 	p.cl.Produce(ctx, &kgo.Record{Topic: topic, Key: key, Value: value}, p.promise)
 }
