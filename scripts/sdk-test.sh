@@ -179,6 +179,15 @@ for sdk in "${SDKS[@]}"; do
 	fi
 done
 
+# ---- the SDKs agree beyond the vectors ------------------------------------------------
+# The same random inputs (valid and not) through every SDK's modules and the
+# Go examples: byte-identical outputs and identical statuses.
+
+if [ ${#builds[@]} -gt 0 ]; then
+	log "random inputs through every SDK: ${builds[*]}"
+	IQENGINE_SDK_BUILDS=$(IFS=,; echo "${builds[*]}") "$GO" test -count=1 -run '^TestSDKsAgree$' -v ./plugins/ | grep -E '^(\s+agree_test|--- |ok|FAIL)' || failures=$((failures + 1))
+fi
+
 # ---- decode cost per language ------------------------------------------------------
 # One run, side by side: the same sensor record decoded by each SDK's plugin
 # and the Go example, next to the built-in json serde on the same output.
