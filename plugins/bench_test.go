@@ -144,3 +144,34 @@ func BenchmarkDecodeSensorBySDK(b *testing.B) {
 	js, _ := serde.Lookup("json")
 	b.Run("native-json-serde", func(b *testing.B) { benchDecode(b, js, want) })
 }
+
+// BenchmarkDecodeSensorLoopChecks is where a plugin's time goes: the same
+// decode by the Go example with the host as it runs (wazero's loop checks
+// on, so a runaway call can be stopped) and without them (a test-only host
+// that could not stop a plugin that loops forever). The difference is
+// wazero's exit to Go at every loop iteration of the plugin's code.
+func BenchmarkDecodeSensorLoopChecks(b *testing.B) {
+	rec := sensorRecord()
+	bin := testplugins.Module(b, "sensor-value")
+	for _, interruptible := range []bool{true, false} {
+		var h *plugins.Host
+		var err error
+		o := plugins.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		if interruptible {
+			h, err = plugins.NewHost(o)
+		} else {
+			h, err = plugins.NewUninterruptibleHost(o)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { h.Close(context.Background()) })
+		m, err := h.Load(context.Background(), plugins.Spec{Name: "sensor-value", Binary: bin})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(m.Close)
+		name := map[bool]string{true: "loop-checks-on", false: "loop-checks-off"}[interruptible]
+		b.Run(name, func(b *testing.B) { benchDecode(b, plugins.ValueSerde{M: m}, rec) })
+	}
+}
