@@ -12,7 +12,7 @@ KAFKA := scripts/kafka.sh
 KAFKA_TEST_PKGS ?= ./engine/... ./cluster/... ./router/... ./cmd/...
 KAFKA_TEST_FLAGS ?= -count=1 -race -timeout 30m
 
-.PHONY: test kafka-test
+.PHONY: test kafka-test plugins sdk-test bench bench-quick
 
 # test: the README's test command; embedded broker, nothing but Go needed.
 test:
@@ -48,3 +48,29 @@ kafka-test:
 		echo "make kafka-test: using the broker already running at $$brokers (it is left running)"
 	fi
 	IQENGINE_TEST_BROKERS=$$brokers $(GO) test $(KAFKA_TEST_FLAGS) $(KAFKA_TEST_PKGS)
+
+# plugins: builds every example plugin (examples/plugins/NAME) into
+# examples/plugins/NAME/NAME.wasm and checks each against its conformance
+# vectors with `iqengine plugin test`.
+plugins:
+	scripts/plugins.sh
+	for dir in examples/plugins/*; do
+		name=$$(basename "$$dir")
+		[ -f "$$dir/$$name.wasm" ] || continue
+		$(GO) run ./cmd/iqengine plugin test "$$dir/$$name.wasm" --vectors "$$dir/vectors.jsonl" || exit 1
+	done
+
+# sdk-test: installs the C, AssemblyScript and Rust toolchains when missing,
+# builds every SDK's example plugins and runs the shared conformance vectors
+# (sdk/conformance) against each.
+sdk-test:
+	scripts/sdk-test.sh
+
+# bench: the whole comparison with Kafka Streams on a real broker
+# (scripts/bench.sh; writes bench/results/latest.md). bench-quick: the same
+# flow with little data and short runs, to keep the harness working.
+bench:
+	scripts/bench.sh full
+
+bench-quick:
+	scripts/bench.sh quick

@@ -145,14 +145,26 @@ func BenchmarkDecodeSensorBySDK(b *testing.B) {
 	b.Run("native-json-serde", func(b *testing.B) { benchDecode(b, js, want) })
 }
 
-// BenchmarkDecodeSensorLoopChecks is where a plugin's time goes: the same
-// decode by the Go example with the host as it runs (wazero's loop checks
-// on, so a runaway call can be stopped) and without them (a test-only host
-// that could not stop a plugin that loops forever). The difference is
-// wazero's exit to Go at every loop iteration of the plugin's code.
+// BenchmarkDecodeSensorLoopChecks is where a plugin's time goes: the
+// passthrough plugin and the Go example's decode with the host as it runs
+// (wazero's loop checks on, so a runaway call can be stopped) and without
+// them (a test-only host that could not stop a plugin that loops forever).
+// The difference is wazero's per-call close watcher (a goroutine) and its
+// exit to Go at every loop iteration of the plugin's code.
 func BenchmarkDecodeSensorLoopChecks(b *testing.B) {
-	rec := sensorRecord()
-	bin := testplugins.Module(b, "sensor-value")
+	for _, c := range []struct {
+		name string
+		bin  []byte
+		in   []byte
+	}{
+		{"passthrough", wasmgen.Echo(), record200},
+		{"sensor-go", testplugins.Module(b, "sensor-value"), sensorRecord()},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchLoopChecks(b, c.bin, c.in) })
+	}
+}
+
+func benchLoopChecks(b *testing.B, bin, rec []byte) {
 	for _, interruptible := range []bool{true, false} {
 		var h *plugins.Host
 		var err error
@@ -166,7 +178,7 @@ func BenchmarkDecodeSensorLoopChecks(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { h.Close(context.Background()) })
-		m, err := h.Load(context.Background(), plugins.Spec{Name: "sensor-value", Binary: bin})
+		m, err := h.Load(context.Background(), plugins.Spec{Name: "p", Binary: bin})
 		if err != nil {
 			b.Fatal(err)
 		}

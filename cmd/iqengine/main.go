@@ -29,6 +29,7 @@ commands:
   broker   run the embedded Kafka-protocol broker (development only)
   demo     run the embedded broker, demo data and a node on port 7070
   plugin   inspect and test WebAssembly plugins: iqengine plugin test X.wasm --vectors V.jsonl
+  bench    the benchmark harness: load, produce, restore, wait, rss, floor, report
 
 Run "iqengine <command> -h" for a command's flags.
 `
@@ -69,6 +70,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		err = demoCmd(ctx, rest, stdout, stderr, logger)
 	case "plugin":
 		err = pluginCmd(ctx, rest, stdout, stderr)
+	case "bench":
+		err = benchCmd(ctx, rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -165,7 +165,6 @@ func orNone(s string) string {
 	return s
 }
 
-
 func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("plugin test", "plugin test MODULE.wasm --vectors FILE.jsonl [--config JSON]", stderr)
 	o := addPluginFlags(fs)
