@@ -101,5 +101,7 @@ func writeProblemDoc(w http.ResponseWriter, r *http.Request, p problem) {
 	}
 	w.Header().Set("Content-Type", problemContentType)
 	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(p)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // details quote plugins and keys: "<=" stays "<="
+	_ = enc.Encode(p)
 }
