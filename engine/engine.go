@@ -147,6 +147,9 @@ type Engine struct {
 	mu     sync.RWMutex
 	parts  map[store.Partition]*partition
 	counts map[string]int32 // partitions per topic
+	// pending are partitions the group assigned whose starting offsets
+	// assign has not set yet: the node is not ready while there are any.
+	pending map[store.Partition]bool
 
 	joined atomic.Bool // set by the first completed group join
 
@@ -173,11 +176,12 @@ func Open(cfg Config) (*Engine, error) {
 		cfg.SessionTimeout = 45 * time.Second
 	}
 	e := &Engine{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		stores: map[string]StoreSpec{},
-		parts:  map[store.Partition]*partition{},
-		counts: map[string]int32{},
+		cfg:     cfg,
+		log:     cfg.Logger,
+		stores:  map[string]StoreSpec{},
+		parts:   map[store.Partition]*partition{},
+		pending: map[store.Partition]bool{},
+		counts:  map[string]int32{},
 	}
 	seen := map[string]bool{}
 	for _, s := range cfg.Stores {
@@ -402,6 +406,7 @@ func (e *Engine) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 				part.state.Store(int32(Restoring))
 			}
 			e.parts[id] = part
+			delete(e.pending, id)
 			ps[p] = kgo.NewOffset().At(next).WithEpoch(-1)
 			e.log.Info("partition assigned", "partition", id.String(), "state", part.State().String(),
 				"from", next, "high_watermark", end.Offset)
@@ -446,6 +451,7 @@ func (e *Engine) revoke(_ context.Context, _ *kgo.Client, lost map[string][]int3
 	for t, ps := range lost {
 		for _, p := range ps {
 			id := store.Partition{Topic: t, Partition: p}
+			delete(e.pending, id)
 			if part := e.parts[id]; part != nil {
 				part.state.Store(int32(Revoked))
 				delete(e.parts, id)

@@ -295,3 +295,57 @@ func TestRecreatedTopicIsRebuilt(t *testing.T) {
 		}
 	}
 }
+
+// A node is not ready between joining the group and registering the
+// partitions it was assigned: when Ready first says true, every partition
+// of the topic is there and serving.
+func TestNotReadyBeforeAssignedPartitionsRegister(t *testing.T) {
+	b := testkafka.Start(t)
+	topic := testkafka.Name(t, "ready")
+	const partitions = 6
+	b.CreateTopic(t, topic, partitions)
+	str, _ := serde.Lookup("string")
+	e, err := Open(Config{
+		ApplicationID:  testkafka.Name(t, "app"),
+		NodeID:         "n1",
+		Stores:         []StoreSpec{{Name: "s", Topic: topic, Key: str, Value: str}},
+		Kafka:          []kgo.Opt{kgo.SeedBrokers(b.Addrs...)},
+		SessionTimeout: 6 * time.Second,
+		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan []PartitionInfo, 1)
+	go func() {
+		deadline := time.Now().Add(30 * time.Second)
+		for !e.Ready() {
+			if time.Now().After(deadline) {
+				seen <- nil
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		seen <- e.Partitions()
+	}()
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = e.Stop(ctx)
+	}()
+	ps := <-seen
+	if ps == nil {
+		t.Fatal("not ready within 30s")
+	}
+	if len(ps) != partitions {
+		t.Fatalf("ready with %d of %d partitions registered", len(ps), partitions)
+	}
+	for _, p := range ps {
+		if p.State != Serving.String() {
+			t.Fatalf("ready with %v", p)
+		}
+	}
+}

@@ -146,6 +146,9 @@ func (e *Engine) Ready() bool {
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	if len(e.pending) > 0 {
+		return false
+	}
 	for _, p := range e.parts {
 		if p.State() != Serving {
 			return false
@@ -154,9 +157,21 @@ func (e *Engine) Ready() bool {
 	return true
 }
 
-// onAssigned marks the first completed join; franz-go calls it after every
-// join, even one that assigns nothing.
-func (e *Engine) onAssigned(context.Context, *kgo.Client, map[string][]int32) {
+// onAssigned marks the first completed join (franz-go calls it after every
+// join, even one that assigns nothing) and notes the newly assigned
+// partitions as pending until assign has set where each starts, so the
+// node is not ready in between.
+func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	e.mu.Lock()
+	for t, ps := range assigned {
+		for _, p := range ps {
+			id := store.Partition{Topic: t, Partition: p}
+			if e.parts[id] == nil {
+				e.pending[id] = true
+			}
+		}
+	}
+	e.mu.Unlock()
 	e.joined.Store(true)
 }
 
