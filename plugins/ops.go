@@ -129,7 +129,9 @@ func (m *Module) Begin(params []byte) (*Batch, error) {
 }
 
 // Record maps one record: it appends the value JSON to answer to dst, or
-// reports keep == false when the transform filters the record out.
+// reports keep == false when the transform filters the record out. dst may
+// share memory with keyJSON and valueJSON: they are copied into the plugin
+// before anything is written to dst.
 func (b *Batch) Record(dst, keyJSON, valueJSON []byte) (out []byte, keep bool, err error) {
 	if b.err != nil {
 		return dst, false, b.err

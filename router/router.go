@@ -280,7 +280,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	buf = append(buf, `{"key":`...)
 	keyStart := len(buf)
 	if buf, err = s.Key.AppendJSON(buf, rec.Key); err != nil {
-		if !pluginFault(w, r, err) {
+		if !pluginProblem(w, r, err) {
 			writeProblem(w, r, http.StatusInternalServerError, probUndecodable, "stored key at offset "+strconv.FormatInt(rec.Offset, 10)+" does not decode as "+s.Key.Name()+": "+err.Error())
 		}
 		return
@@ -289,7 +289,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	buf = append(buf, `,"value":`...)
 	valueStart := len(buf)
 	if buf, err = s.Value.AppendJSON(buf, rec.Value); err != nil {
-		if !pluginFault(w, r, err) {
+		if !pluginProblem(w, r, err) {
 			writeProblem(w, r, http.StatusInternalServerError, probUndecodable, "value at offset "+strconv.FormatInt(rec.Offset, 10)+" does not decode as "+s.Value.Name()+": "+err.Error())
 		}
 		return

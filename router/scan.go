@@ -350,8 +350,9 @@ func (rd *renderer) render(it *item) (bool, error) {
 		buf = strconv.AppendQuote(buf, "value does not decode as "+s.Value.Name()+": "+err.Error())
 	} else if rd.batch != nil && keyOK {
 		var keep bool
-		value := bytes.Clone(buf[valueStart:])
-		buf, keep, err = rd.batch.Record(buf[:valueStart], buf[keyStart:keyEnd], value)
+		// The transform's output replaces the value in place (Record reads
+		// its inputs before it writes dst).
+		buf, keep, err = rd.batch.Record(buf[:valueStart], buf[keyStart:keyEnd], buf[valueStart:])
 		if err != nil {
 			return false, err
 		}

@@ -106,13 +106,6 @@ func partitionOf(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, key
 	return p, true
 }
 
-// pluginFault answers a plugin fault (a trap, a timeout, bad output) or
-// rejection while decoding a stored record; other errors are left to the
-// caller (a built-in serde that cannot decode a record).
-func pluginFault(w http.ResponseWriter, r *http.Request, err error) bool {
-	return pluginProblem(w, r, err)
-}
-
 // transformOne runs a batch of one record: the key JSON is
 // buf[keyStart:keyEnd], the value JSON buf[valueStart:]; the value is
 // replaced by the transform's output.
@@ -122,10 +115,7 @@ func transformOne(tr *plugins.Module, params, buf []byte, keyStart, keyEnd, valu
 		return buf, false, err
 	}
 	defer b.End()
-	value := buf[valueStart:]
-	out, keep, err := b.Record(nil, buf[keyStart:keyEnd], value)
-	if err != nil || !keep {
-		return buf, keep, err
-	}
-	return append(buf[:valueStart], out...), true, nil
+	// The output replaces the value in place (Record reads its inputs
+	// before it writes dst).
+	return b.Record(buf[:valueStart], buf[keyStart:keyEnd], buf[valueStart:])
 }
