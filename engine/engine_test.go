@@ -235,6 +235,10 @@ func TestRestartResumesFromStoredOffsets(t *testing.T) {
 	waitApplied(n2.e, 5_000)
 	n2.e.applyMu.Lock() // between two batches: the applied offsets are exact
 	last = stopped(n2.e)
+	durable := map[int32]int64{} // synced by n1's clean stop, before n2 applied anything
+	for _, p := range n2.e.Partitions() {
+		durable[p.Partition] = p.StartOffset
+	}
 	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
 	n2.e.applyMu.Unlock()
 	n2.stop() // what it does now is not seen by the crashed copy
@@ -246,6 +250,12 @@ func TestRestartResumesFromStoredOffsets(t *testing.T) {
 		applied += o + 1
 	}
 	t.Logf("abrupt stop: re-read %d of the %d records applied before the crash", reread(n3.e, last), applied)
+	// Only the tail: what n1 made durable is never read again.
+	for _, p := range n3.e.Partitions() {
+		if p.StartOffset < durable[p.Partition] {
+			t.Fatalf("partition %d: after the crash the node resumed at %d, before %d, which was durable before the crash", p.Partition, p.StartOffset, durable[p.Partition])
+		}
+	}
 
 	stopProducing()
 	wg.Wait()

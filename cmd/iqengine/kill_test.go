@@ -91,7 +91,65 @@ type queryEvent struct {
 	start, end time.Time
 	status     int
 	node       string // the node asked
+	key        string
+	seq        int64  // the "seq" of a 200's value
 	detail     string // a 503's problem detail
+}
+
+// written is one record the producer wrote for a key: seq orders a key's
+// records as its partition does (one producer, per-partition order).
+type written struct {
+	seq       int64
+	tombstone bool
+	sent      time.Time // before Produce was called
+	acked     time.Time // when the broker acknowledged it
+}
+
+// maxStale is how far behind the topic an answer during the kill test may
+// be: a serving partition is caught up to the high watermark it saw at its
+// assignment and applies new records within milliseconds, so this is a
+// wide margin that still catches a node answering from lost or old state.
+const maxStale = 5 * time.Second
+
+// judge says whether an answer (a 200 with value seq, or a 404) to a query
+// for a key sent at start and answered at end agrees with the key's
+// history: no older than the key's last record acknowledged maxStale before
+// the query, and a value the producer really wrote (a 404 only where a
+// tombstone, or nothing yet, could explain it).
+func judge(history []written, status int, seq int64, start, end time.Time) string {
+	var floor *written // the newest record acknowledged before start-maxStale
+	for i := range history {
+		if history[i].acked.Before(start.Add(-maxStale)) {
+			floor = &history[i]
+		}
+	}
+	switch status {
+	case http.StatusOK:
+		for _, w := range history {
+			if w.seq != seq {
+				continue
+			}
+			if w.tombstone {
+				return fmt.Sprintf("answered seq %d, which is a tombstone", seq)
+			}
+			if floor != nil && seq < floor.seq {
+				return fmt.Sprintf("answered seq %d, older than seq %d acknowledged %s before the query", seq, floor.seq, start.Sub(floor.acked).Round(time.Millisecond))
+			}
+			return ""
+		}
+		return fmt.Sprintf("answered seq %d, which the producer never wrote for this key", seq)
+	case http.StatusNotFound:
+		if floor == nil || floor.tombstone {
+			return ""
+		}
+		for _, w := range history {
+			if w.tombstone && w.seq > floor.seq && w.sent.Before(end) {
+				return ""
+			}
+		}
+		return fmt.Sprintf("404, but seq %d was acknowledged %s before the query and no tombstone was sent before the answer", floor.seq, start.Sub(floor.acked).Round(time.Millisecond))
+	}
+	return ""
 }
 
 // killWindow is the time from one kill until the cluster is whole again.
@@ -152,6 +210,8 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 	// are deleted and written again. gate pauses it (Lock) between batches.
 	var gate sync.RWMutex
 	var produced, tombstones atomic.Int64
+	var histMu sync.Mutex
+	history := map[string][]written{} // in seq order: franz-go acknowledges a partition's records in order
 	prodCtx, stopProducing := context.WithCancel(ctx)
 	prodDone := make(chan struct{})
 	produce := func(ctx context.Context) {
@@ -171,7 +231,8 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 				seq++
 				k := keys[rng.IntN(numKeys)]
 				r := &kgo.Record{Topic: topic, Key: []byte(k)}
-				if rng.IntN(10) == 0 {
+				w := written{seq: seq, tombstone: rng.IntN(10) == 0, sent: time.Now()}
+				if w.tombstone {
 					tombstones.Add(1)
 				} else {
 					r.Value = fmt.Appendf(nil, `{"k":%q,"seq":%d}`, k, seq)
@@ -179,7 +240,12 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 				cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
 					if err != nil {
 						failf("produce %s: %v", r.Key, err)
+						return
 					}
+					w.acked = time.Now()
+					histMu.Lock()
+					history[k] = append(history[k], w)
+					histMu.Unlock()
 				})
 				produced.Add(1)
 			}
@@ -280,17 +346,20 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 						failf("%s via running %s: %v", k, n.id, err)
 						break
 					}
+					ev := queryEvent{start: began, end: ended, status: status, node: n.id, key: k}
 					switch status {
 					case http.StatusOK:
 						var got struct {
 							Key   string `json:"key"`
 							Value struct {
-								K string `json:"k"`
+								K   string `json:"k"`
+								Seq int64  `json:"seq"`
 							} `json:"value"`
 						}
 						if err := json.Unmarshal(body, &got); err != nil || got.Key != k || got.Value.K != k {
 							failf("%s via %s: 200 %s", k, n.id, body)
 						}
+						ev.seq = got.Value.Seq
 					case http.StatusNotFound:
 						if !bytes.Contains(body, []byte("urn:iqengine:problem:key-not-found")) {
 							failf("%s via %s: 404 %s", k, n.id, body)
@@ -299,7 +368,6 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 					default:
 						failf("%s via %s: %d %s", k, n.id, status, body)
 					}
-					ev := queryEvent{start: began, end: ended, status: status, node: n.id}
 					if status == http.StatusServiceUnavailable {
 						var prob struct {
 							Detail string `json:"detail"`
@@ -552,10 +620,23 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 		failf("scan via %s: %d keys, want the %d live keys in order", fleet.nodes[0].id, len(scanned), len(live))
 	}
 
-	// Judge the queries of the run by the windows they started in.
+	// Judge the queries of the run: each answer against its key's history,
+	// and by the windows they started in.
 	counts := map[int]int{}
+	var judged int
 	for _, ev := range events {
 		counts[ev.status]++
+		if ev.status == http.StatusOK || ev.status == http.StatusNotFound {
+			judged++
+			histMu.Lock()
+			h := history[ev.key]
+			histMu.Unlock()
+			if why := judge(h, ev.status, ev.seq, ev.start, ev.end); why != "" {
+				mismatches.Add(1)
+				failf("during the run, %s via %s from %s to %s: %s", ev.key, ev.node,
+					ev.start.Format("15:04:05.000"), ev.end.Format("15:04:05.000"), why)
+			}
+		}
 		var in *killWindow
 		for _, w := range windows {
 			// A query overlapping the window: one asked just before the
@@ -609,8 +690,8 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 			fmt.Fprintf(&sum, "  kill %d, a 503: %s\n", i+1, w.naDetail)
 		}
 	}
-	fmt.Fprintf(&sum, "queries: %d 200, %d 404, %d 503; %d re-sent after their node was killed\n",
-		counts[http.StatusOK], counts[http.StatusNotFound], counts[http.StatusServiceUnavailable], interrupted.Load())
+	fmt.Fprintf(&sum, "queries: %d 200, %d 404, %d 503; %d re-sent after their node was killed; %d answers checked against the keys' histories (a value the producer wrote, at most %s stale)\n",
+		counts[http.StatusOK], counts[http.StatusNotFound], counts[http.StatusServiceUnavailable], interrupted.Load(), judged, maxStale)
 	fmt.Fprintf(&sum, "final: %d keys (%d live) x %d nodes = %d lookups, %d scanned through %s; mismatches %d\n",
 		numKeys, len(live), len(fleet.nodes), checked.Load(), len(scanned), fleet.nodes[0].id, mismatches.Load())
 	t.Logf("summary\n%s", sum.String())
