@@ -11,6 +11,9 @@ KAFKA := scripts/kafka.sh
 #   make kafka-test KAFKA_TEST_PKGS=./router/ KAFKA_TEST_FLAGS='-count=1 -run TestJavaProducedKeys -v'
 KAFKA_TEST_PKGS ?= ./engine/... ./cluster/... ./router/... ./cmd/...
 KAFKA_TEST_FLAGS ?= -count=1 -race -timeout 30m
+# KAFKA_BROKERS=3 starts three brokers (one KRaft quorum, topics replicated
+# three times) instead of one; empty: scripts/kafka.sh's default, one.
+KAFKA_BROKERS ?=
 
 .PHONY: test kafka-test plugins sdk-test bench bench-quick
 
@@ -21,8 +24,9 @@ test:
 # kafka-test: the engine, cluster (three-node, join/leave/kill), HTTP, Java
 # compatibility (router/java_compat_test.go) and CLI/multi-process suites
 # against a real Apache Kafka broker (needs Java 17; Maven the first time, to
-# fetch Kafka). Starts the broker with scripts/kafka.sh, runs the tests, then
-# stops the broker whether they passed or not and exits with their status.
+# fetch Kafka). Starts the broker (KAFKA_BROKERS=3: three) with
+# scripts/kafka.sh, runs the tests, then stops it whether they passed or not
+# and exits with their status.
 # A broker that was already running (scripts/kafka.sh status) is used and
 # left running.
 kafka-test:
@@ -41,9 +45,9 @@ kafka-test:
 		exit "$$rc"
 	}
 	trap finish EXIT
-	brokers=$$($(KAFKA) start | tail -n 1) && [ -n "$$brokers" ] || exit 1
+	brokers=$$($(KAFKA) start $(if $(KAFKA_BROKERS),--brokers $(KAFKA_BROKERS)) | tail -n 1) && [ -n "$$brokers" ] || exit 1
 	if [ -n "$$owned" ]; then
-		echo "make kafka-test: started a broker at $$brokers"
+		echo "make kafka-test: started Kafka at $$brokers"
 	else
 		echo "make kafka-test: using the broker already running at $$brokers (it is left running)"
 	fi

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# kafka.sh: run a real single-node Apache Kafka broker (KRaft, combined
-# broker+controller) on 127.0.0.1 for tests.
+# kafka.sh: run a real Apache Kafka on 127.0.0.1 for tests: one node (KRaft,
+# combined broker+controller) or three such nodes forming one controller quorum.
 #
 # Usage:
 #   scripts/kafka.sh start              fetch jars if needed, start the broker, print 127.0.0.1:PORT
-#   scripts/kafka.sh stop               stop the broker and remove the state directory
-#   scripts/kafka.sh status             print the bootstrap address; exit 0 iff running
+#   scripts/kafka.sh start --brokers 3  the same with three nodes (ids 1-3, each broker+controller,
+#                                       all three controller voters); waits until all three are
+#                                       registered and prints 127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3.
+#                                       Topics default to replication factor 3, min.insync.replicas 2.
+#                                       --brokers 1 is the default single node.
+#   scripts/kafka.sh stop               stop the broker(s) and remove the state directory
+#   scripts/kafka.sh status             print the bootstrap list; exit 0 iff every broker runs
 #   scripts/kafka.sh run-class CLASS [ARGS...]
 #                                       run any main class from the cached jars, e.g.
 #                                       run-class org.apache.kafka.tools.TopicCommand \
@@ -19,15 +24,19 @@
 #   scripts/kafka.sh help
 #
 # Environment (all optional):
+#   IQENGINE_KAFKA_BROKERS        brokers to start: 1 or 3 (default 1); --brokers overrides it
 #   KAFKA_VERSION                 Kafka version to fetch from Maven Central (default 4.4.0)
 #   IQENGINE_KAFKA_CACHE          jar cache root (default $HOME/.cache/iqengine/kafka)
-#   IQENGINE_KAFKA_DIR            state dir: config, data, logs, pid (default ${TMPDIR:-/tmp}/iqengine-kafka)
-#   IQENGINE_KAFKA_START_TIMEOUT  seconds to wait for the broker (default 90)
+#   IQENGINE_KAFKA_DIR            state dir: config, data, logs, pid (default ${TMPDIR:-/tmp}/iqengine-kafka);
+#                                 with three brokers each node has its own in STATE_DIR/node1..node3
+#   IQENGINE_KAFKA_START_TIMEOUT  seconds to wait for the broker(s) (default 90)
 #   IQENGINE_KAFKA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 30)
-#   IQENGINE_KAFKA_HEAP           broker heap flags (default "-Xms256m -Xmx1g")
-#   IQENGINE_KAFKA_JVM_OPTS       extra broker JVM flags
+#   IQENGINE_KAFKA_HEAP           heap flags of each broker (default "-Xms256m -Xmx1g" for one
+#                                 broker, "-Xms128m -Xmx512m" for each of three)
+#   IQENGINE_KAFKA_JVM_OPTS       extra broker JVM flags (every broker)
 #   IQENGINE_KAFKA_TOOL_OPTS      JVM flags for run-class, run-java and the storage tool
 #   IQENGINE_KAFKA_EXTRA_PROPS    extra server.properties lines (newline separated), appended last
+#                                 (to every broker's)
 #   IQENGINE_KAFKA_LOG4J_VERSION  log4j2 version used for the slf4j binding (default 2.25.5)
 #   IQENGINE_KAFKA_MVN_ARGS       extra arguments for mvn (e.g. -Dmaven.repo.local=...)
 #   JAVA_HOME                     used if set, otherwise java from PATH
@@ -42,7 +51,6 @@ CACHE_ROOT="${IQENGINE_KAFKA_CACHE:-${HOME:?HOME is not set; set IQENGINE_KAFKA_
 STATE_DIR="${IQENGINE_KAFKA_DIR:-${TMPDIR:-/tmp}/iqengine-kafka}"
 START_TIMEOUT="${IQENGINE_KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${IQENGINE_KAFKA_STOP_TIMEOUT:-30}"
-HEAP_OPTS="${IQENGINE_KAFKA_HEAP:--Xms256m -Xmx1g}"
 TOOL_OPTS="${IQENGINE_KAFKA_TOOL_OPTS:--Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
 
 PROG="kafka.sh"
@@ -65,11 +73,10 @@ VERSION_DIR="$CACHE_ROOT/$KAFKA_VERSION"
 LIB_DIR="$VERSION_DIR/lib"
 MARKER="$VERSION_DIR/.fetched-$KAFKA_VERSION"
 STATE_MARKER="$STATE_DIR/.iqengine-kafka-state"
-PID_FILE="$STATE_DIR/kafka.pid"
 BOOTSTRAP_FILE="$STATE_DIR/bootstrap"
-LOG_DIR="$STATE_DIR/logs"
-SERVER_LOG="$LOG_DIR/server.log"
-CONSOLE_LOG="$STATE_DIR/kafka.out"
+# Each node has a home holding its server.properties, data/, logs/server.log,
+# logs/format.log, kafka.out and kafka.pid: the state dir itself for a single
+# broker, STATE_DIR/node1..node3 for three (see node_home).
 
 usage() {
 	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
@@ -225,17 +232,65 @@ tool_cmd() {
 
 # ---------------------------------------------------------------- process state
 
-# Prints the pid if the broker recorded in the state dir is alive.
-running_pid() {
-	[[ -f "$PID_FILE" ]] || return 1
+node_home() { # COUNT ID: the home of node ID of a COUNT-broker cluster
+	if (($1 == 1)); then
+		echo "$STATE_DIR"
+	else
+		echo "$STATE_DIR/node$2"
+	fi
+}
+
+node_label() { # HOME: how messages name the node
+	if [[ "$1" == "$STATE_DIR" ]]; then
+		echo "the broker"
+	else
+		echo "node ${1##*/node}"
+	fi
+}
+
+# state_homes: sets HOMES to the homes of the nodes recorded in the state dir
+# (those with a pid file), in node order.
+state_homes() {
+	HOMES=()
+	[[ -f "$STATE_DIR/kafka.pid" ]] && HOMES+=("$STATE_DIR")
+	local d
+	for d in "$STATE_DIR"/node[1-9]; do
+		[[ -f "$d/kafka.pid" ]] && HOMES+=("$d")
+	done
+	return 0
+}
+
+# Prints the pid if the broker recorded in HOME (default: the state dir) is alive.
+running_pid() { # [HOME]
+	local pid_file="${1:-$STATE_DIR}/kafka.pid"
+	[[ -f "$pid_file" ]] || return 1
 	local pid
-	pid="$(cat "$PID_FILE" 2>/dev/null)" || return 1
+	pid="$(cat "$pid_file" 2>/dev/null)" || return 1
 	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
 	kill -0 "$pid" 2>/dev/null || return 1
 	if [[ -r "/proc/$pid/cmdline" ]]; then
 		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'kafka\.Kafka' || return 1
 	fi
 	echo "$pid"
+}
+
+# all_running: HOMES is not empty and every node in it is alive.
+all_running() {
+	((${#HOMES[@]} > 0)) || return 1
+	local h
+	for h in "${HOMES[@]}"; do
+		running_pid "$h" >/dev/null || return 1
+	done
+}
+
+# kill_nodes: SIGKILL every live node in HOMES (no waiting).
+kill_nodes() {
+	local h pid
+	for h in "${HOMES[@]}"; do
+		if pid="$(running_pid "$h")"; then
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
 }
 
 tcp_open() { # host port
@@ -251,12 +306,13 @@ check_state_dir_is_ours() {
 	fi
 }
 
-free_ports() { # prints two distinct free ports on 127.0.0.1
+free_ports() { # N: prints N distinct free ports on 127.0.0.1
+	local n="$1"
 	if command -v python3 >/dev/null 2>&1; then
-		python3 - <<'EOF'
-import socket
+		python3 - "$n" <<'EOF'
+import socket, sys
 socks = []
-for _ in range(2):
+for _ in range(int(sys.argv[1])):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -268,13 +324,13 @@ EOF
 	fi
 	local -a found=()
 	local p tries=0
-	while ((${#found[@]} < 2 && tries < 200)); do
+	while ((${#found[@]} < n && tries < 200 * n)); do
 		tries=$((tries + 1))
 		p=$((20000 + RANDOM % 30000))
 		[[ " ${found[*]-} " == *" $p "* ]] && continue
 		tcp_open 127.0.0.1 "$p" || found+=("$p")
 	done
-	((${#found[@]} == 2)) || die "could not find free ports on 127.0.0.1"
+	((${#found[@]} == n)) || die "could not find free ports on 127.0.0.1"
 	echo "${found[@]}"
 }
 
@@ -293,30 +349,39 @@ while True:
 	fi
 }
 
-write_config() { # broker_port controller_port
-	local bp="$1" cp="$2"
-	cat >"$STATE_DIR/server.properties" <<EOF
-# Generated by scripts/kafka.sh for tests: single node, KRaft, broker+controller.
+# write_config HOME COUNT ID BROKER_PORT CONTROLLER_PORT QUORUM: the
+# server.properties of node ID of COUNT; QUORUM is the controllers'
+# host:port list (controller.quorum.bootstrap.servers).
+write_config() {
+	local home="$1" count="$2" id="$3" bp="$4" cp="$5" quorum="$6"
+	local what="single node" rf=1 isr=1
+	if ((count > 1)); then
+		what="node $id of $count"
+		rf=3
+		isr=2
+	fi
+	cat >"$home/server.properties" <<EOF
+# Generated by scripts/kafka.sh for tests: $what, KRaft, broker+controller.
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$cp
+node.id=$id
+controller.quorum.bootstrap.servers=$quorum
 listeners=PLAINTEXT://127.0.0.1:$bp,CONTROLLER://127.0.0.1:$cp
 advertised.listeners=PLAINTEXT://127.0.0.1:$bp,CONTROLLER://127.0.0.1:$cp
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-log.dirs=$STATE_DIR/data
+log.dirs=$home/data
 num.partitions=1
-default.replication.factor=1
-min.insync.replicas=1
+default.replication.factor=$rf
+min.insync.replicas=$isr
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor=$rf
 offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
 transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
@@ -324,9 +389,13 @@ num.recovery.threads.per.data.dir=1
 log.retention.check.interval.ms=300000
 EOF
 	if [[ -n "${IQENGINE_KAFKA_EXTRA_PROPS:-}" ]]; then
-		printf '%s\n' "# IQENGINE_KAFKA_EXTRA_PROPS" "$IQENGINE_KAFKA_EXTRA_PROPS" >>"$STATE_DIR/server.properties"
+		printf '%s\n' "# IQENGINE_KAFKA_EXTRA_PROPS" "$IQENGINE_KAFKA_EXTRA_PROPS" >>"$home/server.properties"
 	fi
+}
 
+# The brokers' log4j2 configuration, shared by all nodes: each logs to its
+# own kafka.logs.dir.
+write_log4j_config() {
 	cat >"$STATE_DIR/log4j2.properties" <<'EOF'
 # Generated by scripts/kafka.sh: everything goes to logs/server.log.
 status = warn
@@ -342,89 +411,241 @@ logger.request.level = WARN
 EOF
 }
 
-fail_start() {
-	local pid
-	if pid="$(running_pid)"; then
-		kill -KILL "$pid" 2>/dev/null || true
+heap_opts() { # COUNT
+	if [[ -n "${IQENGINE_KAFKA_HEAP:-}" ]]; then
+		echo "$IQENGINE_KAFKA_HEAP"
+	elif (($1 == 1)); then
+		echo "-Xms256m -Xmx1g"
+	else
+		echo "-Xms128m -Xmx512m"
 	fi
-	echo "---- last lines of $SERVER_LOG" >&2
-	tail -n 40 "$SERVER_LOG" >&2 2>/dev/null || true
-	echo "---- last lines of $CONSOLE_LOG" >&2
-	tail -n 20 "$CONSOLE_LOG" >&2 2>/dev/null || true
-	die "$*"
+}
+
+# launch_node HOME HEAP COUNT: start the broker of HOME in the background
+# and record its pid.
+launch_node() {
+	local home="$1" count="$3"
+	local -a jvm heap extra
+	# shellcheck disable=SC2206 # word splitting of user-supplied flags is intended
+	heap=(${2})
+	# shellcheck disable=SC2206
+	extra=(${IQENGINE_KAFKA_JVM_OPTS:-})
+	jvm=("$(java_bin)" "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+		-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+		"-Dkafka.logs.dir=$home/logs" "-Dlog4j2.configurationFile=$STATE_DIR/log4j2.properties"
+		"${extra[@]}" -cp "$LIB_DIR/*" kafka.Kafka "$home/server.properties")
+
+	local launcher=()
+	command -v setsid >/dev/null 2>&1 && launcher=(setsid)
+	# The broker must not inherit our lock descriptors.
+	nohup "${launcher[@]}" "${jvm[@]}" >"$home/kafka.out" 2>&1 </dev/null 8>&- 9>&- &
+	echo $! >"$home/kafka.pid"
+	# With three nodes, bash's "Killed" notices would interleave with the
+	# logs fail_start shows; liveness is checked by pid, never by wait.
+	((count == 1)) || disown $!
+}
+
+# fail_start MESSAGE [HOME...]: kill every node in HOMES, show the last log
+# lines of the given nodes (default all of HOMES), and exit.
+fail_start() {
+	local msg="$1"
+	shift
+	local -a show=("$@")
+	((${#show[@]} > 0)) || show=("${HOMES[@]}")
+	local server_lines=40 console_lines=20 h
+	if ((${#show[@]} > 1)); then
+		server_lines=20
+		console_lines=10
+	fi
+	kill_nodes
+	for h in "${show[@]}"; do
+		echo "---- last lines of $h/logs/server.log" >&2
+		tail -n "$server_lines" "$h/logs/server.log" >&2 2>/dev/null || true
+		echo "---- last lines of $h/kafka.out" >&2
+		tail -n "$console_lines" "$h/kafka.out" >&2 2>/dev/null || true
+	done
+	die "$msg"
+}
+
+# format_storage COUNT CLUSTER_ID: format every node's KRaft storage (in
+# parallel for three nodes, whose controllers form the initial quorum).
+format_storage() {
+	local count="$1" cid="$2"
+	if ((count == 1)); then
+		tool_cmd kafka.tools.StorageTool format --config "$STATE_DIR/server.properties" \
+			--cluster-id "$cid" --standalone
+		if ! "${TOOL_CMD[@]}" >"$STATE_DIR/logs/format.log" 2>&1; then
+			cat "$STATE_DIR/logs/format.log" >&2
+			die "formatting the KRaft storage failed"
+		fi
+		return 0
+	fi
+	# id@host:port:directory-id of every controller; each node's metadata
+	# directory gets its id from this list.
+	local i voters="" dir_id
+	for ((i = 1; i <= count; i++)); do
+		dir_id="$(cluster_id)" || die "could not generate a directory id"
+		voters+="${voters:+,}$i@127.0.0.1:${CONTROLLER_PORTS[i - 1]}:$dir_id"
+	done
+	local -a pids=()
+	for ((i = 1; i <= count; i++)); do
+		tool_cmd kafka.tools.StorageTool format --config "${HOMES[i - 1]}/server.properties" \
+			--cluster-id "$cid" --initial-controllers "$voters"
+		"${TOOL_CMD[@]}" >"${HOMES[i - 1]}/logs/format.log" 2>&1 8>&- 9>&- &
+		pids+=($!)
+	done
+	local failed=""
+	for ((i = 1; i <= count; i++)); do
+		if ! wait "${pids[i - 1]}"; then
+			cat "${HOMES[i - 1]}/logs/format.log" >&2
+			failed+="${failed:+, }$i"
+		fi
+	done
+	[[ -z "$failed" ]] || die "formatting the KRaft storage of node(s) $failed failed"
+}
+
+# probe_ok COUNT LOG: the final check's output shows every broker. With one
+# broker the check is a topic listing and its success is enough; with three
+# it lists the brokers the metadata knows, which are registered and unfenced.
+probe_ok() {
+	local count="$1" log="$2"
+	((count == 1)) && return 0
+	local ids
+	ids="$(sed -n 's/^[^ ]* (id: \([0-9]*\) .*/\1/p' "$log" | sort -u | wc -l)"
+	((ids == count))
 }
 
 # ---------------------------------------------------------------- commands
 
+# start_count ARGS...: sets BROKERS (1 or 3) from --brokers or
+# IQENGINE_KAFKA_BROKERS, and BROKERS_ASKED if either was given.
+start_count() {
+	BROKERS="${IQENGINE_KAFKA_BROKERS:-}"
+	local from="IQENGINE_KAFKA_BROKERS"
+	BROKERS_ASKED=""
+	[[ -n "$BROKERS" ]] && BROKERS_ASKED=1
+	while (($# > 0)); do
+		case "$1" in
+		--brokers)
+			(($# >= 2)) || die "start: --brokers needs a value (1 or 3)"
+			BROKERS="$2"
+			shift 2
+			;;
+		--brokers=*)
+			BROKERS="${1#--brokers=}"
+			shift
+			;;
+		*) die "start: unknown argument '$1' (try: $PROG help)" ;;
+		esac
+		from="--brokers"
+		BROKERS_ASKED=1
+	done
+	BROKERS="${BROKERS:-1}"
+	case "$BROKERS" in
+	1 | 3) ;;
+	*) die "$from must be 1 or 3, not '$BROKERS'" ;;
+	esac
+}
+
 cmd_start() {
+	start_count "$@"
+	local count="$BROKERS"
+
 	mkdir -p "$(dirname "$STATE_DIR")"
 	check_state_dir_is_ours
 	mkdir -p "$STATE_DIR"
 	touch "$STATE_MARKER"
 	take_lock 9 "$STATE_DIR/.lock"
 
-	if running_pid >/dev/null && [[ -s "$BOOTSTRAP_FILE" ]]; then
+	state_homes
+	if all_running && [[ -s "$BOOTSTRAP_FILE" ]]; then
+		if ((${#HOMES[@]} != count)); then
+			[[ -z "$BROKERS_ASKED" ]] ||
+				die "${#HOMES[@]} broker(s) already running at $(cat "$BOOTSTRAP_FILE"), not $count; run '$PROG stop' first"
+			info "using the ${#HOMES[@]} brokers already running"
+		fi
 		cat "$BOOTSTRAP_FILE"
 		return 0
 	fi
-	local pid
-	if pid="$(running_pid)"; then # started but never became ready: start over
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
+	kill_nodes # started but never became ready, or some died: start over
 
 	ensure_jars
 
 	# Fresh state: keep only the marker and the lock we hold.
 	find "$STATE_DIR" -mindepth 1 -maxdepth 1 ! -name .lock ! -name "$(basename "$STATE_MARKER")" \
 		-exec rm -rf {} +
-	mkdir -p "$LOG_DIR" "$STATE_DIR/data"
 
-	local ports bp cp
-	ports="$(free_ports)" || die "could not pick free ports"
-	read -r bp cp <<<"$ports"
-	write_config "$bp" "$cp"
+	local ports i quorum="" bootstrap=""
+	local -a port_list
+	ports="$(free_ports $((2 * count)))" || die "could not pick free ports"
+	read -r -a port_list <<<"$ports"
+	((${#port_list[@]} == 2 * count)) || die "could not pick free ports"
+	BROKER_PORTS=("${port_list[@]:0:count}")
+	CONTROLLER_PORTS=("${port_list[@]:count}")
+	HOMES=()
+	for ((i = 1; i <= count; i++)); do
+		HOMES+=("$(node_home "$count" "$i")")
+		quorum+="${quorum:+,}127.0.0.1:${CONTROLLER_PORTS[i - 1]}"
+		bootstrap+="${bootstrap:+,}127.0.0.1:${BROKER_PORTS[i - 1]}"
+	done
+	for ((i = 1; i <= count; i++)); do
+		mkdir -p "${HOMES[i - 1]}/logs" "${HOMES[i - 1]}/data"
+		write_config "${HOMES[i - 1]}" "$count" "$i" "${BROKER_PORTS[i - 1]}" "${CONTROLLER_PORTS[i - 1]}" "$quorum"
+	done
+	write_log4j_config
 
 	local cid
 	cid="$(cluster_id)" || die "could not generate a cluster id"
-	tool_cmd kafka.tools.StorageTool format --config "$STATE_DIR/server.properties" \
-		--cluster-id "$cid" --standalone
-	if ! "${TOOL_CMD[@]}" >"$LOG_DIR/format.log" 2>&1; then
-		cat "$LOG_DIR/format.log" >&2
-		die "formatting the KRaft storage failed"
+	format_storage "$count" "$cid"
+
+	local heap h
+	heap="$(heap_opts "$count")"
+	for h in "${HOMES[@]}"; do
+		launch_node "$h" "$heap" "$count"
+	done
+
+	# Ready when every node logged its start and takes connections, and a
+	# real admin request answers: list topics (one broker), or the brokers
+	# known to the metadata must be all three.
+	local deadline=$((SECONDS + START_TIMEOUT)) ready="" left probe_log up
+	local -a waiting
+	if ((count == 1)); then
+		probe_log="$STATE_DIR/logs/probe.log"
+		tool_cmd org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" --list
+	else
+		probe_log="$STATE_DIR/probe.log"
+		tool_cmd org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$bootstrap"
 	fi
-
-	local -a jvm heap extra
-	# shellcheck disable=SC2206 # word splitting of user-supplied flags is intended
-	heap=(${HEAP_OPTS})
-	# shellcheck disable=SC2206
-	extra=(${IQENGINE_KAFKA_JVM_OPTS:-})
-	jvm=("$(java_bin)" "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
-		-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
-		"-Dkafka.logs.dir=$LOG_DIR" "-Dlog4j2.configurationFile=$STATE_DIR/log4j2.properties"
-		"${extra[@]}" -cp "$LIB_DIR/*" kafka.Kafka "$STATE_DIR/server.properties")
-
-	local launcher=()
-	command -v setsid >/dev/null 2>&1 && launcher=(setsid)
-	# The broker must not inherit our lock descriptors.
-	nohup "${launcher[@]}" "${jvm[@]}" >"$CONSOLE_LOG" 2>&1 </dev/null 8>&- 9>&- &
-	echo $! >"$PID_FILE"
-
-	local bootstrap="127.0.0.1:$bp" deadline=$((SECONDS + START_TIMEOUT)) ready="" left
-	tool_cmd org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" --list
 	while ((SECONDS < deadline)); do
-		running_pid >/dev/null || fail_start "the broker exited during start-up"
-		if grep -q 'Kafka Server started' "$SERVER_LOG" 2>/dev/null && tcp_open 127.0.0.1 "$bp"; then
-			# Final check: a real admin request (list topics) must succeed.
+		waiting=()
+		for ((i = 1; i <= count; i++)); do
+			h="${HOMES[i - 1]}"
+			running_pid "$h" >/dev/null || fail_start "$(node_label "$h") exited during start-up" "$h"
+			grep -q 'Kafka Server started' "$h/logs/server.log" 2>/dev/null &&
+				tcp_open 127.0.0.1 "${BROKER_PORTS[i - 1]}" || waiting+=("$h")
+		done
+		if ((${#waiting[@]} == 0)); then
+			# Final check: a real admin request must succeed.
 			left=$((deadline - SECONDS))
 			((left > 5)) || left=5
-			if timeout "$left" "${TOOL_CMD[@]}" >"$LOG_DIR/probe.log" 2>&1; then
+			if timeout "$left" "${TOOL_CMD[@]}" >"$probe_log" 2>&1 && probe_ok "$count" "$probe_log"; then
 				ready=1
 				break
 			fi
 		fi
 		sleep 0.2
 	done
-	[[ -n "$ready" ]] || fail_start "the broker did not become ready within ${START_TIMEOUT}s"
+	if [[ -z "$ready" ]]; then
+		((count == 1)) && fail_start "the broker did not become ready within ${START_TIMEOUT}s"
+		if ((${#waiting[@]} == 0)); then
+			up="all $count started, but the check of all $count brokers failed"
+			echo "---- last lines of $probe_log" >&2
+			tail -n 20 "$probe_log" >&2 2>/dev/null || true
+			fail_start "the $count brokers did not become ready within ${START_TIMEOUT}s ($up)"
+		fi
+		up="not started: $(for h in "${waiting[@]}"; do node_label "$h"; done | paste -sd, - | sed 's/,/, /g')"
+		fail_start "the $count brokers did not become ready within ${START_TIMEOUT}s ($up)" "${waiting[@]}"
+	fi
 
 	echo "$bootstrap" >"$BOOTSTRAP_FILE"
 	echo "$bootstrap"
@@ -434,33 +655,72 @@ cmd_stop() {
 	[[ -d "$STATE_DIR" ]] || return 0
 	check_state_dir_is_ours
 	take_lock 9 "$STATE_DIR/.lock"
-	local pid
-	if pid="$(running_pid)"; then
-		kill -TERM "$pid" 2>/dev/null || true
-		local deadline=$((SECONDS + STOP_TIMEOUT))
-		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-			sleep 0.2
+	state_homes
+	# SIGTERM every node at once, so that they shut down together.
+	local h pid i
+	local -a pids=() labels=()
+	for h in "${HOMES[@]}"; do
+		if pid="$(running_pid "$h")"; then
+			kill -TERM "$pid" 2>/dev/null || true
+			pids+=("$pid")
+			labels+=("$(node_label "$h")")
+		fi
+	done
+	local deadline=$((SECONDS + STOP_TIMEOUT)) alive
+	while ((SECONDS < deadline)); do
+		alive=""
+		for pid in "${pids[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1 && break
 		done
+		[[ -n "$alive" ]] || break
+		sleep 0.2
+	done
+	for i in "${!pids[@]}"; do
+		pid="${pids[i]}"
 		if kill -0 "$pid" 2>/dev/null; then
-			info "broker (pid $pid) did not stop within ${STOP_TIMEOUT}s, killing it"
+			if [[ "${labels[i]}" == "the broker" ]]; then
+				info "broker (pid $pid) did not stop within ${STOP_TIMEOUT}s, killing it"
+			else
+				info "${labels[i]} (pid $pid) did not stop within ${STOP_TIMEOUT}s, killing it"
+			fi
 			kill -KILL "$pid" 2>/dev/null || true
 			while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
 		fi
-	fi
+	done
 	rm -rf "$STATE_DIR"
 }
 
 cmd_status() {
-	local pid
-	if pid="$(running_pid)" && [[ -s "$BOOTSTRAP_FILE" ]]; then
-		local addr
+	state_homes
+	local h pid addr i running=0
+	for h in "${HOMES[@]}"; do
+		running_pid "$h" >/dev/null && running=$((running + 1))
+	done
+	if ((running > 0)) && [[ -s "$BOOTSTRAP_FILE" ]]; then
+		local -a addrs
 		addr="$(cat "$BOOTSTRAP_FILE")"
-		if tcp_open "${addr%:*}" "${addr##*:}"; then
-			echo "$addr"
-			return 0
-		fi
-		info "broker (pid $pid) is not accepting connections on $addr"
-		return 1
+		IFS=, read -r -a addrs <<<"$addr"
+		((${#addrs[@]} == ${#HOMES[@]})) || {
+			info "the state dir $STATE_DIR records ${#HOMES[@]} brokers but bootstrap lists ${#addrs[@]}"
+			return 1
+		}
+		for i in "${!HOMES[@]}"; do
+			h="${HOMES[i]}"
+			if ! pid="$(running_pid "$h")"; then
+				info "$(node_label "$h") of ${#HOMES[@]} is not running"
+				return 1
+			fi
+			if ! tcp_open "${addrs[i]%:*}" "${addrs[i]##*:}"; then
+				if ((${#HOMES[@]} == 1)); then
+					info "broker (pid $pid) is not accepting connections on ${addrs[i]}"
+				else
+					info "$(node_label "$h") (pid $pid) is not accepting connections on ${addrs[i]}"
+				fi
+				return 1
+			fi
+		done
+		echo "$addr"
+		return 0
 	fi
 	info "not running"
 	return 1

@@ -144,7 +144,8 @@ func startProcessBroker(t *testing.T, bin, dir string, partitions int32) process
 	pb.cl, pb.adm = cl, kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if resp, err := pb.adm.CreateTopic(ctx, partitions, 1, nil, pb.topic); err != nil || resp.Err != nil {
+	// -1: the broker's default replication factor.
+	if resp, err := pb.adm.CreateTopic(ctx, partitions, -1, nil, pb.topic); err != nil || resp.Err != nil {
 		t.Fatalf("create topic %s: %v %v", pb.topic, err, resp.Err)
 	}
 	if testkafka.Real() {

@@ -88,13 +88,14 @@ func (b *Broker) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 }
 
 // CreateTopic creates a topic and deletes it at t's end. A topic of the same
-// name that is still being deleted is waited for.
+// name that is still being deleted is waited for. Its replication factor is
+// the broker's default: 1 on one broker, 3 on scripts/kafka.sh's three.
 func (b *Broker) CreateTopic(t testing.TB, name string, partitions int32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {
-		resp, err := b.adm.CreateTopic(ctx, partitions, 1, nil, name)
+		resp, err := b.adm.CreateTopic(ctx, partitions, -1, nil, name)
 		if err == nil {
 			err = resp.Err
 		}
