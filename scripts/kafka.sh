@@ -11,6 +11,8 @@
 #                                       --brokers 1 is the default single node.
 #   scripts/kafka.sh stop               stop the broker(s) and remove the state directory
 #   scripts/kafka.sh status             print the bootstrap list; exit 0 iff every broker runs
+#   scripts/kafka.sh kill-node ID       SIGKILL broker ID (1-3) of a running cluster, as a crash
+#   scripts/kafka.sh start-node ID      start broker ID again on its data; waits until it takes connections
 #   scripts/kafka.sh run-class CLASS [ARGS...]
 #                                       run any main class from the cached jars, e.g.
 #                                       run-class org.apache.kafka.tools.TopicCommand \
@@ -742,6 +744,57 @@ cmd_run_java() {
 	exec "${TOOL_CMD[@]}"
 }
 
+# node_of ID: sets HOMES to the nodes of the running cluster and NODE_HOME
+# to node ID's (1-based), for kill-node and start-node.
+node_of() {
+	[[ "${1:-}" =~ ^[1-9]$ ]] || die "usage: $PROG kill-node|start-node ID (1 to the number of brokers)"
+	[[ -d "$STATE_DIR" ]] || die "not running"
+	check_state_dir_is_ours
+	state_homes
+	(($1 <= ${#HOMES[@]})) || die "there is no node $1: ${#HOMES[@]} broker(s) were started"
+	NODE_HOME="${HOMES[$1 - 1]}"
+}
+
+# cmd_kill_node ID: SIGKILL one broker of a running cluster, as a crash; its
+# data stays for start-node.
+cmd_kill_node() {
+	node_of "$@"
+	take_lock 9 "$STATE_DIR/.lock"
+	local pid
+	pid="$(running_pid "$NODE_HOME")" || die "$(node_label "$NODE_HOME") is not running"
+	kill -KILL "$pid" 2>/dev/null || true
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	info "$(node_label "$NODE_HOME") (pid $pid) killed"
+}
+
+# cmd_start_node ID: start one broker of the cluster again on its data and
+# ports, and wait until it has started and takes connections.
+cmd_start_node() {
+	node_of "$@"
+	take_lock 9 "$STATE_DIR/.lock"
+	local id="$1" label
+	label="$(node_label "$NODE_HOME")"
+	! running_pid "$NODE_HOME" >/dev/null || die "$label is already running"
+	local -a addrs
+	IFS=, read -r -a addrs <<<"$(cat "$BOOTSTRAP_FILE")"
+	local addr="${addrs[id - 1]}"
+	local before
+	before="$(grep -c 'Kafka Server started' "$NODE_HOME/logs/server.log" 2>/dev/null || true)"
+	launch_node "$NODE_HOME" "$(heap_opts "${#HOMES[@]}")" "${#HOMES[@]}"
+	HOMES=("$NODE_HOME") # a failed start stops this node only
+	local deadline=$((SECONDS + START_TIMEOUT)) now
+	while ((SECONDS < deadline)); do
+		running_pid "$NODE_HOME" >/dev/null || fail_start "$label exited during start-up" "$NODE_HOME"
+		now="$(grep -c 'Kafka Server started' "$NODE_HOME/logs/server.log" 2>/dev/null || true)"
+		if ((${now:-0} > ${before:-0})) && tcp_open "${addr%:*}" "${addr##*:}"; then
+			info "$label started again at $addr"
+			return 0
+		fi
+		sleep 0.2
+	done
+	fail_start "$label did not start within ${START_TIMEOUT}s" "$NODE_HOME"
+}
+
 main() {
 	local cmd="${1:-}"
 	(($# > 0)) && shift
@@ -749,6 +802,8 @@ main() {
 	start) cmd_start "$@" ;;
 	stop) cmd_stop "$@" ;;
 	status) cmd_status "$@" ;;
+	kill-node) cmd_kill_node "$@" ;;
+	start-node) cmd_start_node "$@" ;;
 	run-class) cmd_run_class "$@" ;;
 	run-java) cmd_run_java "$@" ;;
 	fetch) ensure_jars && echo "$LIB_DIR" ;;

@@ -203,18 +203,7 @@ func TestServeProcessesFormACluster(t *testing.T) {
 	}
 
 	// One configuration file for all three nodes; the flags make them differ.
-	config := writeFile(t, dir, "iqengine.yaml", "application_id: "+app+"\n"+
-		"kafka:\n"+
-		"  brokers: ["+strings.Join(brokers, ", ")+"]\n"+
-		"  session_timeout: 6s\n"+
-		"  startup_timeout: 15s\n"+
-		"query:\n"+
-		"  timeout: 10s\n"+
-		"storage:\n"+
-		"  cache_size: 8388608\n"+
-		"  memtable_size: 4194304\n"+
-		"stores:\n"+
-		"  - {name: "+store+", topic: "+topic+", key: string, value: json}\n")
+	config := nodeConfig(t, dir, app, brokers, topic, store, 6*time.Second)
 
 	var nodes []*clusterNode
 	for i := 1; i <= 3; i++ {
