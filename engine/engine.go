@@ -24,9 +24,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sethvargo/go-retry"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/iqengine/iqengine/engine/store"
 	"github.com/iqengine/iqengine/serde"
@@ -237,7 +239,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		return fmt.Errorf("engine: kafka client: %w", err)
 	}
 	e.adm = kadm.NewClient(admCl)
-	if err := e.loadTopics(ctx); err != nil {
+	if err := e.loadTopics(ctx, admCl); err != nil {
 		admCl.Close()
 		return err
 	}
@@ -252,22 +254,51 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
-// loadTopics records the partition count of every topic.
-func (e *Engine) loadTopics(ctx context.Context) error {
-	md, err := e.adm.ListTopics(ctx, e.topics...)
-	if err != nil {
-		return fmt.Errorf("engine: topic metadata: %w", err)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// topicWait is how long Start waits for a topic that the broker it asks
+// does not know: a topic created just before the node starts reaches every
+// broker of a cluster a moment later, and a misspelt one should not make
+// startup hang.
+const topicWait = 3 * time.Second
+
+// loadTopics records the partition count of every topic. It asks a broker
+// each time (kadm's ListTopics may answer from the client's metadata cache,
+// which would repeat "unknown topic" for seconds).
+func (e *Engine) loadTopics(ctx context.Context, cl *kgo.Client) error {
+	req := kmsg.NewPtrMetadataRequest()
 	for _, t := range e.topics {
-		d, ok := md[t]
-		if !ok || d.Err != nil || len(d.Partitions) == 0 {
-			return fmt.Errorf("engine: topic %q does not exist (create it, or fix the store's topic)", t)
-		}
-		e.counts[t] = int32(len(d.Partitions))
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
 	}
-	return nil
+	var missing error
+	b := retry.WithMaxDuration(topicWait, retry.NewConstant(200*time.Millisecond))
+	err := retry.Do(ctx, b, func(ctx context.Context) error {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return fmt.Errorf("engine: topic metadata: %w", err)
+		}
+		partitions := map[string]int{}
+		for _, t := range resp.Topics {
+			if t.Topic != nil && t.ErrorCode == 0 {
+				partitions[*t.Topic] = len(t.Partitions)
+			}
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, t := range e.topics {
+			n := partitions[t]
+			if n == 0 {
+				missing = fmt.Errorf("engine: topic %q does not exist (create it, or fix the store's topic)", t)
+				return retry.RetryableError(missing)
+			}
+			e.counts[t] = int32(n)
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() != nil && missing != nil {
+		return missing // the startup deadline ended the wait
+	}
+	return err
 }
 
 // Stop leaves the group, so the partitions move to other nodes at once,

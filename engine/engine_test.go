@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -358,4 +359,52 @@ func TestNotReadyBeforeAssignedPartitionsRegister(t *testing.T) {
 			t.Fatalf("ready with %v", p)
 		}
 	}
+}
+
+// A topic created just after the node starts (as a broker of a cluster may
+// learn of a new topic a moment after it was created) is waited for, within
+// topicWait; one that never comes fails Start with a clear error.
+func TestStartWaitsBrieflyForATopic(t *testing.T) {
+	b := testkafka.Start(t)
+	str, _ := serde.Lookup("string")
+	open := func(topic string) *Engine {
+		e, err := Open(Config{
+			ApplicationID:  testkafka.Name(t, "app"),
+			NodeID:         "n1",
+			Stores:         []StoreSpec{{Name: "s", Topic: topic, Key: str, Value: str}},
+			Kafka:          []kgo.Opt{kgo.SeedBrokers(b.Addrs...)},
+			SessionTimeout: 6 * time.Second,
+			Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+
+	late := testkafka.Name(t, "late")
+	e := open(late)
+	go func() {
+		time.Sleep(topicWait / 3)
+		b.CreateTopic(t, late, 3)
+	}()
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatalf("a topic created %v after Start: %v", topicWait/3, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	e = open(testkafka.Name(t, "never"))
+	start := time.Now()
+	err := e.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("a topic that never exists: %v", err)
+	}
+	if took := time.Since(start); took < topicWait {
+		t.Errorf("gave up on the topic after %v, before topicWait %v", took, topicWait)
+	}
+	t.Logf("missing topic: %v after %v", err, time.Since(start).Round(time.Millisecond))
 }

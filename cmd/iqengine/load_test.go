@@ -291,20 +291,14 @@ func (q *queryLoad) stop() []queryEvent {
 	return slices.Clone(q.events)
 }
 
-// maxStale is how far behind the topic an answer during a failure test may
-// be: a partition serves only once it has caught up to the high watermark it
-// saw at its assignment, and then applies new records within milliseconds,
-// so this is a wide margin that still catches a node answering from lost or
-// old state (a node stopped for 10 s that served its old data on return).
-const maxStale = 5 * time.Second
-
 // judge checks an answer (a 200 with value seq, or a 404) to a query for a
 // key sent at start and answered at end against the key's history. The
 // answer must be a state the topic really had: a value the producer wrote
 // for the key, or for a 404 a tombstone sent before the answer (or no
 // write yet). stale is how long before the query a newer record of the key
-// had been acknowledged: 0 for an answer that is up to date.
-func judge(history []written, status int, seq int64, start, end time.Time) (stale time.Duration, why string) {
+// had been acknowledged: 0 for an answer that is up to date; more than
+// maxStale is wrong.
+func judge(history []written, status int, seq int64, start, end time.Time, maxStale time.Duration) (stale time.Duration, why string) {
 	i := -1 // the record the answer reflects; -1: before the key's first record
 	switch status {
 	case http.StatusOK:
@@ -334,7 +328,7 @@ func judge(history []written, status int, seq int64, start, end time.Time) (stal
 
 // judgeAll judges every 200 and 404 of events against w's history, adding
 // a failure for each that is wrong, and returns a line that says so.
-func judgeAll(events []queryEvent, w *writer, fails *failures) string {
+func judgeAll(events []queryEvent, w *writer, maxStale time.Duration, fails *failures) string {
 	var judged, behind int
 	var stalest time.Duration
 	for _, ev := range events {
@@ -342,7 +336,7 @@ func judgeAll(events []queryEvent, w *writer, fails *failures) string {
 			continue
 		}
 		judged++
-		stale, why := judge(w.historyOf(ev.key), ev.status, ev.seq, ev.start, ev.end)
+		stale, why := judge(w.historyOf(ev.key), ev.status, ev.seq, ev.start, ev.end, maxStale)
 		if stale > 0 {
 			behind++
 		}
