@@ -315,18 +315,7 @@ func TestNotReadyBeforeAssignedPartitionsRegister(t *testing.T) {
 	topic := testkafka.Name(t, "ready")
 	const partitions = 6
 	b.CreateTopic(t, topic, partitions)
-	str, _ := serde.Lookup("string")
-	e, err := Open(Config{
-		ApplicationID:  testkafka.Name(t, "app"),
-		NodeID:         "n1",
-		Stores:         []StoreSpec{{Name: "s", Topic: topic, Key: str, Value: str}},
-		Kafka:          []kgo.Opt{kgo.SeedBrokers(b.Addrs...)},
-		SessionTimeout: 6 * time.Second,
-		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openStringStore(t, b, topic)
 	seen := make(chan []PartitionInfo, 1)
 	go func() {
 		deadline := time.Now().Add(30 * time.Second)
@@ -366,24 +355,8 @@ func TestNotReadyBeforeAssignedPartitionsRegister(t *testing.T) {
 // topicWait; one that never comes fails Start with a clear error.
 func TestStartWaitsBrieflyForATopic(t *testing.T) {
 	b := testkafka.Start(t)
-	str, _ := serde.Lookup("string")
-	open := func(topic string) *Engine {
-		e, err := Open(Config{
-			ApplicationID:  testkafka.Name(t, "app"),
-			NodeID:         "n1",
-			Stores:         []StoreSpec{{Name: "s", Topic: topic, Key: str, Value: str}},
-			Kafka:          []kgo.Opt{kgo.SeedBrokers(b.Addrs...)},
-			SessionTimeout: 6 * time.Second,
-			Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
-
 	late := testkafka.Name(t, "late")
-	e := open(late)
+	e := openStringStore(t, b, late)
 	go func() {
 		time.Sleep(topicWait / 3)
 		b.CreateTopic(t, late, 3)
@@ -397,7 +370,7 @@ func TestStartWaitsBrieflyForATopic(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e = open(testkafka.Name(t, "never"))
+	e = openStringStore(t, b, testkafka.Name(t, "never"))
 	start := time.Now()
 	err := e.Start(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
@@ -407,4 +380,23 @@ func TestStartWaitsBrieflyForATopic(t *testing.T) {
 		t.Errorf("gave up on the topic after %v, before topicWait %v", took, topicWait)
 	}
 	t.Logf("missing topic: %v after %v", err, time.Since(start).Round(time.Millisecond))
+}
+
+// openStringStore opens (does not start) a node with one store of string
+// keys and values on topic.
+func openStringStore(t *testing.T, b *testkafka.Broker, topic string) *Engine {
+	t.Helper()
+	str, _ := serde.Lookup("string")
+	e, err := Open(Config{
+		ApplicationID:  testkafka.Name(t, "app"),
+		NodeID:         "n1",
+		Stores:         []StoreSpec{{Name: "s", Topic: topic, Key: str, Value: str}},
+		Kafka:          []kgo.Opt{kgo.SeedBrokers(b.Addrs...)},
+		SessionTimeout: 6 * time.Second,
+		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
