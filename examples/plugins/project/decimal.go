@@ -32,28 +32,33 @@ func newDecimal(neg bool, intPart, fracPart string, exp int64) decimal {
 	return decimal{neg: neg, digits: digits, exp: exp}
 }
 
-// parseParamDecimal parses a min_ parameter: [-]digits[.digits].
-func parseParamDecimal(s string) (decimal, bool) {
-	i, neg := 0, false
+// parseMantissa reads [-]digits[.digits] from the start of s and returns
+// where it stopped; ok is false if the integer or fraction part is empty.
+func parseMantissa(s string) (neg bool, intPart, fracPart string, i int, ok bool) {
 	if i < len(s) && s[i] == '-' {
 		neg, i = true, i+1
 	}
 	start := i
 	i = skipDigits(s, i)
-	intPart := s[start:i]
+	intPart = s[start:i]
 	if intPart == "" {
-		return decimal{}, false
+		return false, "", "", i, false
 	}
-	fracPart := ""
 	if i < len(s) && s[i] == '.' {
 		start = i + 1
 		i = skipDigits(s, start)
 		fracPart = s[start:i]
 		if fracPart == "" {
-			return decimal{}, false
+			return false, "", "", i, false
 		}
 	}
-	if i != len(s) {
+	return neg, intPart, fracPart, i, true
+}
+
+// parseParamDecimal parses a min_ parameter: [-]digits[.digits].
+func parseParamDecimal(s string) (decimal, bool) {
+	neg, intPart, fracPart, i, ok := parseMantissa(s)
+	if !ok || i != len(s) {
 		return decimal{}, false
 	}
 	return newDecimal(neg, intPart, fracPart, 0), true
@@ -64,24 +69,9 @@ func parseParamDecimal(s string) (decimal, bool) {
 // an object, nothing) is not a number.
 func parseJSONNumber(b []byte) (decimal, bool) {
 	s := string(b)
-	i, neg := 0, false
-	if i < len(s) && s[i] == '-' {
-		neg, i = true, i+1
-	}
-	start := i
-	i = skipDigits(s, i)
-	intPart := s[start:i]
-	if intPart == "" || (len(intPart) > 1 && intPart[0] == '0') {
+	neg, intPart, fracPart, i, ok := parseMantissa(s)
+	if !ok || (len(intPart) > 1 && intPart[0] == '0') {
 		return decimal{}, false
-	}
-	fracPart := ""
-	if i < len(s) && s[i] == '.' {
-		start = i + 1
-		i = skipDigits(s, start)
-		fracPart = s[start:i]
-		if fracPart == "" {
-			return decimal{}, false
-		}
 	}
 	var exp int64
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
@@ -90,7 +80,7 @@ func parseJSONNumber(b []byte) (decimal, bool) {
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			expNeg, i = s[i] == '-', i+1
 		}
-		start = i
+		start := i
 		i = skipDigits(s, i)
 		if i == start {
 			return decimal{}, false
