@@ -58,7 +58,7 @@ func appendJSON(dst, rec []byte) ([]byte, error) {
 	dst = append(dst, `,"humidity":`...)
 	dst = appendFixed(dst, int64(humidity), 10)
 	dst = append(dst, `,"label":`...)
-	dst = appendString(dst, label)
+	dst = iq.AppendJSONString(dst, label)
 	return append(dst, '}'), nil
 }
 
@@ -76,35 +76,4 @@ func appendFixed(dst []byte, v, scale int64) []byte {
 		dst = append(dst, byte('0'+frac/s%10))
 	}
 	return dst
-}
-
-// appendString writes s (valid UTF-8) as a JSON string: " and \ escaped,
-// \n \r \t \b \f in their short forms, other bytes below 0x20 as \u00xx,
-// everything else as is.
-func appendString(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for _, c := range s {
-		switch {
-		case c == '"':
-			dst = append(dst, '\\', '"')
-		case c == '\\':
-			dst = append(dst, '\\', '\\')
-		case c == '\n':
-			dst = append(dst, '\\', 'n')
-		case c == '\r':
-			dst = append(dst, '\\', 'r')
-		case c == '\t':
-			dst = append(dst, '\\', 't')
-		case c == '\b':
-			dst = append(dst, '\\', 'b')
-		case c == '\f':
-			dst = append(dst, '\\', 'f')
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
 }

@@ -71,19 +71,3 @@ func TestAppendFixed(t *testing.T) {
 		}
 	}
 }
-
-func TestAppendString(t *testing.T) {
-	cases := map[string]string{
-		"":                     `""`,
-		"hall":                 `"hall"`,
-		`a"b\c`:                `"a\"b\\c"`,
-		"\n\r\t\b\f":           `"\n\r\t\b\f"`,
-		"\x00\x01\x1b\x1f":     `"\u0000\u0001\u001b\u001f"`,
-		"\x7f é日本😀 <>&/\u2028": "\"\x7f é日本😀 <>&/\u2028\"",
-	}
-	for in, want := range cases {
-		if got := string(appendString(nil, []byte(in))); got != want {
-			t.Errorf("appendString(%q) = %s, want %s", in, got, want)
-		}
-	}
-}

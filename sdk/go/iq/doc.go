@@ -43,18 +43,9 @@
 //			if !utf8.Valid(value) {
 //				return nil, iq.Reject("the value is not UTF-8")
 //			}
-//			out = append(out[:0], `{"text":"`...)
-//			for _, c := range value {
-//				switch {
-//				case c == '"' || c == '\\':
-//					out = append(out, '\\', c)
-//				case c < 0x20:
-//					out = append(out, '\\', 'u', '0', '0', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&15])
-//				default:
-//					out = append(out, c)
-//				}
-//			}
-//			return append(out, `"}`...), nil
+//			out = append(out[:0], `{"text":`...)
+//			out = iq.AppendJSONString(out, value)
+//			return append(out, '}'), nil
 //		})
 //	}
 //
