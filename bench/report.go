@@ -3,10 +3,12 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -219,15 +221,10 @@ func errorsText(l *LoadResult) string {
 	if len(l.Errors) == 0 {
 		return "0"
 	}
-	keys := make([]string, 0, len(l.Errors))
 	var total int64
-	for k, v := range l.Errors {
-		keys = append(keys, k)
-		total += v
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(l.Errors)) {
+		total += l.Errors[k]
 		parts = append(parts, fmt.Sprintf("%s: %s", k, num(float64(l.Errors[k]), 0)))
 	}
 	return fmt.Sprintf("%s (%.2f%%; %s)", num(float64(total), 0), 100*float64(total)/float64(max(l.Requests, 1)), strings.Join(parts, ", "))

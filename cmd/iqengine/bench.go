@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -238,16 +238,13 @@ func printLoad(w io.Writer, r *bench.LoadResult) {
 			l.Mean/1e3, l.P50/1e3, l.P90/1e3, l.P99/1e3, l.P999/1e3, l.Max/1e3)
 	}
 	if len(r.ServedBy) > 0 {
-		names := make([]string, 0, len(r.ServedBy))
 		var total int64
-		for k, v := range r.ServedBy {
-			names = append(names, k)
+		for _, v := range r.ServedBy {
 			total += v
 		}
-		sort.Strings(names)
-		parts := make([]string, len(names))
-		for i, k := range names {
-			parts[i] = fmt.Sprintf("%s %.1f%%", k, 100*float64(r.ServedBy[k])/float64(total))
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(r.ServedBy)) {
+			parts = append(parts, fmt.Sprintf("%s %.1f%%", k, 100*float64(r.ServedBy[k])/float64(total)))
 		}
 		fmt.Fprintf(w, "  served by  %s\n", strings.Join(parts, ", "))
 	}
@@ -257,14 +254,9 @@ func errorCounts(m map[string]int64) string {
 	if len(m) == 0 {
 		return "none"
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
 }
