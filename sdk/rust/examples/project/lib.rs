@@ -15,27 +15,27 @@ struct Project {
     mins: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-fn is_decimal_param(v: &[u8]) -> bool {
-    let mut i = 0;
-    if v.first() == Some(&b'-') {
-        i += 1;
-    }
-    let start = i;
+/// The index of the first byte at or after i that is not an ASCII digit.
+fn skip_digits(v: &[u8], mut i: usize) -> usize {
     while i < v.len() && v[i].is_ascii_digit() {
         i += 1;
     }
-    if i == start {
+    i
+}
+
+fn is_decimal_param(v: &[u8]) -> bool {
+    let mut i = usize::from(v.first() == Some(&b'-'));
+    let end = skip_digits(v, i);
+    if end == i {
         return false;
     }
+    i = end;
     if v.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < v.len() && v[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
+        let end = skip_digits(v, i + 1);
+        if end == i + 1 {
             return false;
         }
+        i = end;
     }
     i == v.len()
 }
