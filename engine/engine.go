@@ -161,6 +161,7 @@ type Engine struct {
 
 	cl    *kgo.Client
 	adm   *kadm.Client
+	admCl *kgo.Client                     // adm's client, for metadata read past its cache
 	final atomic.Pointer[[]PartitionInfo] // set by Stop
 
 	stopOnce sync.Once
@@ -238,8 +239,8 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: kafka client: %w", err)
 	}
-	e.adm = kadm.NewClient(admCl)
-	if err := e.loadTopics(ctx, admCl); err != nil {
+	e.adm, e.admCl = kadm.NewClient(admCl), admCl
+	if err := e.loadTopics(ctx); err != nil {
 		admCl.Close()
 		return err
 	}
@@ -260,38 +261,55 @@ func (e *Engine) Start(ctx context.Context) error {
 // startup hang.
 const topicWait = 3 * time.Second
 
-// loadTopics records the partition count of every topic. It asks a broker
-// each time (kadm's ListTopics may answer from the client's metadata cache,
-// which would repeat "unknown topic" for seconds).
-func (e *Engine) loadTopics(ctx context.Context, cl *kgo.Client) error {
+// topicMeta is what the engine reads of a topic's metadata.
+type topicMeta struct {
+	id         [16]byte
+	partitions int32
+	err        error // the broker's error for the topic, e.g. unknown
+}
+
+// describeTopics asks a broker for the topics' metadata every time: kadm's
+// ListTopics may answer from the client's metadata cache, which for seconds
+// would repeat "unknown topic" after a topic was created, or the old topic id
+// after it was recreated. A topic missing from the answer is absent.
+func (e *Engine) describeTopics(ctx context.Context, topics []string) (map[string]topicMeta, error) {
 	req := kmsg.NewPtrMetadataRequest()
-	for _, t := range e.topics {
+	for _, t := range topics {
 		rt := kmsg.NewMetadataRequestTopic()
 		rt.Topic = kmsg.StringPtr(t)
 		req.Topics = append(req.Topics, rt)
 	}
+	resp, err := req.RequestWith(ctx, e.admCl)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]topicMeta, len(resp.Topics))
+	for _, t := range resp.Topics {
+		if t.Topic != nil {
+			out[*t.Topic] = topicMeta{id: t.TopicID, partitions: int32(len(t.Partitions)), err: kerr.ErrorForCode(t.ErrorCode)}
+		}
+	}
+	return out, nil
+}
+
+// loadTopics records the partition count of every topic.
+func (e *Engine) loadTopics(ctx context.Context) error {
 	var missing error
 	b := retry.WithMaxDuration(topicWait, retry.NewConstant(200*time.Millisecond))
 	err := retry.Do(ctx, b, func(ctx context.Context) error {
-		resp, err := req.RequestWith(ctx, cl)
+		md, err := e.describeTopics(ctx, e.topics)
 		if err != nil {
 			return fmt.Errorf("engine: topic metadata: %w", err)
-		}
-		partitions := map[string]int{}
-		for _, t := range resp.Topics {
-			if t.Topic != nil && t.ErrorCode == 0 {
-				partitions[*t.Topic] = len(t.Partitions)
-			}
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		for _, t := range e.topics {
-			n := partitions[t]
-			if n == 0 {
+			d, ok := md[t]
+			if !ok || d.err != nil || d.partitions == 0 {
 				missing = fmt.Errorf("engine: topic %q does not exist (create it, or fix the store's topic)", t)
 				return retry.RetryableError(missing)
 			}
-			e.counts[t] = int32(n)
+			e.counts[t] = d.partitions
 		}
 		return nil
 	})
@@ -397,7 +415,7 @@ func (e *Engine) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 		topics = append(topics, t)
 	}
 	adm := e.adm
-	md, err := adm.ListTopics(ctx, topics...)
+	md, err := e.describeTopics(ctx, topics)
 	if err != nil {
 		return nil, fmt.Errorf("engine: metadata of assigned topics: %w", err)
 	}
@@ -413,8 +431,8 @@ func (e *Engine) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for t, ps := range offsets {
-		if d, ok := md[t]; ok && d.Err == nil && len(d.Partitions) > 0 {
-			e.counts[t] = int32(len(d.Partitions))
+		if d, ok := md[t]; ok && d.err == nil && d.partitions > 0 {
+			e.counts[t] = d.partitions
 		}
 		for p := range ps {
 			id := store.Partition{Topic: t, Partition: p}
@@ -423,7 +441,7 @@ func (e *Engine) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 			if !sok || !eok || start.Err != nil || end.Err != nil {
 				return nil, fmt.Errorf("engine: offsets of %s unavailable", id)
 			}
-			var topicID [16]byte = md[t].ID
+			topicID := md[t].id
 			next, err := e.resumeAt(id, topicID, start.Offset, end.Offset)
 			if err != nil {
 				return nil, err
