@@ -65,6 +65,15 @@ type Config struct {
 	InstanceID string
 	// SessionTimeout is the group session timeout (default 45s).
 	SessionTimeout time.Duration
+	// ReadUncommitted applies every record written, committed or not. By
+	// default only committed records are applied (read_committed): records
+	// of aborted transactions never reach the store, and restoration ends at
+	// the last stable offset.
+	ReadUncommitted bool
+	// StallTimeout is how long the store may make no progress before the
+	// engine fails (default 60s): a partition with records to apply that
+	// applies none, or one store write that does not return.
+	StallTimeout time.Duration
 	// Store configures the local Pebble store.
 	Store store.Options
 	// Logger receives the engine's logs (default slog.Default()).
@@ -164,10 +173,17 @@ type Engine struct {
 	admCl *kgo.Client                     // adm's client, for metadata read past its cache
 	final atomic.Pointer[[]PartitionInfo] // set by Stop
 
-	stopOnce sync.Once
-	stopErr  error
-	cancel   context.CancelFunc
-	done     chan error
+	stopOnce  sync.Once
+	stopErr   error
+	leaveOnce sync.Once
+	leaveErr  error
+	cancel    context.CancelFunc
+	done      chan error
+
+	// The first failure is kept: Err returns it and failed is closed.
+	failOnce sync.Once
+	failErr  atomic.Pointer[error]
+	failed   chan struct{}
 }
 
 // Open opens the store. Call Start to begin consuming.
@@ -178,7 +194,11 @@ func Open(cfg Config) (*Engine, error) {
 	if cfg.SessionTimeout == 0 {
 		cfg.SessionTimeout = 45 * time.Second
 	}
+	if cfg.StallTimeout == 0 {
+		cfg.StallTimeout = 60 * time.Second
+	}
 	e := &Engine{
+		failed:  make(chan struct{}),
 		cfg:     cfg,
 		log:     cfg.Logger,
 		stores:  map[string]StoreSpec{},
@@ -319,42 +339,72 @@ func (e *Engine) loadTopics(ctx context.Context) error {
 	return err
 }
 
-// Stop leaves the group, so the partitions move to other nodes at once,
-// and closes the store after a final sync. Later calls return the first
-// call's result.
+// Leave stops consuming and leaves the group, so the partitions move to
+// other nodes at once. Afterwards no partition serves here, but the store
+// and the admin client stay open (queries in flight finish, routing can
+// still be refreshed) until Stop. Later calls return the first call's
+// result.
+func (e *Engine) Leave(ctx context.Context) error {
+	e.leaveOnce.Do(func() { e.leaveErr = e.leave(ctx) })
+	return e.leaveErr
+}
+
+func (e *Engine) leave(ctx context.Context) error {
+	if e.cl == nil {
+		return nil
+	}
+	var errs []error
+	e.cancel()
+	if err := <-e.done; err != nil && !errors.Is(err, context.Canceled) {
+		errs = append(errs, err)
+	}
+	// Nothing is applied any more: remember where each partition stopped,
+	// for Partitions after Leave.
+	final := e.Partitions()
+	for i := range final {
+		final[i].State = Revoked.String()
+	}
+	e.final.Store(&final)
+	if err := e.cl.LeaveGroupContext(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("engine: leave group: %w", err))
+	}
+	e.cl.Close()
+	if e.cfg.InstanceID != "" {
+		// A static member's client does not leave on close: remove it by
+		// its instance id, so its partitions move now, not after the
+		// session timeout.
+		if err := e.leaveStatic(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e.revokeAll()
+	return errors.Join(errs...)
+}
+
+// revokeAll marks every partition revoked: after leaving, none serves here.
+func (e *Engine) revokeAll() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, part := range e.parts {
+		part.state.Store(int32(Revoked))
+		delete(e.parts, id)
+	}
+	clear(e.pending)
+}
+
+// Stop leaves the group (see Leave), then closes the store after a final
+// sync. Later calls return the first call's result.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() { e.stopErr = e.stop(ctx) })
 	return e.stopErr
 }
 
 func (e *Engine) stop(ctx context.Context) error {
-	var errs []error
-	if e.cl != nil {
-		e.cancel()
-		errs = append(errs, <-e.done)
-		// Nothing is applied any more: remember where each partition
-		// stopped, for Partitions after Stop.
-		final := e.Partitions()
-		for i := range final {
-			final[i].State = Revoked.String()
-		}
-		e.final.Store(&final)
-		if err := e.cl.LeaveGroupContext(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("engine: leave group: %w", err))
-		}
-		e.cl.Close()
-		if e.cfg.InstanceID != "" {
-			// A static member's client does not leave on close: remove it
-			// by its instance id, so its partitions move now, not after
-			// the session timeout.
-			if err := e.leaveStatic(ctx); err != nil {
-				errs = append(errs, err)
-			}
-		}
+	err := e.Leave(ctx)
+	if e.adm != nil {
 		e.adm.Close()
 	}
-	errs = append(errs, e.db.Close())
-	return errors.Join(errs...)
+	return errors.Join(err, e.db.Close())
 }
 
 func (e *Engine) leaveStatic(ctx context.Context) error {
@@ -388,17 +438,19 @@ func (e *Engine) Kill() {
 	})
 }
 
-// Err returns the error that stopped consumption (a failed store write),
-// if any, without waiting.
+// Err returns the error that made the engine fail (a store that fails or
+// stalls, see Config.StallTimeout), or nil. It does not block.
 func (e *Engine) Err() error {
-	select {
-	case err := <-e.done:
-		e.done <- err
-		return err
-	default:
-		return nil
+	if p := e.failErr.Load(); p != nil {
+		return *p
 	}
+	return nil
 }
+
+// Failed is closed when the engine has failed: Err says why. A failed
+// engine applies nothing more and has left the group (or is leaving it);
+// the process should exit.
+func (e *Engine) Failed() <-chan struct{} { return e.failed }
 
 // assign runs when the group assigns partitions, before fetching starts. It
 // replaces the group's committed offsets with the store's own: the offset

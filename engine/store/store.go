@@ -53,6 +53,10 @@ type Options struct {
 	SyncInterval time.Duration
 }
 
+// ErrClosed is returned by reads and writes of a store that is closing or
+// closed.
+var ErrClosed = errors.New("store: closed")
+
 // DB is the node's store. It is safe for concurrent use.
 type DB struct {
 	db    *pebble.DB

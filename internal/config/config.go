@@ -41,11 +41,21 @@ type Config struct {
 	// DataDir holds the node's Pebble store. Default "./iqengine-data".
 	DataDir string `yaml:"data_dir"`
 
-	Kafka   Kafka   `yaml:"kafka"`
-	Query   Query   `yaml:"query"`
-	Storage Storage `yaml:"storage"`
-	Plugins Plugins `yaml:"plugins"`
-	Stores  []Store `yaml:"stores"`
+	Kafka    Kafka    `yaml:"kafka"`
+	Query    Query    `yaml:"query"`
+	Storage  Storage  `yaml:"storage"`
+	Shutdown Shutdown `yaml:"shutdown"`
+	Plugins  Plugins  `yaml:"plugins"`
+	Stores   []Store  `yaml:"stores"`
+}
+
+// Shutdown is how a node stops on SIGTERM or SIGINT.
+type Shutdown struct {
+	// DrainTimeout is how long requests in flight get to finish after the
+	// node has left the group and stopped taking new connections; past it
+	// they are cancelled (and answer an error) before the store closes.
+	// Default 10s.
+	DrainTimeout Duration `yaml:"drain_timeout"`
 }
 
 // Plugins configures the WebAssembly plugin host (sdk/ABI.md).
@@ -165,8 +175,13 @@ type Kafka struct {
 	// SessionTimeout is the consumer group session timeout: how long a
 	// crashed node keeps its partitions before the group moves them. Default 45s.
 	SessionTimeout Duration `yaml:"session_timeout"`
-	TLS            TLS      `yaml:"tls"`
-	SASL           SASL     `yaml:"sasl"`
+	// IsolationLevel is read_committed (the default: records of aborted
+	// transactions are never applied, and a partition has caught up when it
+	// reaches the last stable offset) or read_uncommitted (every record
+	// written, committed or not, as Kafka's consumer default).
+	IsolationLevel string `yaml:"isolation_level"`
+	TLS            TLS    `yaml:"tls"`
+	SASL           SASL   `yaml:"sasl"`
 }
 
 // TLS configures encrypted broker connections.
@@ -223,6 +238,13 @@ type Storage struct {
 	// crash loses at most this much applied work, which is then re-read from
 	// Kafka. Default 1s.
 	SyncInterval Duration `yaml:"sync_interval"`
+	// StallTimeout is how long the store may make no progress before the node
+	// takes itself out: a partition with records to apply that applies none,
+	// or one store write that does not return (a full disk stalls writes
+	// rather than failing them). The node then answers 503 on /healthz and
+	// /readyz, leaves the group so its partitions move, and exits non-zero.
+	// Default 60s.
+	StallTimeout Duration `yaml:"stall_timeout"`
 }
 
 // Store is one materialised topic.
@@ -279,6 +301,7 @@ func Default() Config {
 			DialTimeout:    Duration(10 * time.Second),
 			StartupTimeout: Duration(30 * time.Second),
 			SessionTimeout: Duration(45 * time.Second),
+			IsolationLevel: "read_committed",
 		},
 		Query: Query{
 			Timeout:      Duration(5 * time.Second),
@@ -290,7 +313,9 @@ func Default() Config {
 			CacheSize:    128 << 20,
 			MemTableSize: 64 << 20,
 			SyncInterval: Duration(time.Second),
+			StallTimeout: Duration(60 * time.Second),
 		},
+		Shutdown: Shutdown{DrainTimeout: Duration(10 * time.Second)},
 		Plugins: Plugins{
 			Dir:            "./iqengine-plugins",
 			MemoryLimit:    64 << 20,
@@ -418,6 +443,13 @@ func (c *Config) Validate() error {
 	positive("query.timeout", c.Query.Timeout)
 	positive("query.max_timeout", c.Query.MaxTimeout)
 	positive("storage.sync_interval", c.Storage.SyncInterval)
+	positive("storage.stall_timeout", c.Storage.StallTimeout)
+	positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
+	switch c.Kafka.IsolationLevel {
+	case "read_committed", "read_uncommitted":
+	default:
+		bad("kafka.isolation_level", "%q is not read_committed or read_uncommitted", c.Kafka.IsolationLevel)
+	}
 	if c.Query.Timeout > c.Query.MaxTimeout {
 		bad("query.timeout", "%s is over query.max_timeout %s", c.Query.Timeout.D(), c.Query.MaxTimeout.D())
 	}
