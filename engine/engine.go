@@ -18,7 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,19 +133,42 @@ func (e *NotServingError) Error() string {
 
 // partition is the engine's view of one assigned partition.
 type partition struct {
-	id       store.Partition
-	topicID  [16]byte
-	assigned time.Time
-	// hwmAtAssign is the high watermark when the partition was assigned;
-	// reaching it ends restoration.
-	hwmAtAssign int64
+	id      store.Partition
+	topicID [16]byte
+
+	// The fields below are set at assignment and again when the partition
+	// is rebuilt from the log start; queries read them concurrently.
+	assigned atomic.Int64 // unix nanoseconds
+	// target is the end of the log (the last stable offset when reading
+	// committed) when the partition was assigned or rebuilt; reaching it
+	// ends restoration.
+	target atomic.Int64
 	// startOffset is the offset consumption started from.
-	startOffset int64
+	startOffset atomic.Int64
 
 	state   atomic.Int32
-	next    atomic.Int64 // offset of the next record to apply
-	hwm     atomic.Int64 // latest high watermark seen in a fetch
+	next    atomic.Int64 // offset after the last record or marker applied
+	hwm     atomic.Int64 // latest end of the log seen in a fetch (LSO when reading committed)
 	applied atomic.Int64 // records applied since assignment
+	// rebuild, when not empty, says why the partition must be wiped and
+	// restored from the log start; records fetched meanwhile are dropped.
+	rebuild string
+}
+
+// restart points the partition at offset from with target as the end of
+// restoration.
+func (p *partition) restart(from, target int64) {
+	p.assigned.Store(time.Now().UnixNano())
+	p.startOffset.Store(from)
+	p.target.Store(target)
+	p.next.Store(from)
+	p.hwm.Store(target)
+	p.applied.Store(0)
+	if from >= target {
+		p.state.Store(int32(Serving))
+	} else {
+		p.state.Store(int32(Restoring))
+	}
 }
 
 func (p *partition) State() State { return State(p.state.Load()) }
@@ -167,6 +194,18 @@ type Engine struct {
 	// applyMu is held while a fetch is applied, so tests can stop the
 	// world between two batches (to simulate a crash at a known point).
 	applyMu sync.Mutex
+	// writing is when the store write under way began (unix nanoseconds),
+	// 0 when none is: the stall watchdog reads it.
+	writing atomic.Int64
+	// holdApply, when set (tests), is called before each fetch is applied:
+	// a test holds a node behind while the log moves.
+	holdApply func()
+	// brokerAnswers, when set (tests), may change what the brokers
+	// answered about the assigned partitions, as a lagging or failing
+	// broker might, before the engine decides anything from it.
+	brokerAnswers func(*logBounds)
+
+	logs *limiter // repeated warnings, at most once per key and interval
 
 	cl    *kgo.Client
 	adm   *kadm.Client
@@ -199,6 +238,7 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		failed:  make(chan struct{}),
+		logs:    newLimiter(10 * time.Second),
 		cfg:     cfg,
 		log:     cfg.Logger,
 		stores:  map[string]StoreSpec{},
@@ -249,7 +289,17 @@ func (e *Engine) Start(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(e.revoke),
 		kgo.OnPartitionsLost(e.revoke),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		// Never jump over a gap: an offset out of range (the log start
+		// passed this node) is an error the poll loop answers with a
+		// rebuild, never a silent reset.
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		// Commit and abort markers are offsets too: applying them moves
+		// the checkpoint, so a log that ends in a marker is caught up.
+		kgo.KeepControlRecords(),
 	)
+	if !e.cfg.ReadUncommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	if e.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(e.cfg.InstanceID))
 	}
@@ -264,6 +314,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		admCl.Close()
 		return err
 	}
+	e.checkRetention(ctx)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		admCl.Close()
@@ -271,7 +322,14 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cl, e.cancel, e.done = cl, cancel, make(chan error, 1)
-	go func() { e.done <- e.poll(runCtx) }()
+	go func() {
+		err := e.poll(runCtx)
+		if err != nil {
+			e.fail(err)
+		}
+		e.done <- err
+	}()
+	go e.watch(runCtx)
 	return nil
 }
 
@@ -392,6 +450,32 @@ func (e *Engine) revokeAll() {
 	clear(e.pending)
 }
 
+// checkRetention warns about topics whose records are deleted by age or
+// size (cleanup.policy without compact): a node that has held a partition
+// for long keeps keys whose records retention deleted since, while a node
+// that restores it from the log start does not have them, so answers can
+// depend on which node owns the partition. The README says so.
+func (e *Engine) checkRetention(ctx context.Context) {
+	rcs, err := e.adm.DescribeTopicConfigs(ctx, e.topics...)
+	if err != nil {
+		e.log.Warn("could not read the topics' cleanup.policy", "err", err)
+		return
+	}
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			e.log.Warn("could not read the topic's cleanup.policy", "topic", rc.Name, "err", rc.Err)
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key == "cleanup.policy" && c.Value != nil && !strings.Contains(*c.Value, "compact") {
+				e.log.Warn("topic is not compacted: keys whose records retention deletes stay on the node that owns the partition, "+
+					"but a node restoring it from the log start will not have them (see the README's guarantees)",
+					"topic", rc.Name, "cleanup.policy", *c.Value)
+			}
+		}
+	}
+}
+
 // Stop leaves the group (see Leave), then closes the store after a final
 // sync. Later calls return the first call's result.
 func (e *Engine) Stop(ctx context.Context) error {
@@ -452,79 +536,170 @@ func (e *Engine) Err() error {
 // the process should exit.
 func (e *Engine) Failed() <-chan struct{} { return e.failed }
 
+// logBounds is what the brokers said about the log of each assigned
+// partition, read fresh for every decision that could wipe stored state.
+type logBounds struct {
+	meta map[string]topicMeta
+	// start is the log start offset, end the high watermark, and stable
+	// the last stable offset (end when reading uncommitted), by partition.
+	start, end, stable map[store.Partition]int64
+	// failed names the partitions the answers said nothing sure about.
+	failed map[store.Partition]string
+}
+
+// readBounds asks the brokers for the topic ids and the log bounds of the
+// given partitions. A partition whose answer carries an error, is missing,
+// or names no topic id is listed in failed: nothing is decided from it.
+func (e *Engine) readBounds(ctx context.Context, parts []store.Partition) (*logBounds, error) {
+	topics := map[string]bool{}
+	for _, p := range parts {
+		topics[p.Topic] = true
+	}
+	names := slices.Sorted(maps.Keys(topics))
+	b := &logBounds{
+		start: map[store.Partition]int64{}, end: map[store.Partition]int64{},
+		stable: map[store.Partition]int64{}, failed: map[store.Partition]string{},
+	}
+	var err error
+	if b.meta, err = e.describeTopics(ctx, names); err != nil {
+		return nil, fmt.Errorf("topic metadata: %w", err)
+	}
+	starts, err := e.adm.ListStartOffsets(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("log start offsets: %w", err)
+	}
+	ends, err := e.adm.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("high watermarks: %w", err)
+	}
+	stables := ends
+	if !e.cfg.ReadUncommitted {
+		if stables, err = e.adm.ListCommittedOffsets(ctx, names...); err != nil {
+			return nil, fmt.Errorf("last stable offsets: %w", err)
+		}
+	}
+	for _, p := range parts {
+		for what, l := range map[string]kadm.ListedOffsets{"start": starts, "end": ends, "stable": stables} {
+			o, ok := l.Lookup(p.Topic, p.Partition)
+			switch {
+			case !ok:
+				b.failed[p] = "no " + what + " offset in the answer"
+			case o.Err != nil:
+				b.failed[p] = what + " offset: " + o.Err.Error()
+			case what == "start":
+				b.start[p] = o.Offset
+			case what == "end":
+				b.end[p] = o.Offset
+			default:
+				b.stable[p] = o.Offset
+			}
+		}
+	}
+	if e.brokerAnswers != nil {
+		e.brokerAnswers(b)
+	}
+	for _, p := range parts {
+		d, ok := b.meta[p.Topic]
+		switch {
+		case !ok:
+			b.failed[p] = "topic missing from the metadata answer"
+		case d.err != nil:
+			b.failed[p] = "topic metadata: " + d.err.Error()
+		case d.id == [16]byte{}:
+			b.failed[p] = "metadata names no topic id"
+		}
+	}
+	return b, nil
+}
+
+// boundsOf reads the log bounds of parts, retrying until every partition's
+// answer is complete and error-free or ctx ends: stored state is only ever
+// wiped on evidence from a successful answer.
+func (e *Engine) boundsOf(ctx context.Context, parts []store.Partition) (*logBounds, error) {
+	var got *logBounds
+	b := retry.WithCappedDuration(2*time.Second, retry.NewExponential(50*time.Millisecond))
+	err := retry.Do(ctx, b, func(ctx context.Context) error {
+		lb, err := e.readBounds(ctx, parts)
+		if err == nil && len(lb.failed) > 0 {
+			ids := slices.SortedFunc(maps.Keys(lb.failed), comparePartitions)
+			err = fmt.Errorf("%s: %s", ids[0], lb.failed[ids[0]])
+		}
+		if err != nil {
+			e.warn("bounds", "broker answers incomplete; asking again before deciding anything", "err", err)
+			return retry.RetryableError(err)
+		}
+		got = lb
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: log bounds: %w", err)
+	}
+	return got, nil
+}
+
+func comparePartitions(a, b store.Partition) int {
+	if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+		return c
+	}
+	return int(a.Partition) - int(b.Partition)
+}
+
 // assign runs when the group assigns partitions, before fetching starts. It
 // replaces the group's committed offsets with the store's own: the offset
-// after the last applied record, or the log start when the store holds
-// nothing. Stored state that cannot continue the log is wiped first: an
-// offset that leaves a gap below the log start (retention deleted records
-// it never saw), an offset at or past the high watermark (the log was
-// truncated or replaced), or a different topic id (the topic was recreated).
+// after the last applied record, with that record's leader epoch so the
+// client detects a log truncated below it, or the log start when the store
+// holds nothing. Stored state that cannot continue the log is wiped first
+// (see resumeAt), and only on evidence from a complete, error-free broker
+// answer: errors are retried.
 //
 // It only decides where to start; restoring happens in the poll loop.
 func (e *Engine) assign(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	topics := make([]string, 0, len(offsets))
-	for t := range offsets {
-		topics = append(topics, t)
+	var parts []store.Partition
+	for t, ps := range offsets {
+		for p := range ps {
+			parts = append(parts, store.Partition{Topic: t, Partition: p})
+		}
 	}
-	adm := e.adm
-	md, err := e.describeTopics(ctx, topics)
+	lb, err := e.boundsOf(ctx, parts)
 	if err != nil {
-		return nil, fmt.Errorf("engine: metadata of assigned topics: %w", err)
+		return nil, err
 	}
-	starts, err := adm.ListStartOffsets(ctx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("engine: log start offsets: %w", err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("engine: high watermarks: %w", err)
-	}
-	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for t, ps := range offsets {
-		if d, ok := md[t]; ok && d.err == nil && d.partitions > 0 {
-			e.counts[t] = d.partitions
+	for t := range offsets {
+		e.counts[t] = lb.meta[t].partitions
+	}
+	for _, id := range parts {
+		topicID := lb.meta[id.Topic].id
+		next, epoch, err := e.resumeAt(id, topicID, lb.start[id], lb.end[id])
+		if err != nil {
+			return nil, err
 		}
-		for p := range ps {
-			id := store.Partition{Topic: t, Partition: p}
-			start, sok := starts.Lookup(t, p)
-			end, eok := ends.Lookup(t, p)
-			if !sok || !eok || start.Err != nil || end.Err != nil {
-				return nil, fmt.Errorf("engine: offsets of %s unavailable", id)
-			}
-			topicID := md[t].id
-			next, err := e.resumeAt(id, topicID, start.Offset, end.Offset)
-			if err != nil {
-				return nil, err
-			}
-			part := &partition{id: id, topicID: topicID, assigned: now, hwmAtAssign: end.Offset, startOffset: next}
-			part.next.Store(next)
-			part.hwm.Store(end.Offset)
-			if next >= end.Offset {
-				part.state.Store(int32(Serving))
-			} else {
-				part.state.Store(int32(Restoring))
-			}
-			e.parts[id] = part
-			delete(e.pending, id)
-			ps[p] = kgo.NewOffset().At(next).WithEpoch(-1)
-			e.log.Info("partition assigned", "partition", id.String(), "state", part.State().String(),
-				"from", next, "high_watermark", end.Offset)
-		}
+		part := &partition{id: id, topicID: topicID}
+		part.restart(next, lb.stable[id])
+		e.parts[id] = part
+		delete(e.pending, id)
+		offsets[id.Topic][id.Partition] = kgo.NewOffset().At(next).WithEpoch(epoch)
+		e.log.Info("partition assigned", "partition", id.String(), "state", part.State().String(),
+			"from", next, "to", lb.stable[id], "high_watermark", lb.end[id])
 	}
 	return offsets, nil
 }
 
-// resumeAt returns the offset to consume p from, wiping stored state that
-// cannot continue the log.
-func (e *Engine) resumeAt(id store.Partition, topicID [16]byte, logStart, hwm int64) (int64, error) {
+// resumeAt returns the offset to consume id from and the leader epoch of
+// the record before it (-1: none), wiping stored state that cannot continue
+// the log: a different topic id (the topic was recreated), a stored offset
+// below the log start (retention deleted records this node never saw), or
+// one at or past the high watermark (the log was truncated or replaced). A
+// truncation that the log has grown back over is caught by the client, from
+// the epoch, and rebuilt by the poll loop.
+func (e *Engine) resumeAt(id store.Partition, topicID [16]byte, logStart, hwm int64) (int64, int32, error) {
 	cp, ok, err := e.db.Checkpoint(id)
 	if err != nil {
-		return 0, err
+		return 0, -1, err
 	}
 	if !ok {
-		return logStart, nil
+		return logStart, -1, nil
 	}
 	var reason string
 	switch {
@@ -535,14 +710,14 @@ func (e *Engine) resumeAt(id store.Partition, topicID [16]byte, logStart, hwm in
 	case cp.Offset >= hwm:
 		reason = fmt.Sprintf("stored offset %d is at or past the high watermark %d", cp.Offset, hwm)
 	default:
-		return cp.Offset + 1, nil
+		return cp.Offset + 1, cp.LeaderEpoch, nil
 	}
 	e.log.Warn("wiping partition to rebuild it", "partition", id.String(), "reason", reason)
 	if err := e.db.Wipe(id); err != nil {
-		return 0, fmt.Errorf("engine: wipe %s: %w", id, err)
+		return 0, -1, fmt.Errorf("engine: wipe %s: %w", id, err)
 	}
 	e.m.wipes.WithLabelValues(id.Topic).Inc()
-	return logStart, nil
+	return logStart, -1, nil
 }
 
 // revoke forgets partitions that moved away. Their data stays.
@@ -565,19 +740,26 @@ func (e *Engine) revoke(_ context.Context, _ *kgo.Client, lost map[string][]int3
 // poll applies fetched records until ctx ends or the store fails.
 func (e *Engine) poll(ctx context.Context) error {
 	for {
-		fetches := e.cl.PollRecords(ctx, 10000)
+		pctx := ctx
+		var cancel context.CancelFunc = func() {}
+		if e.rebuildsPending() {
+			// A rebuild waits for the brokers: come back to it soon even
+			// when nothing is fetched.
+			pctx, cancel = context.WithTimeout(ctx, time.Second)
+		}
+		fetches := e.cl.PollRecords(pctx, 10000)
+		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			// A poll blocks rebalances until allowed, and leaving the
 			// group is one.
 			e.cl.AllowRebalance()
 			return nil
 		}
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				e.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
-			}
-		})
-		var err error
+		if e.holdApply != nil {
+			e.holdApply()
+		}
+		fetches.EachError(func(t string, p int32, err error) { e.fetchError(t, p, err) })
+		err := e.rebuild(ctx)
 		e.applyMu.Lock()
 		fetches.EachPartition(func(f kgo.FetchTopicPartition) {
 			if err == nil {
@@ -587,30 +769,133 @@ func (e *Engine) poll(ctx context.Context) error {
 		e.applyMu.Unlock()
 		e.cl.AllowRebalance()
 		if err != nil {
-			e.log.Error("store write failed; consumption stopped", "err", err)
 			return err
 		}
 	}
 }
 
+// fetchError takes a partition out of service when its fetch says the log
+// no longer continues what the store holds: the log start passed the
+// node (offset out of range; the client never resets on its own), or the
+// log was truncated below what was applied (data loss, found from the
+// leader epochs). Other errors are the client's to retry.
+func (e *Engine) fetchError(topic string, p int32, err error) {
+	var loss *kgo.ErrDataLoss
+	var reason string
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		reason = "offset out of range: the log start passed this node"
+	case errors.As(err, &loss):
+		reason = fmt.Sprintf("log truncated: consumed to %d (epoch %d), the log now ends at %d",
+			loss.ConsumedTo, loss.ConsumedToEpoch, loss.ResetTo)
+	default:
+		e.warn("fetch "+topic+"/"+strconv.Itoa(int(p)), "fetch error", "topic", topic, "partition", p, "err", err)
+		return
+	}
+	e.mu.RLock()
+	part := e.parts[store.Partition{Topic: topic, Partition: p}]
+	e.mu.RUnlock()
+	if part == nil {
+		return
+	}
+	part.state.Store(int32(Restoring))
+	part.rebuild = reason
+}
+
+// rebuildsPending reports whether a partition waits to be rebuilt. Only the
+// poll goroutine writes rebuild.
+func (e *Engine) rebuildsPending() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, part := range e.parts {
+		if part.rebuild != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// rebuild wipes every partition that fetchError took out of service and
+// restores it from the log start: what the store held may include records
+// that no longer exist, and deletes that were never seen. The partition
+// waits (queries wait, then 503) while the brokers cannot say where the log
+// starts. It runs in the poll goroutine, before AllowRebalance, as
+// SetOffsets requires.
+func (e *Engine) rebuild(ctx context.Context) error {
+	e.mu.RLock()
+	var todo []*partition
+	for _, part := range e.parts {
+		if part.rebuild != "" {
+			todo = append(todo, part)
+		}
+	}
+	e.mu.RUnlock()
+	if len(todo) == 0 {
+		return nil
+	}
+	ids := make([]store.Partition, len(todo))
+	for i, part := range todo {
+		ids[i] = part.id
+	}
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	lb, err := e.boundsOf(bctx, ids)
+	if err != nil {
+		return nil // asked again at the next poll
+	}
+	set := map[string]map[int32]kgo.EpochOffset{}
+	for _, part := range todo {
+		id := part.id
+		e.applyMu.Lock()
+		err := e.db.Wipe(id)
+		e.applyMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("engine: wipe %s: %w", id, err)
+		}
+		if set[id.Topic] == nil {
+			set[id.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		set[id.Topic][id.Partition] = kgo.EpochOffset{Epoch: -1, Offset: lb.start[id]}
+		part.topicID = lb.meta[id.Topic].id
+		part.restart(lb.start[id], lb.stable[id])
+		e.m.rebuilds.WithLabelValues(id.Topic).Inc()
+		e.log.Warn("partition wiped and restoring from the log start", "partition", id.String(),
+			"reason", part.rebuild, "from", lb.start[id], "to", lb.stable[id])
+		part.rebuild = ""
+	}
+	e.cl.SetOffsets(set)
+	return nil
+}
+
 // apply writes one fetched partition's records in one batch, together with
-// the partition's new checkpoint.
+// the partition's new checkpoint. Control records (transaction markers)
+// are not data, but they advance the checkpoint.
 func (e *Engine) apply(f kgo.FetchTopicPartition) error {
 	e.mu.RLock()
 	part := e.parts[store.Partition{Topic: f.Topic, Partition: f.Partition}]
 	e.mu.RUnlock()
-	if part == nil {
-		return nil // revoked while buffered: the next owner reads it
+	if part == nil || part.rebuild != "" {
+		return nil // revoked while buffered (the next owner reads it), or to be rebuilt
 	}
-	part.hwm.Store(f.HighWatermark)
+	end := f.HighWatermark
+	if !e.cfg.ReadUncommitted && f.LastStableOffset >= 0 {
+		end = f.LastStableOffset
+	}
+	part.hwm.Store(end)
 	if len(f.Records) == 0 {
 		return nil
 	}
+	e.writing.Store(time.Now().UnixNano())
+	defer e.writing.Store(0)
 	b := e.db.NewBatch(part.id)
-	var nullKeys int
+	var nullKeys, data int
 	for _, r := range f.Records {
 		var err error
 		switch {
+		case r.Attrs.IsControl():
+			continue
 		case r.Key == nil:
 			nullKeys++ // cannot be looked up; the offset still advances
 		case r.Value == nil:
@@ -618,6 +903,7 @@ func (e *Engine) apply(f kgo.FetchTopicPartition) error {
 		default:
 			err = b.Set(r.Key, r.Value, r.Offset, r.Timestamp.UnixMilli())
 		}
+		data++
 		if err != nil {
 			return fmt.Errorf("engine: %s: %w", part.id, err)
 		}
@@ -627,15 +913,83 @@ func (e *Engine) apply(f kgo.FetchTopicPartition) error {
 		return fmt.Errorf("engine: %s: commit: %w", part.id, err)
 	}
 	part.next.Store(last.Offset + 1)
-	part.applied.Add(int64(len(f.Records)))
-	e.m.applied.WithLabelValues(f.Topic).Add(float64(len(f.Records)))
+	part.applied.Add(int64(data))
+	e.m.applied.WithLabelValues(f.Topic).Add(float64(data))
 	if nullKeys > 0 {
 		e.m.nullKeys.WithLabelValues(f.Topic).Add(float64(nullKeys))
 	}
-	if part.State() == Restoring && last.Offset+1 >= part.hwmAtAssign {
+	if part.State() == Restoring && last.Offset+1 >= part.target.Load() {
 		part.state.Store(int32(Serving))
-		e.log.Info("partition serving", "partition", part.id.String(),
-			"restored", part.applied.Load(), "took", time.Since(part.assigned).Round(time.Millisecond).String())
+		e.log.Info("partition serving", "partition", part.id.String(), "restored", part.applied.Load(),
+			"took", time.Since(time.Unix(0, part.assigned.Load())).Round(time.Millisecond).String())
 	}
 	return nil
+}
+
+// watch fails the engine when a store write has not returned within the
+// stall timeout: a full disk does not fail Pebble's writes, it stalls
+// them (flushes fail and are retried, memtables fill, writes wait), and a
+// node that keeps serving frozen values while its lag grows is worse than
+// one that leaves.
+func (e *Engine) watch(ctx context.Context) {
+	t := time.NewTicker(min(e.cfg.StallTimeout/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.failed:
+			return
+		case <-t.C:
+		}
+		if began := e.writing.Load(); began != 0 {
+			if d := time.Since(time.Unix(0, began)); d > e.cfg.StallTimeout {
+				e.fail(fmt.Errorf("engine: a store write has not returned for %s (disk full, or the disk stalls; storage.stall_timeout %s)",
+					d.Round(time.Second), e.cfg.StallTimeout))
+				return
+			}
+		}
+	}
+}
+
+// fail records the engine's first failure and takes the node out: it no
+// longer reports ready or healthy, and it leaves the group so its
+// partitions move. The poll goroutine may be stuck in a store write that
+// never returns, so leaving goes around it: a static member is removed by
+// its instance id through the admin client.
+func (e *Engine) fail(err error) {
+	e.failOnce.Do(func() {
+		e.failErr.Store(&err)
+		close(e.failed)
+		e.m.failures.Inc()
+		e.log.Error("engine failed: leaving the group", "err", err)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if e.cfg.InstanceID != "" {
+				if err := e.leaveStatic(ctx); err != nil {
+					e.log.Error("engine failed: could not leave the group", "err", err)
+				}
+			}
+			left := make(chan error, 1)
+			go func() { left <- e.Leave(ctx) }()
+			select {
+			case <-left:
+			case <-ctx.Done():
+				e.log.Error("engine failed: consumption did not stop (a store write is stuck)")
+			}
+		}()
+	})
+}
+
+// warn logs a warning at most once per interval for each key, with the
+// number of warnings suppressed since the last one, so that an error
+// repeated by every poll does not flood the log.
+func (e *Engine) warn(key, msg string, args ...any) {
+	if n, ok := e.logs.allow(key); ok {
+		if n > 0 {
+			args = append(args, "suppressed", n)
+		}
+		e.log.Warn(msg, args...)
+	}
 }

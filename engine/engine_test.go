@@ -46,20 +46,26 @@ type node struct {
 	dir string
 }
 
-func startNode(t *testing.T, b *testkafka.Broker, group, topic string, fs vfs.FS, dir string) *node {
+// startNode opens and starts a node; each of with may change the engine
+// (its cfg, or a test hook) before it starts.
+func startNode(t *testing.T, b *testkafka.Broker, group, topic string, fs vfs.FS, dir string, with ...func(*Engine)) *node {
 	t.Helper()
 	str, _ := serde.Lookup("string")
 	js, _ := serde.Lookup("json")
-	e, err := Open(Config{
+	cfg := Config{
 		ApplicationID:  group,
 		NodeID:         "n1",
 		Stores:         []StoreSpec{{Name: "s", Topic: topic, Key: str, Value: js}},
 		Kafka:          []kgo.Opt{kgo.SeedBrokers(b.Addrs...)},
 		SessionTimeout: 6 * time.Second,
 		Store:          store.Options{Dir: dir, FS: fs, CacheSize: 8 << 20, MemTableSize: 4 << 20, SyncInterval: 100 * time.Millisecond},
-	})
+	}
+	e, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range with {
+		f(e)
 	}
 	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)

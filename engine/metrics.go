@@ -10,6 +10,8 @@ type metrics struct {
 	applied  *prometheus.CounterVec
 	nullKeys *prometheus.CounterVec
 	wipes    *prometheus.CounterVec
+	rebuilds *prometheus.CounterVec
+	failures prometheus.Counter
 }
 
 // newMetrics registers the engine's metrics with r (none when r is nil).
@@ -29,9 +31,17 @@ func newMetrics(e *Engine, r prometheus.Registerer) *metrics {
 			Name: "iqengine_partition_wipes_total",
 			Help: "Partitions wiped and rebuilt because the stored state could not continue the log.",
 		}, []string{"topic"}),
+		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iqengine_partition_rebuilds_total",
+			Help: "Partitions wiped and restored from the log start while consuming: the log start passed the node, or the log was truncated below what it applied.",
+		}, []string{"topic"}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iqengine_engine_failures_total",
+			Help: "1 once the engine has failed (a store write failed or stalled) and the node is leaving.",
+		}),
 	}
 	if r != nil {
-		r.MustRegister(m.applied, m.nullKeys, m.wipes, partitionCollector{e})
+		r.MustRegister(m.applied, m.nullKeys, m.wipes, m.rebuilds, m.failures, partitionCollector{e})
 	}
 	return m
 }

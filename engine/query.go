@@ -124,7 +124,7 @@ func (e *Engine) Partitions() []PartitionInfo {
 			Offset:        next - 1,
 			HighWatermark: hwm,
 			Lag:           max(hwm-next, 0),
-			StartOffset:   p.startOffset,
+			StartOffset:   p.startOffset.Load(),
 			Applied:       p.applied.Load(),
 		})
 	}
@@ -141,7 +141,7 @@ func (e *Engine) Partitions() []PartitionInfo {
 // Ready reports whether the node has joined the group and every partition
 // assigned to it serves.
 func (e *Engine) Ready() bool {
-	if !e.joined.Load() {
+	if !e.joined.Load() || e.Err() != nil {
 		return false
 	}
 	e.mu.RLock()

@@ -164,3 +164,67 @@ func Produce(t testing.TB, cl *kgo.Client, rs ...*kgo.Record) {
 		t.Fatalf("produce: %v", err)
 	}
 }
+
+// DeleteRecords moves the log start of each partition of topic up to the
+// given offset, as retention would.
+func (b *Broker) DeleteRecords(t testing.TB, topic string, before map[int32]int64) {
+	t.Helper()
+	o := kadm.Offsets{}
+	for p, at := range before {
+		o.Add(kadm.Offset{Topic: topic, Partition: p, At: at, LeaderEpoch: -1})
+	}
+	resp, err := b.adm.DeleteRecords(context.Background(), o)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("delete records of %s: %v", topic, err)
+	}
+}
+
+// State reads topic from its log start to its current end, committed
+// records only, and returns the last value of every key it holds (nil for
+// a tombstone): what a consumer starting now can know of the topic.
+func (b *Broker) State(t testing.TB, topic string) map[string][]byte {
+	t.Helper()
+	ends := b.EndOffsets(t, topic)
+	cl := b.Client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
+	out := map[string][]byte{}
+	pos := map[int32]int64{} // what has been read: from the log start
+	starts, err := b.adm.ListStartOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts.Each(func(o kadm.ListedOffset) { pos[o.Partition] = o.Offset })
+	done := func() bool {
+		for p, end := range ends {
+			if pos[p] < end {
+				return false
+			}
+		}
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for !done() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: not at the end %v after 60s (at %v)", topic, ends, pos)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("reading %s: %v", topic, err) })
+		fs.EachPartition(func(f kgo.FetchTopicPartition) {
+			if f.LastStableOffset >= 0 && f.LastStableOffset >= ends[f.Partition] {
+				pos[f.Partition] = max(pos[f.Partition], ends[f.Partition])
+			}
+			for _, r := range f.Records {
+				pos[f.Partition] = max(pos[f.Partition], r.Offset+1)
+				if r.Attrs.IsControl() || r.Key == nil || r.Offset >= ends[f.Partition] {
+					continue
+				}
+				out[string(r.Key)] = r.Value
+			}
+		})
+	}
+	return out
+}

@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/testkafka"
+)
+
+// stateModel is the topic as a consumer starting now reads it, over every
+// key ever written: keys the log no longer holds must be absent too.
+func stateModel(t *testing.T, b *testkafka.Broker, topic string, written model) model {
+	m := model{}
+	for k := range written {
+		m[k] = nil
+	}
+	for k, v := range b.State(t, topic) {
+		m[k] = v
+	}
+	return m
+}
+
+// Records of aborted transactions never reach the store, and a partition
+// whose log ends in a commit or abort marker (an offset with no record)
+// finishes restoring.
+func TestOnlyCommittedRecordsAreApplied(t *testing.T) {
+	b := testkafka.Start(t)
+	topic := testkafka.Name(t, "txn")
+	b.CreateTopic(t, topic, 3)
+	cl := b.Client(t, kgo.DefaultProduceTopic(topic), kgo.TransactionalID(testkafka.Name(t, "tx")))
+	ctx := context.Background()
+	written := model{}
+	rng := rand.New(rand.NewPCG(7, 8))
+	txn := func(commit bool, rs []*kgo.Record) {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		testkafka.Produce(t, cl, rs...)
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch := func(i int, aborted bool) []*kgo.Record {
+		var rs []*kgo.Record
+		for j := 0; j < 50; j++ {
+			k := fmt.Sprintf("k-%d", rng.IntN(200))
+			v := fmt.Appendf(nil, `{"txn":%d,"aborted":%t}`, i, aborted)
+			if !aborted && rng.IntN(8) == 0 {
+				v = nil
+			}
+			written[k] = nil
+			rs = append(rs, &kgo.Record{Key: []byte(k), Value: v})
+		}
+		return rs
+	}
+	for i := range 30 {
+		aborted := i%3 == 1
+		txn(!aborted, batch(i, aborted))
+	}
+	n := startNode(t, b, testkafka.Name(t, "app"), topic, nil, t.TempDir())
+	defer n.stop()
+	// The last transaction was committed: every log ends in a marker.
+	waitCaughtUp(t, b, n.e, topic)
+	checkModel(t, n.e, topic, stateModel(t, b, topic, written))
+
+	// An aborted transaction at the end, while the node runs: its records
+	// are skipped and its marker counted.
+	txn(false, batch(99, true))
+	waitCaughtUp(t, b, n.e, topic)
+	checkModel(t, n.e, topic, stateModel(t, b, topic, written))
+	if !n.e.Ready() {
+		t.Fatal("caught up, but not ready")
+	}
+}
+
+// When retention (here DeleteRecords) moves the log start past a node that
+// is behind, over records that delete and overwrite keys it holds, the node
+// must not jump the gap: it wipes the partition and restores it from the new
+// log start, and then holds exactly what the topic holds. The same across a
+// restart: a node that stopped before the gap resumes into it.
+func TestLogStartPassingANodeRebuilds(t *testing.T) {
+	b := testkafka.Start(t)
+	topic := testkafka.Name(t, "retained")
+	group := testkafka.Name(t, "app")
+	b.CreateTopic(t, topic, 3)
+	cl := b.Client(t, kgo.DefaultProduceTopic(topic))
+	rng := rand.New(rand.NewPCG(9, 10))
+	written := model{}
+	testkafka.Produce(t, cl, workload(rng, written, 3_000, 400)...)
+
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	holding := false
+	dir := t.TempDir()
+	n := startNode(t, b, group, topic, nil, dir, func(e *Engine) {
+		e.holdApply = func() {
+			if holding {
+				held <- struct{}{}
+				<-hold
+				holding = false
+			}
+		}
+	})
+	waitCaughtUp(t, b, n.e, topic)
+
+	// Hold the node at its next poll. Its client then buffers one more
+	// fetch (a few records, below) and fetches nothing else until the
+	// node polls again; meanwhile deletes and overwrites of the keys it
+	// holds are written, then deleted from the log.
+	holding = true
+	testkafka.Produce(t, cl, workload(rng, written, 30, 400)...)
+	<-held
+	testkafka.Produce(t, cl, workload(rng, written, 30, 400)...)
+	time.Sleep(time.Second) // the client buffers them
+	testkafka.Produce(t, cl, workload(rng, written, 3_000, 400)...)
+	b.DeleteRecords(t, topic, b.EndOffsets(t, topic))
+	testkafka.Produce(t, cl, workload(rng, written, 300, 400)...)
+	close(hold)
+	waitCaughtUp(t, b, n.e, topic)
+	want := stateModel(t, b, topic, written)
+	checkModel(t, n.e, topic, want)
+	if got := testutil.ToFloat64(n.e.m.rebuilds.WithLabelValues(topic)); got != 3 {
+		t.Fatalf("%v partitions rebuilt, want all 3", got)
+	} else {
+		t.Logf("%v partitions rebuilt from the log start", got)
+	}
+	n.stop()
+
+	// Across a restart: stopped, the log moves on past its checkpoints.
+	testkafka.Produce(t, cl, workload(rng, written, 2_000, 400)...)
+	b.DeleteRecords(t, topic, b.EndOffsets(t, topic))
+	testkafka.Produce(t, cl, workload(rng, written, 300, 400)...)
+	n = startNode(t, b, group, topic, nil, dir)
+	defer n.stop()
+	waitCaughtUp(t, b, n.e, topic)
+	checkModel(t, n.e, topic, stateModel(t, b, topic, written))
+}
+
+// Broker answers with errors, or without the topic or its id, at
+// assignment must never wipe a partition: the engine asks again until the
+// brokers say something sure.
+func TestMetadataErrorsNeverWipe(t *testing.T) {
+	b := testkafka.Start(t)
+	topic := testkafka.Name(t, "kept")
+	group := testkafka.Name(t, "app")
+	b.CreateTopic(t, topic, 3)
+	cl := b.Client(t, kgo.DefaultProduceTopic(topic))
+	rng := rand.New(rand.NewPCG(11, 12))
+	m := model{}
+	testkafka.Produce(t, cl, workload(rng, m, 2_000, 300)...)
+	dir := t.TempDir()
+	n := startNode(t, b, group, topic, nil, dir)
+	waitCaughtUp(t, b, n.e, topic)
+	n.stop()
+	stored := map[int32]int64{}
+	for _, p := range n.e.Partitions() {
+		stored[p.Partition] = p.Offset
+	}
+
+	// Each answer at assignment is broken a different way, then one is whole.
+	faults := []func(*logBounds){
+		func(lb *logBounds) { delete(lb.meta, topic) },
+		func(lb *logBounds) {
+			d := lb.meta[topic]
+			d.id, d.err = [16]byte{}, kerr.LeaderNotAvailable
+			lb.meta[topic] = d
+		},
+		func(lb *logBounds) {
+			d := lb.meta[topic]
+			d.id = [16]byte{}
+			lb.meta[topic] = d
+		},
+		func(lb *logBounds) { lb.failed[store.Partition{Topic: topic, Partition: 1}] = "start offset: NOT_LEADER_OR_FOLLOWER" },
+	}
+	calls := 0
+	n = startNode(t, b, group, topic, nil, dir, func(e *Engine) {
+		e.brokerAnswers = func(lb *logBounds) {
+			if calls < len(faults) {
+				faults[calls](lb)
+			}
+			calls++
+		}
+	})
+	defer n.stop()
+	waitCaughtUp(t, b, n.e, topic)
+	if calls <= len(faults) {
+		t.Fatalf("the engine asked %d times; %d answers were broken", calls, len(faults))
+	}
+	if w := testutil.ToFloat64(n.e.m.wipes.WithLabelValues(topic)); w != 0 {
+		t.Fatalf("%v partitions wiped on broken answers", w)
+	}
+	for _, p := range n.e.Partitions() {
+		if p.StartOffset != stored[p.Partition]+1 {
+			t.Fatalf("partition %d resumed at %d, want %d (after its checkpoint)", p.Partition, p.StartOffset, stored[p.Partition]+1)
+		}
+	}
+	checkModel(t, n.e, topic, m)
+}
