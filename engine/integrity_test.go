@@ -177,7 +177,9 @@ func TestMetadataErrorsNeverWipe(t *testing.T) {
 			d.id = [16]byte{}
 			lb.meta[topic] = d
 		},
-		func(lb *logBounds) { lb.failed[store.Partition{Topic: topic, Partition: 1}] = "start offset: NOT_LEADER_OR_FOLLOWER" },
+		func(lb *logBounds) {
+			lb.failed[store.Partition{Topic: topic, Partition: 1}] = "start offset: NOT_LEADER_OR_FOLLOWER"
+		},
 	}
 	calls := 0
 	n = startNode(t, b, group, topic, nil, dir, func(e *Engine) {
