@@ -38,19 +38,21 @@ func (e *unavailableError) Error() string {
 // await calls f until it succeeds, fails with an error that waiting cannot
 // cure, or the timeout passes. Only a partition without a serving owner is
 // retried (*engine.NotServingError, *waitError): restoring, moving, or its
-// owner unreachable. It returns how long it waited. f gets the deadline,
-// which calls to other nodes enforce and pass on.
+// owner unreachable. When the deadline ends the wait, the error is an
+// *unavailableError naming the partitions of the last try. It returns how
+// long it waited. f gets the deadline, which calls to other nodes enforce
+// and pass on.
 func await[T any](ctx context.Context, timeout time.Duration, f func(ctx context.Context, deadline time.Time) (T, error)) (T, time.Duration, error) {
 	start := time.Now()
 	deadline := start.Add(timeout)
 	// The common case serves at once: no timer or backoff to set up.
 	v, err := f(ctx, deadline)
-	if notServing(err) == nil {
+	last := notServing(err)
+	if last == nil {
 		return v, 0, err
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	var last []unavailablePartition
 	v, err = retry.DoValue(ctx, backoff(), func(ctx context.Context) (T, error) {
 		v, err := f(ctx, deadline)
 		if ns := notServing(err); ns != nil {
@@ -59,7 +61,11 @@ func await[T any](ctx context.Context, timeout time.Duration, f func(ctx context
 		}
 		return v, err
 	})
-	if err != nil && last != nil && errors.Is(err, context.DeadlineExceeded) {
+	// The first try alone may have taken the whole timeout (a call to the
+	// owner waits for it up to the deadline), and then the loop above ends
+	// before it tries: its partitions are the answer all the same, never
+	// the bare context error.
+	if errors.Is(err, context.DeadlineExceeded) {
 		err = &unavailableError{partitions: last}
 	}
 	return v, time.Since(start), err

@@ -43,6 +43,16 @@ type testNode struct {
 	h   *Handler
 	srv *httptest.Server
 	URL string
+	// intercept, when set, sees every HTTP request first and answers it
+	// in the node's place when it returns true: a test makes the node
+	// look slow or broken to its peers.
+	intercept atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
+}
+
+// nodeOptions are what a test changes in one node.
+type nodeOptions struct {
+	kafka   []kgo.Opt      // added to the engine's Kafka client options
+	handler func(*Options) // changes the handler's options
 }
 
 // newTestCluster creates the topic and produces keys o-0000.. with JSON
@@ -99,10 +109,20 @@ func (c *testCluster) node(id string) *testNode {
 // start starts a node: its HTTP server first (its URL goes into the group
 // metadata), then its engine with a static instance id.
 func (c *testCluster) start(id string) *testNode {
+	c.t.Helper()
+	return c.startWith(id, nodeOptions{})
+}
+
+// startWith starts a node with options of its own.
+func (c *testCluster) startWith(id string, o nodeOptions) *testNode {
 	t := c.t
 	t.Helper()
 	var handler atomic.Pointer[Handler]
+	n := &testNode{id: id}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := n.intercept.Load(); f != nil && (*f)(w, r) {
+			return
+		}
 		if h := handler.Load(); h != nil {
 			h.ServeHTTP(w, r)
 			return
@@ -118,7 +138,7 @@ func (c *testCluster) start(id string) *testNode {
 		InstanceID:     id,
 		Balancer:       bal,
 		Stores:         []engine.StoreSpec{{Name: "orders", Topic: c.topic, Key: str, Value: js}},
-		Kafka:          []kgo.Opt{kgo.SeedBrokers(c.b.Addrs...)},
+		Kafka:          append([]kgo.Opt{kgo.SeedBrokers(c.b.Addrs...)}, o.kafka...),
 		SessionTimeout: c.sessionTimeout,
 		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
 	})
@@ -128,12 +148,16 @@ func (c *testCluster) start(id string) *testNode {
 	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Options{
+	ho := Options{
 		Engine: e, Routing: bal, Timeout: 10 * time.Second, MaxTimeout: 60 * time.Second, DefaultLimit: 100, MaxLimit: 1000,
 		Refresh: func(ctx context.Context) error { return bal.Refresh(ctx, e.Admin(), c.group) },
-	})
+	}
+	if o.handler != nil {
+		o.handler(&ho)
+	}
+	h := New(ho)
 	handler.Store(h)
-	n := &testNode{id: id, e: e, bal: bal, h: h, srv: srv, URL: srv.URL}
+	n.e, n.bal, n.h, n.srv, n.URL = e, bal, h, srv, srv.URL
 	c.mu.Lock()
 	c.nodes[id] = n
 	c.mu.Unlock()

@@ -73,13 +73,16 @@ func (e *notOwnerError) Error() string {
 
 // route decides where partition p is read: ok=true means here. Otherwise it
 // returns the owner to call, or a *waitError, or a *notOwnerError when the
-// request was already forwarded once.
+// request was already forwarded once. A closed store (store.ErrClosed: the
+// node is shutting down) serves nothing here, whatever the routing table
+// says, so its partitions are asked of their next owner, or waited for.
 func (h *Handler) route(p store.Partition, localErr error, hops int) (owner cluster.Member, local bool, err error) {
 	var ns *engine.NotServingError
-	if !errors.As(localErr, &ns) {
+	closed := errors.Is(localErr, store.ErrClosed)
+	if !closed && !errors.As(localErr, &ns) {
 		return owner, true, nil
 	}
-	if ns.State == engine.Restoring {
+	if ns != nil && ns.State == engine.Restoring {
 		return owner, false, &waitError{p, "restoring on " + h.e.NodeID()}
 	}
 	t := h.table()
@@ -93,6 +96,9 @@ func (h *Handler) route(p store.Partition, localErr error, hops int) (owner clus
 	}
 	if o.NodeID == h.e.NodeID() {
 		h.refreshSoon() // or this node lost its membership and its table is stale
+		if closed {
+			return owner, false, &waitError{p, o.NodeID + " is shutting down (its store is closed)"}
+		}
 		return owner, false, &waitError{p, "assigned to " + o.NodeID + ", not started yet"}
 	}
 	return o, false, nil
@@ -133,9 +139,20 @@ func hops(r *http.Request) int {
 	return max(n, 0)
 }
 
+// ownerTimeout is how long the owner may wait for its partition: a little
+// less than what is left of the caller's deadline, so that its 503 (or its
+// answer, when the partition serves at the last moment) gets back before
+// the deadline ends the call: a tenth of it, at most 50ms, for the way back.
+func ownerTimeout(left time.Duration) time.Duration {
+	d := left - min(left/10, 50*time.Millisecond)
+	return max(d.Truncate(time.Millisecond), time.Millisecond)
+}
+
 // call makes one request to a peer's internal endpoint and maps its answer:
 // 200 returns the body, 404 engine.ErrNotFound, 421/503 and transport
 // errors a *waitError (the caller's retry loop refreshes and tries again).
+// An answer longer than the handler's PeerAnswerLimit is an error, never
+// cut: a page cut between two records would read as a whole one.
 func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Member, p store.Partition, path string, q url.Values) ([]byte, error) {
 	left := time.Until(deadline)
 	if left <= 0 {
@@ -143,7 +160,7 @@ func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Me
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	q.Set("timeout", max(left.Round(time.Millisecond), time.Millisecond).String())
+	q.Set("timeout", ownerTimeout(left).String())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, owner.URL+path+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
@@ -159,9 +176,13 @@ func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Me
 		return nil, &waitError{p, "owner " + owner.NodeID + " unreachable: " + err.Error()}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	limit := h.o.PeerAnswerLimit
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, &waitError{p, "reading from owner " + owner.NodeID + ": " + err.Error()}
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("node %s answered more than %d bytes (the limit of one answer between nodes) for partition %s", owner.NodeID, limit, p)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
@@ -293,13 +314,14 @@ func (h *Handler) internalPartition(w http.ResponseWriter, r *http.Request, ps h
 	return s, store.Partition{Topic: s.Topic, Partition: int32(p)}, true
 }
 
-// local waits while p restores here, and answers 421 at once when p is not
-// assigned here: the caller has a stale view.
+// localOnly waits while p restores here, and answers 421 at once when p is
+// not assigned here (the caller has a stale view) or this node's store is
+// closed (it is shutting down): the caller refreshes its view and retries.
 func localOnly[T any](h *Handler, r *http.Request, p store.Partition, timeout time.Duration, f func() (T, error)) (T, error) {
 	v, _, err := await(r.Context(), timeout, func(context.Context, time.Time) (T, error) {
 		v, err := f()
 		var ns *engine.NotServingError
-		if errors.As(err, &ns) && ns.State != engine.Restoring {
+		if errors.Is(err, store.ErrClosed) || errors.As(err, &ns) && ns.State != engine.Restoring {
 			return v, &notOwnerError{p, h.table().Generation()}
 		}
 		return v, err

@@ -48,6 +48,9 @@ type Options struct {
 	Refresh func(context.Context) error
 	// Transforms are the stores' query transforms, by store name.
 	Transforms map[string]Transform
+	// PeerAnswerLimit bounds the bytes read from one answer of another
+	// node (default 256 MiB); a longer answer fails its partition.
+	PeerAnswerLimit int64
 }
 
 // Routing is where the current routing table comes from: the cluster
@@ -78,6 +81,9 @@ func New(o Options) *Handler {
 	}
 	if o.Client == nil {
 		o.Client = newPeerClient()
+	}
+	if o.PeerAnswerLimit <= 0 {
+		o.PeerAnswerLimit = 256 << 20
 	}
 	h := &Handler{o: o, e: o.Engine, log: o.Logger, mux: httprouter.New(), m: newHTTPMetrics(o.Registry), client: o.Client}
 	h.handle("/v1/stores", "stores", h.listStores)
