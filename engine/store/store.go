@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -51,18 +52,69 @@ type Options struct {
 	// committed without fsync, so a crash loses at most this much applied
 	// work, which is re-read from Kafka because the offsets are lost with it.
 	SyncInterval time.Duration
+	// OnFatal is called once when Pebble meets an error it cannot go on
+	// from (a WAL write on a full disk): the store is then unusable, and
+	// the goroutine that met the error is parked for good, as Pebble
+	// requires (it must not return). Default: log it.
+	OnFatal func(error)
+	// Logger receives Pebble's errors, at most one line per message a
+	// minute with a count of those held back (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // ErrClosed is returned by reads and writes of a store that is closing or
 // closed.
 var ErrClosed = errors.New("store: closed")
 
-// DB is the node's store. It is safe for concurrent use.
+// DB is the node's store. It is safe for concurrent use, Close included:
+// no read or write ever runs against a closed Pebble database, which would
+// panic or read freed memory.
 type DB struct {
 	db    *pebble.DB
 	cache *pebble.Cache
 	stop  chan struct{}
 	done  sync.WaitGroup
+	fs    vfs.FS
+	dir   string
+
+	// ops counts the operations in flight (a Get, a Count, a commit, an
+	// open Iterator), plus closing once Close has begun. An operation that
+	// finds closing set backs out with ErrClosed; Close waits until only
+	// closing is left. Two atomic adds on the hot path, and Next costs
+	// nothing: an open iterator holds its count until its Close.
+	ops       atomic.Int64
+	drained   chan struct{} // closed when ops falls to closing
+	drainOnce sync.Once
+	closeOnce sync.Once
+	// closeWait bounds how long Close waits for operations in flight
+	// (defaultCloseWait; tests shorten it).
+	closeWait time.Duration
+}
+
+// closing is the bit of DB.ops set by Close, far above any count of
+// operations in flight.
+const closing = 1 << 62
+
+// defaultCloseWait is how long Close waits for operations in flight before
+// it gives up. A read ends within milliseconds, and callers stop their
+// readers before they close the store, so what is still in flight then is
+// an iterator a caller leaked, or a read or write stuck on a failing disk.
+const defaultCloseWait = 5 * time.Second
+
+// acquire registers an operation; it fails with ErrClosed once Close has
+// begun. Every successful acquire is paired with one release.
+func (d *DB) acquire() error {
+	if d.ops.Add(1)&closing != 0 {
+		d.release()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (d *DB) release() {
+	if d.ops.Add(-1) == closing {
+		d.drainOnce.Do(func() { close(d.drained) })
+	}
 }
 
 // Open opens or creates the store.
@@ -85,7 +137,7 @@ func Open(o Options) (*DB, error) {
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
 		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
-		Logger:                      slogLogger{},
+		Logger:                      newPebbleLogger(o.Logger, o.OnFatal),
 	}
 	// Bloom filters on every level: a point lookup of an absent key then
 	// rarely touches a data block.
@@ -98,7 +150,10 @@ func Open(o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", o.Dir, err)
 	}
-	d := &DB{db: db, cache: cache, stop: make(chan struct{})}
+	d := &DB{db: db, cache: cache, stop: make(chan struct{}), drained: make(chan struct{}), closeWait: defaultCloseWait, fs: o.FS, dir: o.Dir}
+	if d.fs == nil {
+		d.fs = vfs.Default
+	}
 	d.done.Add(1)
 	go d.syncLoop(o.SyncInterval)
 	return d, nil
@@ -119,13 +174,48 @@ func (d *DB) syncLoop(every time.Duration) {
 }
 
 // Sync makes every committed batch durable.
-func (d *DB) Sync() error { return d.db.LogData(nil, pebble.Sync) }
+func (d *DB) Sync() error {
+	if err := d.acquire(); err != nil {
+		return err
+	}
+	defer d.release()
+	return d.db.LogData(nil, pebble.Sync)
+}
 
-// Close syncs and closes the store.
+// Close syncs and closes the store. Operations that start once it has begun
+// fail with ErrClosed; it waits for those in flight, including iterators
+// opened before it, which keep working until their Close. Later calls
+// return ErrClosed.
+//
+// The wait is bounded (5 s), so Close returns even when a caller leaked an
+// iterator or a read or write is stuck on a failing disk. Closing Pebble
+// under either would crash the process or let it read freed memory, and
+// syncing on a stuck disk would hang, so past the bound Close does neither:
+// it leaves Pebble open and returns an error that says how many operations
+// were left. The caller is about to exit, and its exit releases the
+// database as a crash would: what the last sync did not cover is re-read
+// from Kafka at the next start.
 func (d *DB) Close() error {
+	err := ErrClosed
+	d.closeOnce.Do(func() { err = d.close() })
+	return err
+}
+
+func (d *DB) close() error {
+	if d.ops.Add(closing) == closing {
+		d.drainOnce.Do(func() { close(d.drained) })
+	}
 	close(d.stop)
+	t := time.NewTimer(d.closeWait)
+	defer t.Stop()
+	select {
+	case <-d.drained:
+	case <-t.C:
+		left := d.ops.Load() &^ closing
+		return fmt.Errorf("store: %d operations still in flight after %s (an iterator not closed, or a stuck disk); the database was left open", left, d.closeWait)
+	}
 	d.done.Wait()
-	return errors.Join(d.Sync(), d.db.Close())
+	return errors.Join(d.db.LogData(nil, pebble.Sync), d.db.Close())
 }
 
 // Partition names one topic partition.
@@ -161,6 +251,10 @@ func (c Checkpoint) encode(dst []byte) []byte {
 // Checkpoint returns the partition's checkpoint; ok is false when the store
 // holds no state for it.
 func (d *DB) Checkpoint(p Partition) (c Checkpoint, ok bool, err error) {
+	if err := d.acquire(); err != nil {
+		return c, false, err
+	}
+	defer d.release()
 	v, closer, err := d.db.Get(appendPrefix(nil, kindMeta, p))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return c, false, nil
@@ -180,6 +274,10 @@ func (d *DB) Checkpoint(p Partition) (c Checkpoint, ok bool, err error) {
 
 // Wipe drops every record and the checkpoint of p, atomically.
 func (d *DB) Wipe(p Partition) error {
+	if err := d.acquire(); err != nil {
+		return err
+	}
+	defer d.release()
 	b := d.db.NewBatch()
 	defer b.Close()
 	lo := appendPrefix(nil, kindData, p)
@@ -233,9 +331,14 @@ func (b *Batch) Delete(key []byte) error {
 func (b *Batch) Len() int { return b.n }
 
 // Commit writes the batch and the checkpoint atomically, without waiting for
-// fsync (see Options.SyncInterval), and releases the batch.
+// fsync (see Options.SyncInterval), and releases the batch. It fails with
+// ErrClosed, writing nothing, once the store is closing.
 func (b *Batch) Commit(c Checkpoint) error {
 	defer b.b.Close()
+	if err := b.db.acquire(); err != nil {
+		return err
+	}
+	defer b.db.release()
 	if err := b.b.Set(appendPrefix(b.key[:0], kindMeta, b.p), c.encode(b.val[:0]), nil); err != nil {
 		return err
 	}
@@ -265,6 +368,10 @@ func decodeRecord(key, v []byte) (Record, error) {
 // Get returns the latest record of key in p; ok is false when the key is
 // absent.
 func (d *DB) Get(p Partition, key []byte) (r Record, ok bool, err error) {
+	if err := d.acquire(); err != nil {
+		return r, false, err
+	}
+	defer d.release()
 	var buf [128]byte
 	k := append(appendPrefix(buf[:0], kindData, p), key...)
 	v, closer, err := d.db.Get(k)
@@ -284,8 +391,11 @@ func (d *DB) Get(p Partition, key []byte) (r Record, ok bool, err error) {
 }
 
 // Iterator walks one partition's records in key order. Key and Value of
-// the current Record are valid until the next call to Next or Close.
+// the current Record are valid until the next call to Next or Close. An
+// open iterator keeps working while the store closes, and the store's Close
+// waits for its Close: every iterator must be closed.
 type Iterator struct {
+	db      *DB // nil once closed
 	it      *pebble.Iterator
 	prefix  int
 	started bool
@@ -294,7 +404,16 @@ type Iterator struct {
 
 // NewIterator returns an iterator over the keys k of p with lower <= k <
 // upper; a nil bound is open. It starts before the first key: call Next.
-func (d *DB) NewIterator(p Partition, lower, upper []byte) (*Iterator, error) {
+// It fails with ErrClosed once the store is closing.
+func (d *DB) NewIterator(p Partition, lower, upper []byte) (_ *Iterator, err error) {
+	if err := d.acquire(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			d.release()
+		}
+	}()
 	pre := appendPrefix(nil, kindData, p)
 	lo := append(bytes.Clone(pre), lower...)
 	hi := PrefixEnd(pre)
@@ -305,7 +424,7 @@ func (d *DB) NewIterator(p Partition, lower, upper []byte) (*Iterator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Iterator{it: it, prefix: len(pre)}, nil
+	return &Iterator{db: d, it: it, prefix: len(pre)}, nil
 }
 
 // Next moves to the next record and returns it; ok is false at the end or
@@ -343,12 +462,24 @@ func (i *Iterator) Err() error {
 	return i.it.Error()
 }
 
-// Close releases the iterator.
-func (i *Iterator) Close() error { return errors.Join(i.err, i.it.Close()) }
+// Close releases the iterator. Later calls do nothing.
+func (i *Iterator) Close() error {
+	if i.db == nil {
+		return nil
+	}
+	err := errors.Join(i.err, i.it.Close())
+	i.db.release()
+	i.db = nil
+	return err
+}
 
 // Count counts p's keys. It walks the partition, so it costs time in
 // proportion to the partition's size.
 func (d *DB) Count(p Partition) (int64, error) {
+	if err := d.acquire(); err != nil {
+		return 0, err
+	}
+	defer d.release()
 	pre := appendPrefix(nil, kindData, p)
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: pre, UpperBound: PrefixEnd(pre)})
 	if err != nil {
@@ -374,17 +505,74 @@ func PrefixEnd(p []byte) []byte {
 	return nil
 }
 
-// Metrics exposes Pebble's own metrics, for diagnostics.
-func (d *DB) Metrics() *pebble.Metrics { return d.db.Metrics() }
+// DiskUsage says how much room the file system holding the store has left.
+// It fails with vfs.ErrUnsupported on a file system that cannot tell.
+func (d *DB) DiskUsage() (vfs.DiskUsage, error) { return d.fs.GetDiskUsage(d.dir) }
 
-// slogLogger sends Pebble's errors to the node's log and drops its
-// informational chatter (flushes, compactions), which is in Metrics.
-type slogLogger struct{}
-
-func (slogLogger) Infof(string, ...any) {}
-func (slogLogger) Errorf(format string, args ...any) {
-	slog.Error("pebble: " + fmt.Sprintf(format, args...))
+// Metrics exposes Pebble's own metrics, for diagnostics; nil once the store
+// is closing.
+func (d *DB) Metrics() *pebble.Metrics {
+	if d.acquire() != nil {
+		return nil
+	}
+	defer d.release()
+	return d.db.Metrics()
 }
-func (slogLogger) Fatalf(format string, args ...any) {
-	panic("pebble: " + fmt.Sprintf(format, args...))
+
+// pebbleLogger sends Pebble's errors to the node's log, rate-limited per
+// message (a failing disk makes Pebble retry a flush, and log its error, in
+// a tight loop), and drops its informational chatter (flushes,
+// compactions), which is in Metrics.
+type pebbleLogger struct {
+	log     *slog.Logger
+	onFatal func(error)
+	fatal   sync.Once
+
+	mu   sync.Mutex
+	last map[string]time.Time // by format
+	held map[string]int
+}
+
+func newPebbleLogger(log *slog.Logger, onFatal func(error)) *pebbleLogger {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &pebbleLogger{log: log, onFatal: onFatal, last: map[string]time.Time{}, held: map[string]int{}}
+}
+
+func (*pebbleLogger) Infof(string, ...any) {}
+
+func (l *pebbleLogger) Errorf(format string, args ...any) {
+	l.mu.Lock()
+	now := time.Now()
+	if t, ok := l.last[format]; ok && now.Sub(t) < time.Minute {
+		l.held[format]++
+		l.mu.Unlock()
+		return
+	}
+	held := l.held[format]
+	l.last[format], l.held[format] = now, 0
+	l.mu.Unlock()
+	if held > 0 {
+		l.log.Error("pebble: "+fmt.Sprintf(format, args...), "repeated", held)
+		return
+	}
+	l.log.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+// Fatalf must not return: Pebble calls it where it cannot go on (its commit
+// pipeline is broken). Panicking would end the process with a stack trace
+// and no chance to leave the group; instead the store reports the error,
+// and the goroutine that met it waits forever. Every later write blocks
+// behind it, so the owner must take the node out (the engine does, and
+// exits), never wait for a write to return.
+func (l *pebbleLogger) Fatalf(format string, args ...any) {
+	err := fmt.Errorf(format, args...)
+	l.fatal.Do(func() {
+		l.log.Error("store failed: pebble cannot go on", "err", err)
+		if l.onFatal != nil {
+			l.onFatal(err)
+		}
+	})
+	select {}
 }
