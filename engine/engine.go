@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-retry"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -78,6 +79,11 @@ type Config struct {
 	// engine fails (default 60s): a partition with records to apply that
 	// applies none, or one store write that does not return.
 	StallTimeout time.Duration
+	// MinFreeSpace, when above 0, fails the engine once the file system
+	// holding the store has less room than this, in bytes: Pebble cannot
+	// go on from some failed writes (a WAL that cannot be closed panics),
+	// so the node leaves while the disk still has room.
+	MinFreeSpace int64
 	// Store configures the local Pebble store.
 	Store store.Options
 	// Logger receives the engine's logs (default slog.Default()).
@@ -189,7 +195,8 @@ type Engine struct {
 	// assign has not set yet: the node is not ready while there are any.
 	pending map[store.Partition]bool
 
-	joined atomic.Bool // set by the first completed group join
+	joined  atomic.Bool // set by the first completed group join
+	leaving atomic.Bool // set when Leave begins: never ready again
 
 	// applyMu is held while a fetch is applied, so tests can stop the
 	// world between two batches (to simulate a crash at a known point).
@@ -217,7 +224,8 @@ type Engine struct {
 	leaveOnce sync.Once
 	leaveErr  error
 	cancel    context.CancelFunc
-	done      chan error
+	done      chan struct{} // closed when the poll loop has returned
+	pollErr   error         // what it returned; read after done
 
 	// The first failure is kept: Err returns it and failed is closed.
 	failOnce sync.Once
@@ -261,12 +269,17 @@ func Open(cfg Config) (*Engine, error) {
 		return nil, errors.New("engine: no stores")
 	}
 	sort.Strings(e.topics)
-	db, err := store.Open(cfg.Store)
+	e.m = newMetrics(e, cfg.Registerer)
+	so := cfg.Store
+	so.OnFatal = func(err error) { e.fail(fmt.Errorf("engine: the store failed: %w", err)) }
+	if so.Logger == nil {
+		so.Logger = e.log
+	}
+	db, err := store.Open(so)
 	if err != nil {
 		return nil, err
 	}
 	e.db = db
-	e.m = newMetrics(e, cfg.Registerer)
 	return e, nil
 }
 
@@ -321,13 +334,14 @@ func (e *Engine) Start(ctx context.Context) error {
 		return fmt.Errorf("engine: kafka client: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	e.cl, e.cancel, e.done = cl, cancel, make(chan error, 1)
+	e.cl, e.cancel, e.done = cl, cancel, make(chan struct{})
 	go func() {
 		err := e.poll(runCtx)
 		if err != nil {
 			e.fail(err)
 		}
-		e.done <- err
+		e.pollErr = err
+		close(e.done)
 	}()
 	go e.watch(runCtx)
 	return nil
@@ -408,12 +422,14 @@ func (e *Engine) Leave(ctx context.Context) error {
 }
 
 func (e *Engine) leave(ctx context.Context) error {
+	e.leaving.Store(true)
 	if e.cl == nil {
 		return nil
 	}
 	var errs []error
 	e.cancel()
-	if err := <-e.done; err != nil && !errors.Is(err, context.Canceled) {
+	<-e.done
+	if err := e.pollErr; err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, err)
 	}
 	// Nothing is applied any more: remember where each partition stopped,
@@ -927,13 +943,16 @@ func (e *Engine) apply(f kgo.FetchTopicPartition) error {
 }
 
 // watch fails the engine when a store write has not returned within the
-// stall timeout: a full disk does not fail Pebble's writes, it stalls
-// them (flushes fail and are retried, memtables fill, writes wait), and a
+// stall timeout, or when the disk is almost full. A full disk does not fail
+// Pebble's writes cleanly: a failed flush is retried while the memtables
+// fill and writes stall, and a failed WAL write breaks Pebble for good
+// (see store.Options.OnFatal), or panics where no caller can recover. A
 // node that keeps serving frozen values while its lag grows is worse than
-// one that leaves.
+// one that leaves, and leaving before the disk is full is best.
 func (e *Engine) watch(ctx context.Context) {
 	t := time.NewTicker(min(e.cfg.StallTimeout/4, time.Second))
 	defer t.Stop()
+	checkSpace := e.cfg.MinFreeSpace > 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -948,6 +967,20 @@ func (e *Engine) watch(ctx context.Context) {
 					d.Round(time.Second), e.cfg.StallTimeout))
 				return
 			}
+		}
+		if !checkSpace {
+			continue
+		}
+		u, err := e.db.DiskUsage()
+		switch {
+		case errors.Is(err, vfs.ErrUnsupported):
+			checkSpace = false // an in-memory store, in tests
+		case err != nil:
+			e.warn("disk usage", "cannot read the store's free disk space", "err", err)
+		case u.AvailBytes < uint64(e.cfg.MinFreeSpace):
+			e.fail(fmt.Errorf("engine: the store's disk is almost full: %d MiB free, below storage.min_free_space (%d MiB)",
+				u.AvailBytes>>20, e.cfg.MinFreeSpace>>20))
+			return
 		}
 	}
 }

@@ -46,9 +46,10 @@ type node struct {
 	dir string
 }
 
-// startNode opens and starts a node; each of with may change the engine
-// (its cfg, or a test hook) before it starts.
-func startNode(t *testing.T, b *testkafka.Broker, group, topic string, fs vfs.FS, dir string, with ...func(*Engine)) *node {
+// startNode opens and starts a node. Each of with is a func(*Config),
+// which changes the configuration before the engine opens, or a
+// func(*Engine), which sets a test hook before it starts.
+func startNode(t *testing.T, b *testkafka.Broker, group, topic string, fs vfs.FS, dir string, with ...any) *node {
 	t.Helper()
 	str, _ := serde.Lookup("string")
 	js, _ := serde.Lookup("json")
@@ -60,12 +61,19 @@ func startNode(t *testing.T, b *testkafka.Broker, group, topic string, fs vfs.FS
 		SessionTimeout: 6 * time.Second,
 		Store:          store.Options{Dir: dir, FS: fs, CacheSize: 8 << 20, MemTableSize: 4 << 20, SyncInterval: 100 * time.Millisecond},
 	}
+	for _, f := range with {
+		if f, ok := f.(func(*Config)); ok {
+			f(&cfg)
+		}
+	}
 	e, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range with {
-		f(e)
+		if f, ok := f.(func(*Engine)); ok {
+			f(e)
+		}
 	}
 	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)

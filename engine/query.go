@@ -138,10 +138,10 @@ func (e *Engine) Partitions() []PartitionInfo {
 	return out
 }
 
-// Ready reports whether the node has joined the group and every partition
-// assigned to it serves.
+// Ready reports whether the node has joined the group, every partition
+// assigned to it serves, and it has neither failed nor begun to leave.
 func (e *Engine) Ready() bool {
-	if !e.joined.Load() || e.Err() != nil {
+	if !e.joined.Load() || e.leaving.Load() || e.Err() != nil {
 		return false
 	}
 	e.mu.RLock()

@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"bytes"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/iqengine/iqengine/internal/testkafka"
+)
+
+// lockedBuffer is a log destination that tests read while nodes write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A full disk does not fail Pebble's writes, it stalls them. The node whose
+// disk fills must take itself out within the stall timeout: not ready, an
+// error for /healthz, out of the group so the other node takes its
+// partitions (and answers every key right), and a log that says so in a
+// bounded number of lines.
+// A disk that fills is noticed before it is full: the node leaves while
+// Pebble can still write (a WAL that cannot be written or closed breaks it
+// past repair, some of it in panics no caller can recover).
+func TestNearlyFullDiskTakesTheNodeOut(t *testing.T) {
+	fs := &filling{FS: vfs.Default}
+	fullDisk(t, fs, fs.fill)
+}
+
+// A disk full for the tables only (say, the WAL on a disk of its own) fails
+// every flush, which Pebble retries while the memtables fill and writes
+// wait: the stall timeout takes the node out.
+func TestStalledWritesTakeTheNodeOut(t *testing.T) {
+	full := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite && strings.HasSuffix(op.Path, ".sst") {
+			return syscall.ENOSPC
+		}
+		return nil
+	})}
+	fullDisk(t, errorfs.Wrap(vfs.Default, full), full.On)
+}
+
+// filling is a file system whose free space runs out when fill is called.
+type filling struct {
+	vfs.FS
+	full atomic.Bool
+}
+
+func (f *filling) fill() { f.full.Store(true) }
+
+func (f *filling) GetDiskUsage(path string) (vfs.DiskUsage, error) {
+	u, err := f.FS.GetDiskUsage(path)
+	if f.full.Load() {
+		u.AvailBytes = 10 << 20
+	}
+	return u, err
+}
+
+// fullDisk runs two nodes, the first on fs, fills fs's disk, and checks
+// that the first takes itself out and the second takes over.
+func fullDisk(t *testing.T, fs vfs.FS, fill func()) {
+	b := testkafka.Start(t)
+	topic := testkafka.Name(t, "full")
+	group := testkafka.Name(t, "app")
+	b.CreateTopic(t, topic, 6)
+	cl := b.Client(t, kgo.DefaultProduceTopic(topic))
+	rng := rand.New(rand.NewPCG(13, 14))
+	m := model{}
+	testkafka.Produce(t, cl, workload(rng, m, 3_000, 500)...)
+
+	var logs lockedBuffer
+	const stall = 2 * time.Second
+	sick := startNode(t, b, group, topic, fs, t.TempDir(), func(c *Config) {
+		c.NodeID, c.InstanceID, c.StallTimeout, c.MinFreeSpace = "sick", "sick", stall, 64<<20
+		c.Store.MemTableSize = 1 << 20
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	waitCaughtUp(t, b, sick.e, topic)
+	well := startNode(t, b, group, topic, nil, t.TempDir(), func(c *Config) {
+		c.NodeID, c.InstanceID = "well", "well"
+	})
+	defer well.stop()
+	for deadline := time.Now().Add(30 * time.Second); len(well.e.Partitions()) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the second node got no partitions")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	fill()
+	filled := time.Now()
+	// Enough to fill the memtables, so that writes must wait for a flush.
+	testkafka.Produce(t, cl, workload(rng, m, 40_000, 500)...)
+	select {
+	case <-sick.e.Failed():
+	case <-time.After(stall + 30*time.Second):
+		t.Fatalf("the node with a full disk did not fail within 30s of the stall timeout %v", stall)
+	}
+	t.Logf("failed %v after the disk filled: %v", time.Since(filled).Round(time.Millisecond), sick.e.Err())
+	if sick.e.Ready() {
+		t.Fatal("a failed node reports ready")
+	}
+
+	// Its partitions move to the other node, which answers every key.
+	waitCaughtUp(t, b, well.e, topic)
+	checkModel(t, well.e, topic, m)
+
+	// Pebble retries a failed flush in a tight loop: its errors must not
+	// flood the log.
+	time.Sleep(2 * time.Second)
+	lines := strings.Count(logs.String(), "\n")
+	t.Logf("the failed node logged %d lines", lines)
+	if lines > 100 {
+		t.Fatalf("the failed node logged %d lines:\n%.4000s", lines, logs.String())
+	}
+}
