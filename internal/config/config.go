@@ -245,6 +245,11 @@ type Storage struct {
 	// /readyz, leaves the group so its partitions move, and exits non-zero.
 	// Default 60s.
 	StallTimeout Duration `yaml:"stall_timeout"`
+	// MinFreeSpace takes the node out in the same way when the disk holding
+	// the store has less room than this, in bytes: some failed writes break
+	// Pebble past repair, so the node leaves while there is still room.
+	// 0 turns the check off. Default 256 MiB.
+	MinFreeSpace int64 `yaml:"min_free_space"`
 }
 
 // Store is one materialised topic.
@@ -314,6 +319,7 @@ func Default() Config {
 			MemTableSize: 64 << 20,
 			SyncInterval: Duration(time.Second),
 			StallTimeout: Duration(60 * time.Second),
+			MinFreeSpace: 256 << 20,
 		},
 		Shutdown: Shutdown{DrainTimeout: Duration(10 * time.Second)},
 		Plugins: Plugins{
@@ -444,6 +450,9 @@ func (c *Config) Validate() error {
 	positive("query.max_timeout", c.Query.MaxTimeout)
 	positive("storage.sync_interval", c.Storage.SyncInterval)
 	positive("storage.stall_timeout", c.Storage.StallTimeout)
+	if c.Storage.MinFreeSpace < 0 {
+		bad("storage.min_free_space", "must not be negative (0: no check)")
+	}
 	positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
 	switch c.Kafka.IsolationLevel {
 	case "read_committed", "read_uncommitted":
