@@ -88,6 +88,14 @@ type unavailablePartition struct {
 	Reason    string `json:"reason"`
 }
 
+// Unavailable answers 503 partition-unavailable with Retry-After: the data
+// is there, but this node cannot serve it now, so ask again (clients retry,
+// and a peer that forwarded the request tries the partition's owner again).
+// The node answers it for requests its shutdown cancelled.
+func Unavailable(w http.ResponseWriter, r *http.Request, detail string) {
+	writeProblem(w, r, http.StatusServiceUnavailable, probUnavailable, detail)
+}
+
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, kind, detail string) {
 	writeProblemDoc(w, r, problem{Status: status, Type: kind, Detail: detail})
 }

@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -31,6 +33,16 @@ type node struct {
 	srv     *http.Server
 	ln      net.Listener
 	served  chan error
+	// requests are the HTTP handlers running: the store closes only once
+	// none is left (Server.Close does not wait for them).
+	requests *inflight
+	// requestsCtx is every request's base context; cancelRequests cancels
+	// it, past the drain.
+	requestsCtx    context.Context
+	cancelRequests context.CancelFunc
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // startNode checks the connection to the brokers (one clear error for
@@ -42,7 +54,13 @@ func startNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node,
 
 // startNodeOn is startNode on a listener the caller has already bound (nil:
 // bind cfg.Listen). It owns ln from here on, also when it fails.
-func startNodeOn(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger) (_ *node, err error) {
+func startNodeOn(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger) (*node, error) {
+	return startNodeFS(ctx, cfg, ln, nil, log)
+}
+
+// startNodeFS is startNodeOn with the store on fs (nil: the operating
+// system's), so that an in-process test can give a node a disk that fails.
+func startNodeFS(ctx context.Context, cfg config.Config, ln net.Listener, fs vfs.FS, log *slog.Logger) (_ *node, err error) {
 	if ln != nil {
 		defer func() {
 			if err != nil {
@@ -82,15 +100,19 @@ func startNodeOn(ctx context.Context, cfg config.Config, ln net.Listener, log *s
 	}
 	balancer := cluster.NewBalancer(cluster.Member{NodeID: cfg.NodeID, URL: cfg.Advertise})
 	e, err := engine.Open(engine.Config{
-		ApplicationID:  cfg.ApplicationID,
-		NodeID:         cfg.NodeID,
-		Stores:         specs,
-		Kafka:          kopts,
-		Balancer:       balancer,
-		InstanceID:     cfg.NodeID,
-		SessionTimeout: cfg.Kafka.SessionTimeout.D(),
+		ApplicationID:   cfg.ApplicationID,
+		NodeID:          cfg.NodeID,
+		Stores:          specs,
+		Kafka:           kopts,
+		Balancer:        balancer,
+		InstanceID:      cfg.NodeID,
+		SessionTimeout:  cfg.Kafka.SessionTimeout.D(),
+		ReadUncommitted: cfg.Kafka.IsolationLevel == "read_uncommitted",
+		StallTimeout:    cfg.Storage.StallTimeout.D(),
+		MinFreeSpace:    cfg.Storage.MinFreeSpace,
 		Store: store.Options{
 			Dir:          cfg.DataDir,
+			FS:           fs,
 			CacheSize:    cfg.Storage.CacheSize,
 			MemTableSize: cfg.Storage.MemTableSize,
 			SyncInterval: cfg.Storage.SyncInterval.D(),
@@ -124,9 +146,16 @@ func startNodeOn(ctx context.Context, cfg config.Config, ln net.Listener, log *s
 		Transforms: sp.transforms,
 	})
 	sp.watch(cfg)
+	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	n := &node{
 		cfg: cfg, log: log, engine: e, ln: ln, served: make(chan error, 1), plugins: sp,
-		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+		requests: &inflight{}, requestsCtx: reqCtx, cancelRequests: cancelRequests,
+	}
+	n.srv = &http.Server{
+		Handler:           n.track(h),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
 	go func() { n.served <- n.srv.Serve(ln) }()
 	log.Info("node started", "listen", ln.Addr().String(), "advertise", cfg.Advertise,
@@ -148,33 +177,294 @@ func checkKafka(ctx context.Context, k config.Kafka) error {
 	return kafkaconn.Check(ctx, cl, k.StartupTimeout.D())
 }
 
-// wait blocks until ctx ends or the node fails, then stops it.
+// wait blocks until ctx ends or the node fails, then stops it. A failed
+// engine (see engine.Engine.Failed) ends it with an error that names the
+// failure, so the process exits 1.
 func (n *node) wait(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-n.served:
+	case <-n.engine.Failed():
+		failure := n.engine.Err()
+		n.log.Warn("stopping: the engine failed") // the engine logged why
+		if err := n.stop(); err != nil {
+			// The failure is the news; what stopping a failed node hit is
+			// in the log.
+			n.log.Error("stopping the failed node", "err", err)
+		}
+		return fmt.Errorf("node failed: %w", failure)
 	}
 	return errors.Join(err, n.stop())
 }
 
-// stop stops serving HTTP, leaves the group and closes the store.
+// How long stop waits for each phase that does not have a configured
+// deadline.
+const (
+	// leaveWait bounds leaving the group, and closing the engine after a
+	// clean stop.
+	leaveWait = 15 * time.Second
+	// cancelWait is how long handlers get to return once their requests are
+	// cancelled (queries check their context between steps).
+	cancelWait = 5 * time.Second
+	// failedStopWait bounds closing a failed engine: a write stuck on the
+	// disk that failed it may never return, and the process must still exit.
+	// It is a little longer than the store's own wait for operations in
+	// flight (5 s), so a store that gives up on a stuck write says so.
+	failedStopWait = 6 * time.Second
+)
+
+// stop stops the node in an order that loses no answer and never lets a
+// request read a closed store:
+//
+//  1. Leave the group, so the node's partitions move now. The listener
+//     stays open meanwhile: requests in flight finish, and peers that still
+//     forward to this node get 421 not-owner and re-route.
+//  2. Stop taking connections and let requests in flight finish, up to
+//     shutdown.drain_timeout.
+//  3. Past it, cancel the requests left and wait for their handlers to
+//     return: a cancelled request that has no answer yet gets a 503 (ask
+//     another node); Server.Close alone would not wait for the handlers.
+//  4. Only then close the engine and its store, then the plugins.
+//
+// A failed engine has left the group by itself, and its store may be stuck:
+// stop skips step 1 and gives closing the engine a bounded wait. Later calls
+// return the first call's result.
 func (n *node) stop() error {
-	// Queries in flight get a few seconds to finish. Shutdown would also
-	// wait up to 5 s for connections that other nodes opened and never
-	// used; the partitions should not wait for those to move.
-	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer scancel()
-	var err error
-	if serr := n.srv.Shutdown(sctx); errors.Is(serr, context.DeadlineExceeded) {
-		err = n.srv.Close()
-	} else if !errors.Is(serr, http.ErrServerClosed) {
-		err = serr
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	err = errors.Join(err, n.engine.Stop(ctx))
-	n.plugins.close()
-	n.log.Info("node stopped")
-	return err
+	n.stopOnce.Do(func() { n.stopErr = n.shutdown() })
+	return n.stopErr
 }
+
+func (n *node) shutdown() error {
+	began := time.Now()
+	failed := n.engine.Err() != nil
+	var errs []error
+	if !failed {
+		t := time.Now()
+		err := within(leaveWait, "leaving the group", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), leaveWait)
+			defer cancel()
+			return n.engine.Leave(ctx)
+		})
+		if err != nil {
+			// Not in errs: engine.Stop below returns Leave's error again
+			// (or, if Leave is stuck, fails to finish itself).
+			n.log.Warn("leaving the group failed", "err", err, "took", since(t))
+		} else {
+			n.log.Info("left the group", "took", since(t), "requests_in_flight", n.requests.running())
+		}
+	}
+
+	// Shutdown closes the listener and idle connections, then waits for
+	// requests in flight (and up to 5 s for connections that peers opened
+	// and never used: the partitions have moved already, so only the exit
+	// waits for those).
+	t := time.Now()
+	before := n.requests.finished()
+	drain := n.cfg.Shutdown.DrainTimeout.D()
+	dctx, dcancel := context.WithTimeout(context.Background(), drain)
+	serr := n.srv.Shutdown(dctx)
+	dcancel()
+	drained := n.requests.finished() - before
+	// Whatever happens below, closeWhenIdle leaves no request running and
+	// admits none: one that arrives late (on a connection accepted before
+	// the listener closed) must not reach the store either.
+	wctx, wcancel := context.WithTimeout(context.Background(), cancelWait)
+	defer wcancel()
+	if serr == nil || errors.Is(serr, http.ErrServerClosed) {
+		n.requests.closeWhenIdle(wctx) // none runs once every connection is idle
+		n.log.Info("requests drained", "drained", drained, "took", since(t))
+	} else {
+		t = time.Now()
+		left := n.requests.running()
+		n.log.Warn("drain timeout passed; cancelling the requests left", "drained", drained,
+			"in_flight", left, "drain_timeout", drain.String())
+		// Cancelled handlers answer before the connections close, so that a
+		// client gets a 503 rather than a cut connection.
+		n.cancelRequests()
+		stuck := n.requests.closeWhenIdle(wctx)
+		// Shutdown again lets the answers just written reach the wire;
+		// Close then ends whatever is left.
+		gctx, gcancel := context.WithTimeout(context.Background(), time.Second)
+		_ = n.srv.Shutdown(gctx)
+		gcancel()
+		_ = n.srv.Close()
+		n.log.Info("requests cancelled", "cancelled", left, "answered_503", n.requests.refused(),
+			"still_running", stuck, "took", since(t))
+		if stuck > 0 {
+			errs = append(errs, fmt.Errorf("%d requests still running %s after they were cancelled", stuck, cancelWait))
+		}
+	}
+	n.cancelRequests()
+
+	t = time.Now()
+	stopWait := leaveWait
+	if failed {
+		stopWait = failedStopWait
+	}
+	err := within(stopWait, "closing the engine", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), stopWait)
+		defer cancel()
+		return n.engine.Stop(ctx)
+	})
+	if err != nil {
+		errs = append(errs, err)
+		n.log.Error("closing the engine failed", "err", err, "took", since(t))
+	} else {
+		n.log.Info("store closed", "took", since(t))
+	}
+	n.plugins.close()
+	n.log.Info("node stopped", "took", since(began))
+	return errors.Join(errs...)
+}
+
+// within runs f, but returns after d with an error naming what when f has
+// not returned by then: the process is stopping, and a call stuck on a
+// failed disk must not keep it from exiting.
+func within(d time.Duration, what string, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("%s did not finish within %s", what, d)
+	}
+}
+
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
+
+// inflight counts the HTTP handlers running. Once closed (closeWhenIdle)
+// it admits no more: a request that arrives after the drain is answered
+// 503 without touching the engine.
+type inflight struct {
+	mu     sync.Mutex
+	n      int
+	done   int64         // handlers that have returned
+	denied int64         // requests answered 503 by track
+	idle   chan struct{} // closed when n falls to 0, for closeWhenIdle
+	closed bool
+}
+
+func (f *inflight) admit() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.n++
+	return true
+}
+
+func (f *inflight) leave() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	f.done++
+	if f.n == 0 && f.idle != nil {
+		close(f.idle)
+		f.idle = nil
+	}
+}
+
+func (f *inflight) deny() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.denied++
+}
+
+func (f *inflight) running() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+func (f *inflight) finished() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.done
+}
+
+func (f *inflight) refused() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.denied
+}
+
+// closeWhenIdle waits until no handler runs, then admits no more. When ctx
+// ends first it closes anyway and returns how many still run.
+func (f *inflight) closeWhenIdle(ctx context.Context) int {
+	for {
+		f.mu.Lock()
+		if f.n == 0 || ctx.Err() != nil {
+			f.closed = true
+			n := f.n
+			f.mu.Unlock()
+			return n
+		}
+		if f.idle == nil {
+			f.idle = make(chan struct{})
+		}
+		idle := f.idle
+		f.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// track counts h's requests in n.requests. A request cancelled by the
+// shutdown whose handler wrote nothing (the router writes nothing for a
+// request whose context ended, as for a client that went away) is answered
+// 503 here, as is one that arrives once the node no longer admits requests:
+// the client, or the peer that forwarded it, asks another node.
+func (n *node) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !n.requests.admit() {
+			n.requests.deny()
+			n.shuttingDown(w, r)
+			return
+		}
+		defer n.requests.leave()
+		aw := &answerWriter{ResponseWriter: w}
+		h.ServeHTTP(aw, r)
+		if !aw.wrote && n.requestsCtx.Err() != nil {
+			n.requests.deny()
+			n.shuttingDown(w, r)
+		}
+	})
+}
+
+// shuttingDown answers 503 partition-unavailable, which clients retry and
+// peers treat as a reason to try the partition's owner again.
+func (n *node) shuttingDown(w http.ResponseWriter, r *http.Request) {
+	router.Unavailable(w, r, "node "+n.cfg.NodeID+" is shutting down; ask another node")
+}
+
+// answerWriter notes whether a handler wrote anything. It passes Flush on,
+// for streamed scans.
+type answerWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *answerWriter) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *answerWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *answerWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *answerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
