@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,9 +12,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/iqengine/iqengine/internal/testkafka"
 )
 
 // lockedBuffer is a log destination that tests read while nodes write.
@@ -81,14 +77,8 @@ func (f *filling) GetDiskUsage(path string) (vfs.DiskUsage, error) {
 // fullDisk runs two nodes, the first on fs, fills fs's disk, and checks
 // that the first takes itself out and the second takes over.
 func fullDisk(t *testing.T, fs vfs.FS, fill func()) {
-	b := testkafka.Start(t)
-	topic := testkafka.Name(t, "full")
-	group := testkafka.Name(t, "app")
-	b.CreateTopic(t, topic, 6)
-	cl := b.Client(t, kgo.DefaultProduceTopic(topic))
-	rng := rand.New(rand.NewPCG(13, 14))
-	m := model{}
-	testkafka.Produce(t, cl, workload(rng, m, 3_000, 500)...)
+	w := seedTopic(t, "full", 6, 13, 3_000, 500)
+	b, topic, group := w.b, w.topic, w.group
 
 	var logs lockedBuffer
 	const stall = 2 * time.Second
@@ -112,7 +102,7 @@ func fullDisk(t *testing.T, fs vfs.FS, fill func()) {
 	fill()
 	filled := time.Now()
 	// Enough to fill the memtables, so that writes must wait for a flush.
-	testkafka.Produce(t, cl, workload(rng, m, 40_000, 500)...)
+	w.write(t, 40_000, 500)
 	select {
 	case <-sick.e.Failed():
 	case <-time.After(stall + 30*time.Second):
@@ -125,7 +115,7 @@ func fullDisk(t *testing.T, fs vfs.FS, fill func()) {
 
 	// Its partitions move to the other node, which answers every key.
 	waitCaughtUp(t, b, well.e, topic)
-	checkModel(t, well.e, topic, m)
+	checkModel(t, well.e, topic, w.m)
 
 	// Pebble retries a failed flush in a tight loop: its errors must not
 	// flood the log.

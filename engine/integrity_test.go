@@ -15,6 +15,32 @@ import (
 	"github.com/iqengine/iqengine/internal/testkafka"
 )
 
+// seededTopic is a topic of a test, already holding records of workload.
+type seededTopic struct {
+	b     *testkafka.Broker
+	topic string
+	group string
+	cl    *kgo.Client // produces to topic
+	rng   *rand.Rand
+	m     model // every key written, with its last value
+}
+
+// seedTopic creates a topic of the given partitions and writes n records
+// over the given number of keys to it, with a random source seeded by seed.
+func seedTopic(t *testing.T, name string, partitions int32, seed uint64, n, keys int) *seededTopic {
+	w := &seededTopic{b: testkafka.Start(t), topic: testkafka.Name(t, name), group: testkafka.Name(t, "app"),
+		rng: rand.New(rand.NewPCG(seed, seed+1)), m: model{}}
+	w.b.CreateTopic(t, w.topic, partitions)
+	w.cl = w.b.Client(t, kgo.DefaultProduceTopic(w.topic))
+	w.write(t, n, keys)
+	return w
+}
+
+// write writes n more records over the given number of keys.
+func (w *seededTopic) write(t *testing.T, n, keys int) {
+	testkafka.Produce(t, w.cl, workload(w.rng, w.m, n, keys)...)
+}
+
 // stateModel is the topic as a consumer starting now reads it, over every
 // key ever written: keys the log no longer holds must be absent too.
 func stateModel(t *testing.T, b *testkafka.Broker, topic string, written model) model {
@@ -87,14 +113,8 @@ func TestOnlyCommittedRecordsAreApplied(t *testing.T) {
 // log start, and then holds exactly what the topic holds. The same across a
 // restart: a node that stopped before the gap resumes into it.
 func TestLogStartPassingANodeRebuilds(t *testing.T) {
-	b := testkafka.Start(t)
-	topic := testkafka.Name(t, "retained")
-	group := testkafka.Name(t, "app")
-	b.CreateTopic(t, topic, 3)
-	cl := b.Client(t, kgo.DefaultProduceTopic(topic))
-	rng := rand.New(rand.NewPCG(9, 10))
-	written := model{}
-	testkafka.Produce(t, cl, workload(rng, written, 3_000, 400)...)
+	w := seedTopic(t, "retained", 3, 9, 3_000, 400)
+	b, topic, group := w.b, w.topic, w.group
 
 	hold, held := make(chan struct{}), make(chan struct{}, 1)
 	holding := false
@@ -115,17 +135,16 @@ func TestLogStartPassingANodeRebuilds(t *testing.T) {
 	// node polls again; meanwhile deletes and overwrites of the keys it
 	// holds are written, then deleted from the log.
 	holding = true
-	testkafka.Produce(t, cl, workload(rng, written, 30, 400)...)
+	w.write(t, 30, 400)
 	<-held
-	testkafka.Produce(t, cl, workload(rng, written, 30, 400)...)
+	w.write(t, 30, 400)
 	time.Sleep(time.Second) // the client buffers them
-	testkafka.Produce(t, cl, workload(rng, written, 3_000, 400)...)
+	w.write(t, 3_000, 400)
 	b.DeleteRecords(t, topic, b.EndOffsets(t, topic))
-	testkafka.Produce(t, cl, workload(rng, written, 300, 400)...)
+	w.write(t, 300, 400)
 	close(hold)
 	waitCaughtUp(t, b, n.e, topic)
-	want := stateModel(t, b, topic, written)
-	checkModel(t, n.e, topic, want)
+	checkModel(t, n.e, topic, stateModel(t, b, topic, w.m))
 	if got := testutil.ToFloat64(n.e.m.rebuilds.WithLabelValues(topic)); got != 3 {
 		t.Fatalf("%v partitions rebuilt, want all 3", got)
 	} else {
@@ -134,27 +153,21 @@ func TestLogStartPassingANodeRebuilds(t *testing.T) {
 	n.stop()
 
 	// Across a restart: stopped, the log moves on past its checkpoints.
-	testkafka.Produce(t, cl, workload(rng, written, 2_000, 400)...)
+	w.write(t, 2_000, 400)
 	b.DeleteRecords(t, topic, b.EndOffsets(t, topic))
-	testkafka.Produce(t, cl, workload(rng, written, 300, 400)...)
+	w.write(t, 300, 400)
 	n = startNode(t, b, group, topic, nil, dir)
 	defer n.stop()
 	waitCaughtUp(t, b, n.e, topic)
-	checkModel(t, n.e, topic, stateModel(t, b, topic, written))
+	checkModel(t, n.e, topic, stateModel(t, b, topic, w.m))
 }
 
 // Broker answers with errors, or without the topic or its id, at
 // assignment must never wipe a partition: the engine asks again until the
 // brokers say something sure.
 func TestMetadataErrorsNeverWipe(t *testing.T) {
-	b := testkafka.Start(t)
-	topic := testkafka.Name(t, "kept")
-	group := testkafka.Name(t, "app")
-	b.CreateTopic(t, topic, 3)
-	cl := b.Client(t, kgo.DefaultProduceTopic(topic))
-	rng := rand.New(rand.NewPCG(11, 12))
-	m := model{}
-	testkafka.Produce(t, cl, workload(rng, m, 2_000, 300)...)
+	w := seedTopic(t, "kept", 3, 11, 2_000, 300)
+	b, topic, group, m := w.b, w.topic, w.group, w.m
 	dir := t.TempDir()
 	n := startNode(t, b, group, topic, nil, dir)
 	waitCaughtUp(t, b, n.e, topic)

@@ -96,7 +96,8 @@ type PartitionInfo struct {
 	State     string `json:"state"`
 	// Offset is the offset of the last applied record, -1 for none.
 	Offset int64 `json:"offset"`
-	// HighWatermark is the latest high watermark seen.
+	// HighWatermark is the end of the log as last fetched: the high
+	// watermark, or the last stable offset when reading committed.
 	HighWatermark int64 `json:"high_watermark"`
 	// Lag is the number of records not yet applied.
 	Lag int64 `json:"lag"`

@@ -169,15 +169,7 @@ func inProcessNode(t *testing.T, fs vfs.FS, edit func(*config.Config)) (n *node,
 	topic := testkafka.Name(t, "orders")
 	b.CreateTopic(t, topic, 3)
 	testkafka.Produce(t, b.Client(t), &kgo.Record{Topic: topic, Key: []byte("k1"), Value: []byte(`{"v":1}`)})
-	cfg := config.Default()
-	cfg.ApplicationID = testkafka.Name(t, "app")
-	cfg.NodeID = "n1"
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.Kafka.Brokers = b.Addrs
-	cfg.Kafka.SessionTimeout = config.Duration(6 * time.Second)
-	cfg.Storage.CacheSize = 8 << 20
-	cfg.Storage.MemTableSize = 4 << 20
+	cfg := testConfig(t, b)
 	cfg.Stores = []config.Store{{Name: "orders", Topic: topic}} // string keys, JSON values
 	edit(&cfg)
 	if err := cfg.Validate(); err != nil {
@@ -296,4 +288,19 @@ func TestNodeWaitEndsWhenTheEngineFails(t *testing.T) {
 	if _, _, err := get(http.DefaultClient, base+"/healthz"); err == nil {
 		t.Error("the failed node still answers HTTP after wait returned")
 	}
+}
+
+// testConfig is the configuration of an in-process test node, n1, on b:
+// its own group and data directory, a free port, small caches.
+func testConfig(t *testing.T, b *testkafka.Broker) config.Config {
+	cfg := config.Default()
+	cfg.ApplicationID = testkafka.Name(t, "app")
+	cfg.NodeID = "n1"
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.Kafka.Brokers = b.Addrs
+	cfg.Kafka.SessionTimeout = config.Duration(6 * time.Second)
+	cfg.Storage.CacheSize = 8 << 20
+	cfg.Storage.MemTableSize = 4 << 20
+	return cfg
 }

@@ -68,15 +68,7 @@ func (r reading) text() string { return fmt.Sprintf("%d-%d", r.site, r.sensor) }
 // pluginNode starts one node in-process with the given config changes.
 func pluginNode(t *testing.T, b *testkafka.Broker, edit func(*config.Config)) string {
 	t.Helper()
-	cfg := config.Default()
-	cfg.ApplicationID = testkafka.Name(t, "app")
-	cfg.NodeID = "n1"
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.Kafka.Brokers = b.Addrs
-	cfg.Kafka.SessionTimeout = config.Duration(6 * time.Second)
-	cfg.Storage.CacheSize = 8 << 20
-	cfg.Storage.MemTableSize = 4 << 20
+	cfg := testConfig(t, b)
 	edit(&cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
