@@ -804,7 +804,7 @@ func (e *Engine) fetchError(topic string, p int32, err error) {
 	case errors.Is(err, kerr.OffsetOutOfRange):
 		reason = "offset out of range: the log start passed this node"
 	case errors.As(err, &loss):
-		reason = fmt.Sprintf("log truncated: consumed to %d (epoch %d), the log now ends at %d",
+		reason = fmt.Sprintf("log truncated: this node applied up to offset %d in leader epoch %d, and the log now has that epoch end at %d",
 			loss.ConsumedTo, loss.ConsumedToEpoch, loss.ResetTo)
 	default:
 		e.warn("fetch "+topic+"/"+strconv.Itoa(int(p)), "fetch error", "topic", topic, "partition", p, "err", err)

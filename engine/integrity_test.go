@@ -218,3 +218,59 @@ func TestMetadataErrorsNeverWipe(t *testing.T) {
 	}
 	checkModel(t, n.e, topic, m)
 }
+
+// A log truncated below what a node applied (an unclean leader election: the
+// new leader never had the last records of the old one's epoch, and the log
+// has grown back past them since) is caught from the leader epoch stored
+// with the checkpoint, and the partition is rebuilt: records that no longer
+// exist must not be served. The embedded broker can move leadership (which
+// starts a new epoch) on demand; a single real broker cannot.
+func TestTruncatedLogIsRebuilt(t *testing.T) {
+	if testkafka.Real() {
+		t.Skip("needs a leadership change on demand: the embedded broker's")
+	}
+	w := seedTopic(t, "truncated", 3, 15, 600, 100)
+	dir := t.TempDir()
+	n := startNode(t, w.b, w.group, w.topic, nil, dir)
+	waitCaughtUp(t, w.b, n.e, w.topic)
+	n.stop()
+
+	// A new leader, a new epoch, and the log grows past where the node was.
+	w.b.Fake.ShufflePartitionLeaders()
+	w.write(t, 600, 100)
+
+	// The node applied records of the old epoch that the new leader never
+	// had: ghosts in its store, and a checkpoint past the old epoch's end.
+	db, err := store.Open(store.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 3; p++ {
+		id := store.Partition{Topic: w.topic, Partition: p}
+		cp, ok, err := db.Checkpoint(id)
+		if err != nil || !ok {
+			t.Fatalf("checkpoint of %s: %v %v", id, ok, err)
+		}
+		b := db.NewBatch(id)
+		for i := range 10 {
+			if err := b.Set(fmt.Appendf(nil, "ghost-%d-%d", p, i), []byte(`"lost"`), cp.Offset+1+int64(i), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cp.Offset += 10
+		if err := b.Commit(cp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n = startNode(t, w.b, w.group, w.topic, nil, dir)
+	defer n.stop()
+	waitCaughtUp(t, w.b, n.e, w.topic)
+	checkModel(t, n.e, w.topic, stateModel(t, w.b, w.topic, w.m))
+	if got := testutil.ToFloat64(n.e.m.rebuilds.WithLabelValues(w.topic)); got != 3 {
+		t.Fatalf("%v partitions rebuilt, want 3", got)
+	}
+}
