@@ -14,6 +14,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,6 +85,11 @@ type Config struct {
 	// go on from some failed writes (a WAL that cannot be closed panics),
 	// so the node leaves while the disk still has room.
 	MinFreeSpace int64
+	// ExpireInterval is how often keys are expired on topics whose
+	// cleanup.policy deletes records (default 1m): a key whose last record
+	// is below its partition's log start is deleted, so that every owner of
+	// the partition agrees with a node that restores it from the log start.
+	ExpireInterval time.Duration
 	// Store configures the local Pebble store.
 	Store store.Options
 	// Logger receives the engine's logs (default slog.Default()).
@@ -213,6 +219,9 @@ type Engine struct {
 	brokerAnswers func(*logBounds)
 
 	logs *limiter // repeated warnings, at most once per key and interval
+	// retained are the topics whose cleanup.policy deletes records by age
+	// or size: their keys expire (see expire). Set by Start.
+	retained []string
 
 	cl    *kgo.Client
 	adm   *kadm.Client
@@ -243,6 +252,9 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	if cfg.StallTimeout == 0 {
 		cfg.StallTimeout = 60 * time.Second
+	}
+	if cfg.ExpireInterval == 0 {
+		cfg.ExpireInterval = time.Minute
 	}
 	e := &Engine{
 		failed:  make(chan struct{}),
@@ -344,6 +356,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		close(e.done)
 	}()
 	go e.watch(runCtx)
+	if len(e.retained) > 0 {
+		go e.expireLoop(runCtx)
+	}
 	return nil
 }
 
@@ -466,30 +481,129 @@ func (e *Engine) revokeAll() {
 	clear(e.pending)
 }
 
-// checkRetention warns about topics whose records are deleted by age or
-// size (cleanup.policy without compact): a node that has held a partition
-// for long keeps keys whose records retention deleted since, while a node
-// that restores it from the log start does not have them, so answers can
-// depend on which node owns the partition. The README says so.
+// checkRetention finds the topics whose records are deleted by age or size
+// (a cleanup.policy with delete): their keys expire as their records leave
+// the log (see expire). A topic whose policy cannot be read is treated as
+// compacted, with a warning.
 func (e *Engine) checkRetention(ctx context.Context) {
 	rcs, err := e.adm.DescribeTopicConfigs(ctx, e.topics...)
 	if err != nil {
-		e.log.Warn("could not read the topics' cleanup.policy", "err", err)
+		e.log.Warn("could not read the topics' cleanup.policy; their keys will not expire", "err", err)
 		return
 	}
 	for _, rc := range rcs {
 		if rc.Err != nil {
-			e.log.Warn("could not read the topic's cleanup.policy", "topic", rc.Name, "err", rc.Err)
+			e.log.Warn("could not read the topic's cleanup.policy; its keys will not expire", "topic", rc.Name, "err", rc.Err)
 			continue
 		}
 		for _, c := range rc.Configs {
-			if c.Key == "cleanup.policy" && c.Value != nil && !strings.Contains(*c.Value, "compact") {
-				e.log.Warn("topic is not compacted: keys whose records retention deletes stay on the node that owns the partition, "+
-					"but a node restoring it from the log start will not have them (see the README's guarantees)",
-					"topic", rc.Name, "cleanup.policy", *c.Value)
+			if c.Key == "cleanup.policy" && c.Value != nil && strings.Contains(*c.Value, "delete") {
+				e.retained = append(e.retained, rc.Name)
+				e.log.Info("topic deletes records by retention: a key expires when its last record leaves the log",
+					"topic", rc.Name, "cleanup.policy", *c.Value, "checked_every", e.cfg.ExpireInterval.String())
 			}
 		}
 	}
+}
+
+// expireLoop expires keys of the retained topics every ExpireInterval.
+func (e *Engine) expireLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.ExpireInterval)
+	defer t.Stop()
+	swept := map[store.Partition]int64{} // the log start each partition was last expired to
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.failed:
+			return
+		case <-t.C:
+		}
+		if err := e.expire(ctx, swept); err != nil && ctx.Err() == nil {
+			e.warn("expire", "expiring keys below the log start failed; trying again later", "err", err)
+		}
+	}
+}
+
+// expire deletes the keys of the retained topics' assigned partitions whose
+// last record is below the partition's log start. A node that has held a
+// partition for long would otherwise keep keys whose records retention
+// deleted, while a node restoring the partition from the log start does not
+// have them: the answer would depend on who owns the partition. Keys are
+// chosen from a snapshot, then checked again and deleted with applying held
+// off, chunk by chunk, so a key written meanwhile is kept and ingest pauses
+// only for the deletes.
+func (e *Engine) expire(ctx context.Context, swept map[store.Partition]int64) error {
+	starts, err := e.adm.ListStartOffsets(ctx, e.retained...)
+	if err != nil {
+		return err
+	}
+	e.mu.RLock()
+	var parts []store.Partition
+	for id, part := range e.parts {
+		if slices.Contains(e.retained, id.Topic) && part.State() != Revoked {
+			parts = append(parts, id)
+		}
+	}
+	e.mu.RUnlock()
+	for _, id := range parts {
+		o, ok := starts.Lookup(id.Topic, id.Partition)
+		if !ok || o.Err != nil || o.Offset <= swept[id] {
+			continue
+		}
+		n, err := e.expireBelow(id, o.Offset)
+		if err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+		swept[id] = o.Offset
+		if n > 0 {
+			e.m.expired.WithLabelValues(id.Topic).Add(float64(n))
+			e.log.Debug("keys expired", "partition", id.String(), "keys", n, "log_start", o.Offset)
+		}
+	}
+	return nil
+}
+
+// expireBelow deletes p's keys whose record is below logStart.
+func (e *Engine) expireBelow(p store.Partition, logStart int64) (int, error) {
+	it, err := e.db.NewIterator(p, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	const chunk = 4096
+	var keys [][]byte
+	expired := 0
+	flush := func() error {
+		e.applyMu.Lock()
+		n, err := e.db.DeleteOlder(p, keys, logStart)
+		e.applyMu.Unlock()
+		expired += n
+		keys = keys[:0]
+		return err
+	}
+	for {
+		r, ok := it.Next()
+		if !ok {
+			break
+		}
+		if r.Offset >= logStart {
+			continue
+		}
+		keys = append(keys, bytes.Clone(r.Key))
+		if len(keys) == chunk {
+			if err := flush(); err != nil {
+				return expired, err
+			}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return expired, err
+	}
+	if len(keys) > 0 {
+		return expired, flush()
+	}
+	return expired, nil
 }
 
 // Stop leaves the group (see Leave), then closes the store after a final

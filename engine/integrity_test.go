@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -273,4 +274,50 @@ func TestTruncatedLogIsRebuilt(t *testing.T) {
 	if got := testutil.ToFloat64(n.e.m.rebuilds.WithLabelValues(w.topic)); got != 3 {
 		t.Fatalf("%v partitions rebuilt, want 3", got)
 	}
+}
+
+// On a topic whose records retention deletes, a key whose last record has
+// left the log expires, so a node that has held the partition all along
+// answers what a node restoring it from the log start would.
+func TestRetentionExpiresKeys(t *testing.T) {
+	w := seedTopic(t, "expiring", 3, 17, 2_000, 300)
+	n := startNode(t, w.b, w.group, w.topic, nil, t.TempDir(), func(c *Config) { c.ExpireInterval = 100 * time.Millisecond })
+	defer n.stop()
+	waitCaughtUp(t, w.b, n.e, w.topic)
+	if !slices.Contains(n.e.retained, w.topic) {
+		t.Fatalf("topic %s not seen as deleting records by retention", w.topic)
+	}
+
+	// A third of the keys are written again; then retention deletes the
+	// older records, so the other keys are no longer in the log.
+	cut := w.b.EndOffsets(t, w.topic)
+	w.write(t, 600, 100)
+	w.b.DeleteRecords(t, w.topic, cut)
+	want := stateModel(t, w.b, w.topic, w.m)
+	live := 0
+	for _, v := range want {
+		if v != nil {
+			live++
+		}
+	}
+	waitCaughtUp(t, w.b, n.e, w.topic)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var held int64
+		for p := range int32(3) {
+			c, err := n.e.Count(store.Partition{Topic: w.topic, Partition: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			held += c
+		}
+		if held == int64(live) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node holds %d keys after 30s; the log has %d", held, live)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	checkModel(t, n.e, w.topic, want)
+	t.Logf("%v keys expired", testutil.ToFloat64(n.e.m.expired.WithLabelValues(w.topic)))
 }

@@ -12,6 +12,7 @@ type metrics struct {
 	wipes    *prometheus.CounterVec
 	rebuilds *prometheus.CounterVec
 	failures prometheus.Counter
+	expired  *prometheus.CounterVec
 }
 
 // newMetrics registers the engine's metrics with r (none when r is nil).
@@ -35,13 +36,17 @@ func newMetrics(e *Engine, r prometheus.Registerer) *metrics {
 			Name: "iqengine_partition_rebuilds_total",
 			Help: "Partitions wiped and restored from the log start while consuming: the log start passed the node, or the log was truncated below what it applied.",
 		}, []string{"topic"}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iqengine_keys_expired_total",
+			Help: "Keys deleted because their last record fell below the log start of a topic with delete retention.",
+		}, []string{"topic"}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "iqengine_engine_failures_total",
 			Help: "1 once the engine has failed (a store write failed or stalled) and the node is leaving.",
 		}),
 	}
 	if r != nil {
-		r.MustRegister(m.applied, m.nullKeys, m.wipes, m.rebuilds, m.failures, partitionCollector{e})
+		r.MustRegister(m.applied, m.nullKeys, m.wipes, m.rebuilds, m.failures, m.expired, partitionCollector{e})
 	}
 	return m
 }

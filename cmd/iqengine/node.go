@@ -110,6 +110,7 @@ func startNodeFS(ctx context.Context, cfg config.Config, ln net.Listener, fs vfs
 		ReadUncommitted: cfg.Kafka.IsolationLevel == "read_uncommitted",
 		StallTimeout:    cfg.Storage.StallTimeout.D(),
 		MinFreeSpace:    cfg.Storage.MinFreeSpace,
+		ExpireInterval:  cfg.Storage.ExpireInterval.D(),
 		Store: store.Options{
 			Dir:          cfg.DataDir,
 			FS:           fs,

@@ -290,6 +290,48 @@ func (d *DB) Wipe(p Partition) error {
 	return b.Commit(pebble.Sync)
 }
 
+// DeleteOlder deletes those of p's keys whose record was written at an
+// offset below before, and returns how many it deleted. It reads each key's
+// current record first, so a key written again since the caller chose it is
+// kept; the caller must keep writes of p out meanwhile. The checkpoint is
+// not touched: expiring keys applies no record.
+func (d *DB) DeleteOlder(p Partition, keys [][]byte, before int64) (int, error) {
+	if err := d.acquire(); err != nil {
+		return 0, err
+	}
+	defer d.release()
+	b := d.db.NewBatch()
+	defer b.Close()
+	n := 0
+	k := appendPrefix(nil, kindData, p)
+	prefix := len(k)
+	for _, key := range keys {
+		k = append(k[:prefix], key...)
+		v, closer, err := d.db.Get(k)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		r, err := decodeRecord(key, v)
+		closer.Close()
+		if err != nil {
+			return 0, err
+		}
+		if r.Offset < before {
+			if err := b.Delete(k, nil); err != nil {
+				return 0, err
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, b.Commit(pebble.NoSync)
+}
+
 // Batch collects the writes of one partition. Commit writes them together
 // with the partition's new checkpoint, so the data and the offset it
 // reflects can never disagree after a crash.

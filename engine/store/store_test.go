@@ -115,3 +115,40 @@ func TestPartitionsAreSeparateSpans(t *testing.T) {
 		t.Fatalf("the wipe reached another topic: %+v %v", r, ok)
 	}
 }
+
+// DeleteOlder deletes only keys whose current record is below the offset:
+// a key written again since it was chosen, one in another partition and
+// one already gone are left alone, and the checkpoint is untouched.
+func TestDeleteOlder(t *testing.T) {
+	d := openMem(t)
+	p, q := Partition{Topic: "t", Partition: 0}, Partition{Topic: "t", Partition: 1}
+	write := func(p Partition, cp int64, kvs ...string) {
+		b := d.NewBatch(p)
+		for i := 0; i < len(kvs); i += 2 {
+			var off int64
+			fmt.Sscan(kvs[i+1], &off)
+			if err := b.Set([]byte(kvs[i]), []byte(kvs[i+1]), off, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Commit(Checkpoint{Offset: cp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(p, 3, "a", "1", "b", "2", "c", "3")
+	write(q, 1, "a", "1")
+	write(p, 12, "b", "12") // b written again after it was chosen
+	n, err := d.DeleteOlder(p, [][]byte{[]byte("a"), []byte("b"), []byte("gone")}, 10)
+	if err != nil || n != 1 {
+		t.Fatalf("deleted %d, %v; want 1", n, err)
+	}
+	if got, want := keysOf(t, d, p, nil, nil), "b=12@12 c=3@3"; got != want {
+		t.Fatalf("partition 0 holds %q, want %q", got, want)
+	}
+	if got := keysOf(t, d, q, nil, nil); got != "a=1@1" {
+		t.Fatalf("partition 1 holds %q", got)
+	}
+	if cp, _, _ := d.Checkpoint(p); cp.Offset != 12 {
+		t.Fatalf("checkpoint moved to %d", cp.Offset)
+	}
+}

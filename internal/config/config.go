@@ -250,6 +250,10 @@ type Storage struct {
 	// Pebble past repair, so the node leaves while there is still room.
 	// 0 turns the check off. Default 256 MiB.
 	MinFreeSpace int64 `yaml:"min_free_space"`
+	// ExpireInterval is how often, on topics whose cleanup.policy deletes
+	// records, keys whose last record has left the log are deleted, so that
+	// every node answers as one restoring from the log start. Default 1m.
+	ExpireInterval Duration `yaml:"expire_interval"`
 }
 
 // Store is one materialised topic.
@@ -315,11 +319,12 @@ func Default() Config {
 			MaxLimit:     10000,
 		},
 		Storage: Storage{
-			CacheSize:    128 << 20,
-			MemTableSize: 64 << 20,
-			SyncInterval: Duration(time.Second),
-			StallTimeout: Duration(60 * time.Second),
-			MinFreeSpace: 256 << 20,
+			CacheSize:      128 << 20,
+			MemTableSize:   64 << 20,
+			SyncInterval:   Duration(time.Second),
+			StallTimeout:   Duration(60 * time.Second),
+			MinFreeSpace:   256 << 20,
+			ExpireInterval: Duration(time.Minute),
 		},
 		Shutdown: Shutdown{DrainTimeout: Duration(10 * time.Second)},
 		Plugins: Plugins{
@@ -450,6 +455,7 @@ func (c *Config) Validate() error {
 	positive("query.max_timeout", c.Query.MaxTimeout)
 	positive("storage.sync_interval", c.Storage.SyncInterval)
 	positive("storage.stall_timeout", c.Storage.StallTimeout)
+	positive("storage.expire_interval", c.Storage.ExpireInterval)
 	if c.Storage.MinFreeSpace < 0 {
 		bad("storage.min_free_space", "must not be negative (0: no check)")
 	}
