@@ -284,6 +284,14 @@ func Open(cfg Config) (*Engine, error) {
 	e.m = newMetrics(e, cfg.Registerer)
 	so := cfg.Store
 	so.OnFatal = func(err error) { e.fail(fmt.Errorf("engine: the store failed: %w", err)) }
+	so.OnBackgroundError = func(err error) {
+		e.m.storeErrors.Inc()
+		e.warn("store background error", "store background work failed; Pebble retries it", "err", err)
+	}
+	so.OnWriteStall = func(reason string) {
+		e.m.writeStalls.Inc()
+		e.warn("store write stall", "store writes stalled", "reason", reason)
+	}
 	if so.Logger == nil {
 		so.Logger = e.log
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // lockedBuffer is a log destination that tests read while nodes write.
@@ -55,7 +57,16 @@ func TestStalledWritesTakeTheNodeOut(t *testing.T) {
 		}
 		return nil
 	})}
-	fullDisk(t, errorfs.Wrap(vfs.Default, full), full.On)
+	// Pebble retries the failing flushes in a tight loop: give it a disk
+	// again at the end, so the rest of the tests do not share the CPU with it.
+	defer full.Off()
+	sick := fullDisk(t, errorfs.Wrap(vfs.Default, full), full.On)
+	// The failing flushes and the stall they cause are seen, and counted.
+	errs, stalls := testutil.ToFloat64(sick.m.storeErrors), testutil.ToFloat64(sick.m.writeStalls)
+	t.Logf("store background errors %v, write stalls %v", errs, stalls)
+	if errs == 0 || stalls == 0 {
+		t.Fatalf("store background errors %v, write stalls %v: want both counted", errs, stalls)
+	}
 }
 
 // filling is a file system whose free space runs out when fill is called.
@@ -76,7 +87,7 @@ func (f *filling) GetDiskUsage(path string) (vfs.DiskUsage, error) {
 
 // fullDisk runs two nodes, the first on fs, fills fs's disk, and checks
 // that the first takes itself out and the second takes over.
-func fullDisk(t *testing.T, fs vfs.FS, fill func()) {
+func fullDisk(t *testing.T, fs vfs.FS, fill func()) *Engine {
 	w := seedTopic(t, "full", 6, 13, 3_000, 500)
 	b, topic, group := w.b, w.topic, w.group
 
@@ -88,6 +99,11 @@ func fullDisk(t *testing.T, fs vfs.FS, fill func()) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	waitCaughtUp(t, b, sick.e, topic)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = sick.e.Stop(ctx) // after the test's defers: its disk may work again
+	})
 	well := startNode(t, b, group, topic, nil, t.TempDir(), func(c *Config) {
 		c.NodeID, c.InstanceID = "well", "well"
 	})
@@ -125,4 +141,5 @@ func fullDisk(t *testing.T, fs vfs.FS, fill func()) {
 	if lines > 100 {
 		t.Fatalf("the failed node logged %d lines:\n%.4000s", lines, logs.String())
 	}
+	return sick.e
 }

@@ -13,6 +13,9 @@ type metrics struct {
 	rebuilds *prometheus.CounterVec
 	failures prometheus.Counter
 	expired  *prometheus.CounterVec
+
+	storeErrors prometheus.Counter
+	writeStalls prometheus.Counter
 }
 
 // newMetrics registers the engine's metrics with r (none when r is nil).
@@ -40,13 +43,21 @@ func newMetrics(e *Engine, r prometheus.Registerer) *metrics {
 			Name: "iqengine_keys_expired_total",
 			Help: "Keys deleted because their last record fell below the log start of a topic with delete retention.",
 		}, []string{"topic"}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iqengine_store_background_errors_total",
+			Help: "Errors of the store's background work (flushes, compactions), which it retries: a disk that is full or failing.",
+		}),
+		writeStalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iqengine_store_write_stalls_total",
+			Help: "Times the store began holding writes back because flushes or compactions fell behind.",
+		}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "iqengine_engine_failures_total",
 			Help: "1 once the engine has failed (a store write failed or stalled) and the node is leaving.",
 		}),
 	}
 	if r != nil {
-		r.MustRegister(m.applied, m.nullKeys, m.wipes, m.rebuilds, m.failures, m.expired, partitionCollector{e})
+		r.MustRegister(m.applied, m.nullKeys, m.wipes, m.rebuilds, m.failures, m.expired, m.storeErrors, m.writeStalls, partitionCollector{e})
 	}
 	return m
 }

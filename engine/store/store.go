@@ -57,6 +57,13 @@ type Options struct {
 	// the goroutine that met the error is parked for good, as Pebble
 	// requires (it must not return). Default: log it.
 	OnFatal func(error)
+	// OnBackgroundError is called for each error of Pebble's background
+	// work (a flush or compaction that failed and will be retried), and
+	// OnWriteStall when Pebble starts holding writes back (too many
+	// memtables or level-0 files waiting), with the reason: the signs of a
+	// disk that fills or cannot keep up. Default: nothing.
+	OnBackgroundError func(error)
+	OnWriteStall      func(reason string)
 	// Logger receives Pebble's errors, at most one line per message a
 	// minute with a count of those held back (default slog.Default()).
 	Logger *slog.Logger
@@ -138,6 +145,18 @@ func Open(o Options) (*DB, error) {
 		L0StopWritesThreshold:       24,
 		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
 		Logger:                      newPebbleLogger(o.Logger, o.OnFatal),
+		EventListener: &pebble.EventListener{
+			BackgroundError: func(err error) {
+				if o.OnBackgroundError != nil {
+					o.OnBackgroundError(err)
+				}
+			},
+			WriteStallBegin: func(i pebble.WriteStallBeginInfo) {
+				if o.OnWriteStall != nil {
+					o.OnWriteStall(i.Reason)
+				}
+			},
+		},
 	}
 	// Bloom filters on every level: a point lookup of an absent key then
 	// rarely touches a data block.
