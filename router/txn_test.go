@@ -178,13 +178,16 @@ func askAll(t *testing.T, c *testCluster, keys []string, last map[string]string)
 // waitCaughtUp waits until every node answers /readyz 200 and every
 // partition of the topic has an owner that serves it and has applied the
 // log up to its end: the offset before the high watermark, which is a
-// transaction marker when the log ends in one. It returns what is still
-// missing after timeout, or "".
+// transaction marker when the log ends in one. The ends are read again
+// each time: a transaction's markers are written after EndTransaction
+// returns (by its coordinator, to each partition's leader), so the log may
+// still grow by a marker. It returns what is still missing after timeout,
+// or "".
 func waitCaughtUp(t *testing.T, c *testCluster, timeout time.Duration) string {
 	t.Helper()
-	ends := c.b.EndOffsets(t, c.topic)
 	deadline := time.Now().Add(timeout)
 	for {
+		ends := c.b.EndOffsets(t, c.topic)
 		why := caughtUp(t, c, ends)
 		if why == "" {
 			return ""
