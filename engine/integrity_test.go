@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,14 +119,13 @@ func TestLogStartPassingANodeRebuilds(t *testing.T) {
 	b, topic, group := w.b, w.topic, w.group
 
 	hold, held := make(chan struct{}), make(chan struct{}, 1)
-	holding := false
+	var holding atomic.Bool
 	dir := t.TempDir()
 	n := startNode(t, b, group, topic, nil, dir, func(e *Engine) {
 		e.holdApply = func() {
-			if holding {
+			if holding.CompareAndSwap(true, false) {
 				held <- struct{}{}
 				<-hold
-				holding = false
 			}
 		}
 	})
@@ -135,11 +135,18 @@ func TestLogStartPassingANodeRebuilds(t *testing.T) {
 	// fetch (a few records, below) and fetches nothing else until the
 	// node polls again; meanwhile deletes and overwrites of the keys it
 	// holds are written, then deleted from the log.
-	holding = true
+	holding.Store(true)
 	w.write(t, 30, 400)
 	<-held
 	w.write(t, 30, 400)
-	time.Sleep(time.Second) // the client buffers them
+	// Once a fetch is buffered, the client fetches nothing more until the
+	// node polls: the records below are not fetched before they are deleted.
+	for deadline := time.Now().Add(30 * time.Second); n.e.cl.BufferedFetchRecords() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the held node's client buffered no fetch in 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	w.write(t, 3_000, 400)
 	b.DeleteRecords(t, topic, b.EndOffsets(t, topic))
 	w.write(t, 300, 400)
