@@ -37,6 +37,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/lograte"
 	"github.com/iqengine/iqengine/serde"
 )
 
@@ -76,9 +77,9 @@ type Config struct {
 	// of aborted transactions never reach the store, and restoration ends at
 	// the last stable offset.
 	ReadUncommitted bool
-	// StallTimeout is how long the store may make no progress before the
-	// engine fails (default 60s): a partition with records to apply that
-	// applies none, or one store write that does not return.
+	// StallTimeout is how long one store write may take before the engine
+	// fails (default 60s): records are applied one fetch at a time, so a
+	// write that does not return is a store that applies nothing more.
 	StallTimeout time.Duration
 	// MinFreeSpace, when above 0, fails the engine once the file system
 	// holding the store has less room than this, in bytes: Pebble cannot
@@ -218,7 +219,7 @@ type Engine struct {
 	// broker might, before the engine decides anything from it.
 	brokerAnswers func(*logBounds)
 
-	logs *limiter // repeated warnings, at most once per key and interval
+	logs *lograte.Limiter // repeated warnings, at most once per key and interval
 	// retained are the topics whose cleanup.policy deletes records by age
 	// or size: their keys expire (see expire). Set by Start.
 	retained []string
@@ -258,7 +259,7 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		failed:  make(chan struct{}),
-		logs:    newLimiter(10 * time.Second),
+		logs:    lograte.New(10 * time.Second),
 		cfg:     cfg,
 		log:     cfg.Logger,
 		stores:  map[string]StoreSpec{},
@@ -516,9 +517,20 @@ func (e *Engine) checkRetention(ctx context.Context) {
 
 // expireLoop expires keys of the retained topics every ExpireInterval.
 func (e *Engine) expireLoop(ctx context.Context) {
-	t := time.NewTicker(e.cfg.ExpireInterval)
-	defer t.Stop()
 	swept := map[store.Partition]int64{} // the log start each partition was last expired to
+	e.every(ctx, e.cfg.ExpireInterval, func() bool {
+		if err := e.expire(ctx, swept); err != nil && ctx.Err() == nil {
+			e.warn("expire", "expiring keys below the log start failed; trying again later", "err", err)
+		}
+		return true
+	})
+}
+
+// every calls f every d until ctx ends, the engine fails, or f returns
+// false.
+func (e *Engine) every(ctx context.Context, d time.Duration, f func() bool) {
+	t := time.NewTicker(d)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -527,8 +539,8 @@ func (e *Engine) expireLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := e.expire(ctx, swept); err != nil && ctx.Err() == nil {
-			e.warn("expire", "expiring keys below the log start failed; trying again later", "err", err)
+		if !f() {
+			return
 		}
 	}
 }
@@ -1072,26 +1084,17 @@ func (e *Engine) apply(f kgo.FetchTopicPartition) error {
 // node that keeps serving frozen values while its lag grows is worse than
 // one that leaves, and leaving before the disk is full is best.
 func (e *Engine) watch(ctx context.Context) {
-	t := time.NewTicker(min(e.cfg.StallTimeout/4, time.Second))
-	defer t.Stop()
 	checkSpace := e.cfg.MinFreeSpace > 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.failed:
-			return
-		case <-t.C:
-		}
+	e.every(ctx, min(e.cfg.StallTimeout/4, time.Second), func() bool {
 		if began := e.writing.Load(); began != 0 {
 			if d := time.Since(time.Unix(0, began)); d > e.cfg.StallTimeout {
 				e.fail(fmt.Errorf("engine: a store write has not returned for %s (disk full, or the disk stalls; storage.stall_timeout %s)",
 					d.Round(time.Second), e.cfg.StallTimeout))
-				return
+				return false
 			}
 		}
 		if !checkSpace {
-			continue
+			return true
 		}
 		u, err := e.db.DiskUsage()
 		switch {
@@ -1102,9 +1105,10 @@ func (e *Engine) watch(ctx context.Context) {
 		case u.AvailBytes < uint64(e.cfg.MinFreeSpace):
 			e.fail(fmt.Errorf("engine: the store's disk is almost full: %d MiB free, below storage.min_free_space (%d MiB)",
 				u.AvailBytes>>20, e.cfg.MinFreeSpace>>20))
-			return
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // fail records the engine's first failure and takes the node out: it no
@@ -1141,7 +1145,7 @@ func (e *Engine) fail(err error) {
 // number of warnings suppressed since the last one, so that an error
 // repeated by every poll does not flood the log.
 func (e *Engine) warn(key, msg string, args ...any) {
-	if n, ok := e.logs.allow(key); ok {
+	if n, ok := e.logs.Allow(key); ok {
 		if n > 0 {
 			args = append(args, "suppressed", n)
 		}

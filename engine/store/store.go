@@ -29,6 +29,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/iqengine/iqengine/internal/lograte"
 )
 
 const (
@@ -588,32 +590,23 @@ type pebbleLogger struct {
 	log     *slog.Logger
 	onFatal func(error)
 	fatal   sync.Once
-
-	mu   sync.Mutex
-	last map[string]time.Time // by format
-	held map[string]int
+	rate    *lograte.Limiter // by message format
 }
 
 func newPebbleLogger(log *slog.Logger, onFatal func(error)) *pebbleLogger {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &pebbleLogger{log: log, onFatal: onFatal, last: map[string]time.Time{}, held: map[string]int{}}
+	return &pebbleLogger{log: log, onFatal: onFatal, rate: lograte.New(time.Minute)}
 }
 
 func (*pebbleLogger) Infof(string, ...any) {}
 
 func (l *pebbleLogger) Errorf(format string, args ...any) {
-	l.mu.Lock()
-	now := time.Now()
-	if t, ok := l.last[format]; ok && now.Sub(t) < time.Minute {
-		l.held[format]++
-		l.mu.Unlock()
+	held, ok := l.rate.Allow(format)
+	if !ok {
 		return
 	}
-	held := l.held[format]
-	l.last[format], l.held[format] = now, 0
-	l.mu.Unlock()
 	if held > 0 {
 		l.log.Error("pebble: "+fmt.Sprintf(format, args...), "repeated", held)
 		return

@@ -238,10 +238,10 @@ type Storage struct {
 	// crash loses at most this much applied work, which is then re-read from
 	// Kafka. Default 1s.
 	SyncInterval Duration `yaml:"sync_interval"`
-	// StallTimeout is how long the store may make no progress before the node
-	// takes itself out: a partition with records to apply that applies none,
-	// or one store write that does not return (a full disk stalls writes
-	// rather than failing them). The node then answers 503 on /healthz and
+	// StallTimeout is how long one store write may take before the node
+	// takes itself out: records are applied one fetch at a time, so a write
+	// that does not return (a full disk stalls writes rather than failing
+	// them) is a store that applies nothing more. The node then answers 503 on /healthz and
 	// /readyz, leaves the group so its partitions move, and exits non-zero.
 	// Default 60s.
 	StallTimeout Duration `yaml:"stall_timeout"`
