@@ -214,6 +214,9 @@ type Engine struct {
 	// holdApply, when set (tests), is called before each fetch is applied:
 	// a test holds a node behind while the log moves.
 	holdApply func()
+	// toRebuild are the partitions fetchError took out of service, to be
+	// wiped and restored from the log start. Only the poll goroutine uses it.
+	toRebuild []*partition
 	// brokerAnswers, when set (tests), may change what the brokers
 	// answered about the assigned partitions, as a lagging or failing
 	// broker might, before the engine decides anything from it.
@@ -728,8 +731,9 @@ func (e *Engine) readBounds(ctx context.Context, parts []store.Partition) (*logB
 			return nil, fmt.Errorf("last stable offsets: %w", err)
 		}
 	}
+	answers := map[string]kadm.ListedOffsets{"start": starts, "end": ends, "stable": stables}
 	for _, p := range parts {
-		for what, l := range map[string]kadm.ListedOffsets{"start": starts, "end": ends, "stable": stables} {
+		for what, l := range answers {
 			o, ok := l.Lookup(p.Topic, p.Partition)
 			switch {
 			case !ok:
@@ -892,7 +896,7 @@ func (e *Engine) poll(ctx context.Context) error {
 	for {
 		pctx := ctx
 		var cancel context.CancelFunc = func() {}
-		if e.rebuildsPending() {
+		if len(e.toRebuild) > 0 {
 			// A rebuild waits for the brokers: come back to it soon even
 			// when nothing is fetched.
 			pctx, cancel = context.WithTimeout(ctx, time.Second)
@@ -952,19 +956,7 @@ func (e *Engine) fetchError(topic string, p int32, err error) {
 	}
 	part.state.Store(int32(Restoring))
 	part.rebuild = reason
-}
-
-// rebuildsPending reports whether a partition waits to be rebuilt. Only the
-// poll goroutine writes rebuild.
-func (e *Engine) rebuildsPending() bool {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	for _, part := range e.parts {
-		if part.rebuild != "" {
-			return true
-		}
-	}
-	return false
+	e.toRebuild = append(e.toRebuild, part)
 }
 
 // rebuild wipes every partition that fetchError took out of service and
@@ -974,14 +966,19 @@ func (e *Engine) rebuildsPending() bool {
 // starts. It runs in the poll goroutine, before AllowRebalance, as
 // SetOffsets requires.
 func (e *Engine) rebuild(ctx context.Context) error {
+	if len(e.toRebuild) == 0 {
+		return nil
+	}
+	// Only partitions still assigned here, once each.
 	e.mu.RLock()
 	var todo []*partition
-	for _, part := range e.parts {
-		if part.rebuild != "" {
+	for _, part := range e.toRebuild {
+		if e.parts[part.id] == part && !slices.Contains(todo, part) {
 			todo = append(todo, part)
 		}
 	}
 	e.mu.RUnlock()
+	e.toRebuild = todo
 	if len(todo) == 0 {
 		return nil
 	}
@@ -1015,6 +1012,7 @@ func (e *Engine) rebuild(ctx context.Context) error {
 			"reason", part.rebuild, "from", lb.start[id], "to", lb.stable[id])
 		part.rebuild = ""
 	}
+	e.toRebuild = nil
 	e.cl.SetOffsets(set)
 	return nil
 }
