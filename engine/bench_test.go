@@ -32,8 +32,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 const (
@@ -168,7 +169,7 @@ func BenchmarkIngest(b *testing.B) {
 		e, err := engine.Open(engine.Config{
 			ApplicationID:  newGroup(),
 			NodeID:         "n1",
-			Stores:         []engine.StoreSpec{{Name: "s", Topic: ingestTopic, Key: str, Value: js}},
+			Stores:         []state.Store{{Name: "s", Topic: ingestTopic, Key: str, Value: js}},
 			Kafka:          []kgo.Opt{kgo.SeedBrokers(f.seeds...)},
 			SessionTimeout: 6 * time.Second,
 			Store:          store.Options{Dir: dir},

@@ -36,18 +36,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/iqengine/iqengine/engine/store"
 	"github.com/iqengine/iqengine/internal/lograte"
-	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/internal/store"
+	"github.com/iqengine/iqengine/state"
 )
-
-// StoreSpec is one queryable store: a topic and how to read its records.
-type StoreSpec struct {
-	Name  string
-	Topic string
-	Key   serde.Serde
-	Value serde.Serde
-}
 
 // Config configures an Engine.
 type Config struct {
@@ -56,7 +48,7 @@ type Config struct {
 	// NodeID names this node in logs and answers.
 	NodeID string
 	// Stores are the stores to materialise. Stores may share a topic.
-	Stores []StoreSpec
+	Stores []state.Store
 	// Kafka are the client options that reach the brokers (seeds, TLS,
 	// SASL, timeouts). The engine adds the consumer group options.
 	Kafka []kgo.Opt
@@ -99,54 +91,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// State is the state of one partition on this node.
-type State int32
-
-const (
-	// Restoring: assigned, catching up with the high watermark seen at
-	// assignment. Queries wait.
-	Restoring State = iota + 1
-	// Serving: caught up; queries are answered.
-	Serving
-	// Revoked: no longer assigned to this node. The data stays, so a sticky
-	// return restores only what it missed.
-	Revoked
-)
-
-func (s State) String() string {
-	switch s {
-	case Restoring:
-		return "restoring"
-	case Serving:
-		return "serving"
-	case Revoked:
-		return "revoked"
-	}
-	return "unassigned"
-}
-
-// Errors a query can return. Callers tell them apart with errors.Is/As.
-var (
-	// ErrNotFound: the partition serves, and the key is absent.
-	ErrNotFound = errors.New("key not found")
-	// ErrUnknownTopic: the topic is not materialised by this engine.
-	ErrUnknownTopic = errors.New("unknown topic")
-)
-
-// NotServingError says that a partition cannot answer here now: it is
-// restoring, or not assigned to this node.
-type NotServingError struct {
-	Partition store.Partition
-	State     State // 0 when not assigned here
-}
-
-func (e *NotServingError) Error() string {
-	return fmt.Sprintf("partition %s is %s on this node", e.Partition, e.State)
-}
-
 // partition is the engine's view of one assigned partition.
 type partition struct {
-	id      store.Partition
+	id      state.Partition
 	topicID [16]byte
 
 	// The fields below are set at assignment and again when the partition
@@ -178,35 +125,37 @@ func (p *partition) restart(from, target int64) {
 	p.hwm.Store(target)
 	p.applied.Store(0)
 	if from >= target {
-		p.state.Store(int32(Serving))
+		p.state.Store(int32(state.Serving))
 	} else {
-		p.state.Store(int32(Restoring))
+		p.state.Store(int32(state.Restoring))
 	}
 }
 
-func (p *partition) State() State { return State(p.state.Load()) }
+func (p *partition) Status() state.Status { return state.Status(p.state.Load()) }
 
 // Engine materialises topics into a store and answers local queries.
 type Engine struct {
 	cfg    Config
 	log    *slog.Logger
 	db     *store.DB
-	stores map[string]StoreSpec
+	stores map[string]state.Store
 	topics []string
 	m      *metrics
 
 	mu     sync.RWMutex
-	parts  map[store.Partition]*partition
+	parts  map[state.Partition]*partition
 	counts map[string]int32 // partitions per topic
 	// pending are partitions the group assigned whose starting offsets
 	// assign has not set yet: the node is not ready while there are any.
-	pending map[store.Partition]bool
+	pending map[state.Partition]bool
 
 	joined  atomic.Bool // set by the first completed group join
 	leaving atomic.Bool // set when Leave begins: never ready again
 
-	// applyMu is held while a fetch is applied, so tests can stop the
-	// world between two batches (to simulate a crash at a known point).
+	// applyMu orders the store's writers: a fetch being applied, a
+	// partition being wiped and a chunk of keys being expired never
+	// interleave (a key set again while it is expired must stay). Tests
+	// hold it to stop the world between two batches.
 	applyMu sync.Mutex
 	// writing is when the store write under way began (unix nanoseconds),
 	// 0 when none is: the stall watchdog reads it.
@@ -229,8 +178,8 @@ type Engine struct {
 
 	cl    *kgo.Client
 	adm   *kadm.Client
-	admCl *kgo.Client                     // adm's client, for metadata read past its cache
-	final atomic.Pointer[[]PartitionInfo] // set by Stop
+	admCl *kgo.Client                           // adm's client, for metadata read past its cache
+	final atomic.Pointer[[]state.PartitionInfo] // set by Stop
 
 	stopOnce  sync.Once
 	stopErr   error
@@ -265,9 +214,9 @@ func Open(cfg Config) (*Engine, error) {
 		logs:    lograte.New(10 * time.Second),
 		cfg:     cfg,
 		log:     cfg.Logger,
-		stores:  map[string]StoreSpec{},
-		parts:   map[store.Partition]*partition{},
-		pending: map[store.Partition]bool{},
+		stores:  map[string]state.Store{},
+		parts:   map[state.Partition]*partition{},
+		pending: map[state.Partition]bool{},
 		counts:  map[string]int32{},
 	}
 	seen := map[string]bool{}
@@ -463,7 +412,7 @@ func (e *Engine) leave(ctx context.Context) error {
 	// for Partitions after Leave.
 	final := e.Partitions()
 	for i := range final {
-		final[i].State = Revoked.String()
+		final[i].State = state.Revoked.String()
 	}
 	e.final.Store(&final)
 	if err := e.cl.LeaveGroupContext(ctx); err != nil {
@@ -487,7 +436,7 @@ func (e *Engine) revokeAll() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for id, part := range e.parts {
-		part.state.Store(int32(Revoked))
+		part.state.Store(int32(state.Revoked))
 		delete(e.parts, id)
 	}
 	clear(e.pending)
@@ -520,7 +469,7 @@ func (e *Engine) checkRetention(ctx context.Context) {
 
 // expireLoop expires keys of the retained topics every ExpireInterval.
 func (e *Engine) expireLoop(ctx context.Context) {
-	swept := map[store.Partition]int64{} // the log start each partition was last expired to
+	swept := map[state.Partition]int64{} // the log start each partition was last expired to
 	e.every(ctx, e.cfg.ExpireInterval, func() bool {
 		if err := e.expire(ctx, swept); err != nil && ctx.Err() == nil {
 			e.warn("expire", "expiring keys below the log start failed; trying again later", "err", err)
@@ -556,15 +505,15 @@ func (e *Engine) every(ctx context.Context, d time.Duration, f func() bool) {
 // chosen from a snapshot, then checked again and deleted with applying held
 // off, chunk by chunk, so a key written meanwhile is kept and ingest pauses
 // only for the deletes.
-func (e *Engine) expire(ctx context.Context, swept map[store.Partition]int64) error {
+func (e *Engine) expire(ctx context.Context, swept map[state.Partition]int64) error {
 	starts, err := e.adm.ListStartOffsets(ctx, e.retained...)
 	if err != nil {
 		return err
 	}
 	e.mu.RLock()
-	var parts []store.Partition
+	var parts []state.Partition
 	for id, part := range e.parts {
-		if slices.Contains(e.retained, id.Topic) && part.State() != Revoked {
+		if slices.Contains(e.retained, id.Topic) && part.Status() != state.Revoked {
 			parts = append(parts, id)
 		}
 	}
@@ -588,7 +537,7 @@ func (e *Engine) expire(ctx context.Context, swept map[store.Partition]int64) er
 }
 
 // expireBelow deletes p's keys whose record is below logStart.
-func (e *Engine) expireBelow(p store.Partition, logStart int64) (int, error) {
+func (e *Engine) expireBelow(p state.Partition, logStart int64) (int, error) {
 	it, err := e.db.NewIterator(p, nil, nil)
 	if err != nil {
 		return 0, err
@@ -659,11 +608,15 @@ func (e *Engine) leaveStatic(ctx context.Context) error {
 	return nil
 }
 
-// Kill stops the engine as a crash would, for tests: it stops consuming
-// and closes its connections without leaving the group, so the group keeps
-// its partitions until the session timeout (with InstanceID set; without
-// it, franz-go's close still leaves), and closes the store.
-func (e *Engine) Kill() {
+// Close stops the engine without leaving the group, as a restart in place
+// wants: it stops consuming, closes its connections and closes the store.
+// With InstanceID set the group keeps this node's partitions until the
+// session timeout, so a node that is back within it resumes them without a
+// rebalance, and reads of them wait meanwhile (without InstanceID,
+// franz-go's close leaves the group). Stop is the planned stop that moves
+// the partitions at once. Later calls, and Stop after Close, return the
+// first call's result.
+func (e *Engine) Close() error {
 	e.stopOnce.Do(func() {
 		if e.cl != nil {
 			e.cancel()
@@ -673,6 +626,7 @@ func (e *Engine) Kill() {
 		}
 		e.stopErr = e.db.Close()
 	})
+	return e.stopErr
 }
 
 // Err returns the error that made the engine fail (a store that fails or
@@ -695,23 +649,23 @@ type logBounds struct {
 	meta map[string]topicMeta
 	// start is the log start offset, end the high watermark, and stable
 	// the last stable offset (end when reading uncommitted), by partition.
-	start, end, stable map[store.Partition]int64
+	start, end, stable map[state.Partition]int64
 	// failed names the partitions the answers said nothing sure about.
-	failed map[store.Partition]string
+	failed map[state.Partition]string
 }
 
 // readBounds asks the brokers for the topic ids and the log bounds of the
 // given partitions. A partition whose answer carries an error, is missing,
 // or names no topic id is listed in failed: nothing is decided from it.
-func (e *Engine) readBounds(ctx context.Context, parts []store.Partition) (*logBounds, error) {
+func (e *Engine) readBounds(ctx context.Context, parts []state.Partition) (*logBounds, error) {
 	topics := map[string]bool{}
 	for _, p := range parts {
 		topics[p.Topic] = true
 	}
 	names := slices.Sorted(maps.Keys(topics))
 	b := &logBounds{
-		start: map[store.Partition]int64{}, end: map[store.Partition]int64{},
-		stable: map[store.Partition]int64{}, failed: map[store.Partition]string{},
+		start: map[state.Partition]int64{}, end: map[state.Partition]int64{},
+		stable: map[state.Partition]int64{}, failed: map[state.Partition]string{},
 	}
 	var err error
 	if b.meta, err = e.describeTopics(ctx, names); err != nil {
@@ -769,7 +723,7 @@ func (e *Engine) readBounds(ctx context.Context, parts []store.Partition) (*logB
 // boundsOf reads the log bounds of parts, retrying until every partition's
 // answer is complete and error-free or ctx ends: stored state is only ever
 // wiped on evidence from a successful answer.
-func (e *Engine) boundsOf(ctx context.Context, parts []store.Partition) (*logBounds, error) {
+func (e *Engine) boundsOf(ctx context.Context, parts []state.Partition) (*logBounds, error) {
 	var got *logBounds
 	b := retry.WithCappedDuration(2*time.Second, retry.NewExponential(50*time.Millisecond))
 	err := retry.Do(ctx, b, func(ctx context.Context) error {
@@ -791,7 +745,7 @@ func (e *Engine) boundsOf(ctx context.Context, parts []store.Partition) (*logBou
 	return got, nil
 }
 
-func comparePartitions(a, b store.Partition) int {
+func comparePartitions(a, b state.Partition) int {
 	if c := strings.Compare(a.Topic, b.Topic); c != 0 {
 		return c
 	}
@@ -808,10 +762,10 @@ func comparePartitions(a, b store.Partition) int {
 //
 // It only decides where to start; restoring happens in the poll loop.
 func (e *Engine) assign(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	var parts []store.Partition
+	var parts []state.Partition
 	for t, ps := range offsets {
 		for p := range ps {
-			parts = append(parts, store.Partition{Topic: t, Partition: p})
+			parts = append(parts, state.Partition{Topic: t, Partition: p})
 		}
 	}
 	lb, err := e.boundsOf(ctx, parts)
@@ -834,7 +788,7 @@ func (e *Engine) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 		e.parts[id] = part
 		delete(e.pending, id)
 		offsets[id.Topic][id.Partition] = kgo.NewOffset().At(next).WithEpoch(epoch)
-		e.log.Info("partition assigned", "partition", id.String(), "state", part.State().String(),
+		e.log.Info("partition assigned", "partition", id.String(), "state", part.Status().String(),
 			"from", next, "to", lb.stable[id], "high_watermark", lb.end[id])
 	}
 	return offsets, nil
@@ -847,7 +801,7 @@ func (e *Engine) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 // one at or past the high watermark (the log was truncated or replaced). A
 // truncation that the log has grown back over is caught by the client, from
 // the epoch, and rebuilt by the poll loop.
-func (e *Engine) resumeAt(id store.Partition, topicID [16]byte, logStart, hwm int64) (int64, int32, error) {
+func (e *Engine) resumeAt(id state.Partition, topicID [16]byte, logStart, hwm int64) (int64, int32, error) {
 	cp, ok, err := e.db.Checkpoint(id)
 	if err != nil {
 		return 0, -1, err
@@ -880,10 +834,10 @@ func (e *Engine) revoke(_ context.Context, _ *kgo.Client, lost map[string][]int3
 	defer e.mu.Unlock()
 	for t, ps := range lost {
 		for _, p := range ps {
-			id := store.Partition{Topic: t, Partition: p}
+			id := state.Partition{Topic: t, Partition: p}
 			delete(e.pending, id)
 			if part := e.parts[id]; part != nil {
-				part.state.Store(int32(Revoked))
+				part.state.Store(int32(state.Revoked))
 				delete(e.parts, id)
 				e.log.Info("partition revoked", "partition", id.String())
 			}
@@ -949,12 +903,12 @@ func (e *Engine) fetchError(topic string, p int32, err error) {
 		return
 	}
 	e.mu.RLock()
-	part := e.parts[store.Partition{Topic: topic, Partition: p}]
+	part := e.parts[state.Partition{Topic: topic, Partition: p}]
 	e.mu.RUnlock()
 	if part == nil {
 		return
 	}
-	part.state.Store(int32(Restoring))
+	part.state.Store(int32(state.Restoring))
 	part.rebuild = reason
 	e.toRebuild = append(e.toRebuild, part)
 }
@@ -982,7 +936,7 @@ func (e *Engine) rebuild(ctx context.Context) error {
 	if len(todo) == 0 {
 		return nil
 	}
-	ids := make([]store.Partition, len(todo))
+	ids := make([]state.Partition, len(todo))
 	for i, part := range todo {
 		ids[i] = part.id
 	}
@@ -1022,7 +976,7 @@ func (e *Engine) rebuild(ctx context.Context) error {
 // are not data, but they advance the checkpoint.
 func (e *Engine) apply(f kgo.FetchTopicPartition) error {
 	e.mu.RLock()
-	part := e.parts[store.Partition{Topic: f.Topic, Partition: f.Partition}]
+	part := e.parts[state.Partition{Topic: f.Topic, Partition: f.Partition}]
 	e.mu.RUnlock()
 	if part == nil || part.rebuild != "" {
 		return nil // revoked while buffered (the next owner reads it), or to be rebuilt
@@ -1066,8 +1020,8 @@ func (e *Engine) apply(f kgo.FetchTopicPartition) error {
 	if nullKeys > 0 {
 		e.m.nullKeys.WithLabelValues(f.Topic).Add(float64(nullKeys))
 	}
-	if part.State() == Restoring && last.Offset+1 >= part.target.Load() {
-		part.state.Store(int32(Serving))
+	if part.Status() == state.Restoring && last.Offset+1 >= part.target.Load() {
+		part.state.Store(int32(state.Serving))
 		e.log.Info("partition serving", "partition", part.id.String(), "restored", part.applied.Load(),
 			"took", time.Since(time.Unix(0, part.assigned.Load())).Round(time.Millisecond).String())
 	}

@@ -14,9 +14,10 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testkafka"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 // model is what a topic says: the last value of every key, nil for a
@@ -56,7 +57,7 @@ func startNode(t *testing.T, b *testkafka.Broker, group, topic string, fs vfs.FS
 	cfg := Config{
 		ApplicationID:  group,
 		NodeID:         "n1",
-		Stores:         []StoreSpec{{Name: "s", Topic: topic, Key: str, Value: js}},
+		Stores:         []state.Store{{Name: "s", Topic: topic, Key: str, Value: js}},
 		Kafka:          []kgo.Opt{kgo.SeedBrokers(b.Addrs...)},
 		SessionTimeout: 6 * time.Second,
 		Store:          store.Options{Dir: dir, FS: fs, CacheSize: 8 << 20, MemTableSize: 4 << 20, SyncInterval: 100 * time.Millisecond},
@@ -123,13 +124,13 @@ func checkModel(t *testing.T, e *Engine, topic string, m model) {
 	}
 	var present, deleted int
 	for k, want := range m {
-		p := store.Partition{Topic: topic, Partition: serde.Partition([]byte(k), n)}
+		p := state.Partition{Topic: topic, Partition: serde.Partition([]byte(k), n)}
 		r, err := e.Get(p, []byte(k))
 		switch {
 		case want == nil:
 			deleted++
-			if !errors.Is(err, ErrNotFound) {
-				t.Fatalf("deleted key %s: got %q, %v; want ErrNotFound", k, r.Value, err)
+			if !errors.Is(err, state.ErrNotFound) {
+				t.Fatalf("deleted key %s: got %q, %v; want state.ErrNotFound", k, r.Value, err)
 			}
 		case err != nil:
 			t.Fatalf("key %s: %v", k, err)
@@ -142,7 +143,7 @@ func checkModel(t *testing.T, e *Engine, topic string, m model) {
 	// And nothing else is there: the partitions hold exactly the present keys.
 	var total int64
 	for p := int32(0); p < n; p++ {
-		c, err := e.Count(store.Partition{Topic: topic, Partition: p})
+		c, err := e.Count(state.Partition{Topic: topic, Partition: p})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +331,7 @@ func TestNotReadyBeforeAssignedPartitionsRegister(t *testing.T) {
 	const partitions = 6
 	b.CreateTopic(t, topic, partitions)
 	e := openStringStore(t, b, topic)
-	seen := make(chan []PartitionInfo, 1)
+	seen := make(chan []state.PartitionInfo, 1)
 	go func() {
 		deadline := time.Now().Add(30 * time.Second)
 		for !e.Ready() {
@@ -358,7 +359,7 @@ func TestNotReadyBeforeAssignedPartitionsRegister(t *testing.T) {
 		t.Fatalf("ready with %d of %d partitions registered", len(ps), partitions)
 	}
 	for _, p := range ps {
-		if p.State != Serving.String() {
+		if p.State != state.Serving.String() {
 			t.Fatalf("ready with %v", p)
 		}
 	}
@@ -404,7 +405,7 @@ func openStringStore(t *testing.T, b *testkafka.Broker, topic string) *Engine {
 	e, err := Open(Config{
 		ApplicationID:  testkafka.Name(t, "app"),
 		NodeID:         "n1",
-		Stores:         []StoreSpec{{Name: "s", Topic: topic, Key: str, Value: str}},
+		Stores:         []state.Store{{Name: "s", Topic: topic, Key: str, Value: str}},
 		Kafka:          []kgo.Opt{kgo.SeedBrokers(b.Addrs...)},
 		SessionTimeout: 6 * time.Second,
 		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},

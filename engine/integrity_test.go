@@ -13,8 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/state"
 )
 
 // seededTopic is a topic of a test, already holding records of workload.
@@ -199,7 +200,7 @@ func TestMetadataErrorsNeverWipe(t *testing.T) {
 			lb.meta[topic] = d
 		},
 		func(lb *logBounds) {
-			lb.failed[store.Partition{Topic: topic, Partition: 1}] = "start offset: NOT_LEADER_OR_FOLLOWER"
+			lb.failed[state.Partition{Topic: topic, Partition: 1}] = "start offset: NOT_LEADER_OR_FOLLOWER"
 		},
 	}
 	calls := 0
@@ -254,7 +255,7 @@ func TestTruncatedLogIsRebuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	for p := int32(0); p < 3; p++ {
-		id := store.Partition{Topic: w.topic, Partition: p}
+		id := state.Partition{Topic: w.topic, Partition: p}
 		cp, ok, err := db.Checkpoint(id)
 		if err != nil || !ok {
 			t.Fatalf("checkpoint of %s: %v %v", id, ok, err)
@@ -311,7 +312,7 @@ func TestRetentionExpiresKeys(t *testing.T) {
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		var held int64
 		for p := range int32(3) {
-			c, err := n.e.Count(store.Partition{Topic: w.topic, Partition: p})
+			c, err := n.e.Count(state.Partition{Topic: w.topic, Partition: p})
 			if err != nil {
 				t.Fatal(err)
 			}

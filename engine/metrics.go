@@ -3,6 +3,7 @@ package engine
 import (
 	"strconv"
 
+	"github.com/iqengine/iqengine/state"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -81,7 +82,7 @@ func (c partitionCollector) Collect(ch chan<- prometheus.Metric) {
 		part := strconv.Itoa(int(p.Partition))
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(p.Lag), p.Topic, part)
 		serving := 0.0
-		if p.State == Serving.String() {
+		if p.State == state.Serving.String() {
 			serving = 1
 		}
 		ch <- prometheus.MustNewConstMetric(servingDesc, prometheus.GaugeValue, serving, p.Topic, part)

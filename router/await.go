@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iqengine/iqengine/state"
 	"github.com/sethvargo/go-retry"
-
-	"github.com/iqengine/iqengine/engine"
 )
 
 // backoff is the retry schedule while a partition does not serve: quick
@@ -37,7 +36,7 @@ func (e *unavailableError) Error() string {
 
 // await calls f until it succeeds, fails with an error that waiting cannot
 // cure, or the timeout passes. Only a partition without a serving owner is
-// retried (*engine.NotServingError, *waitError): restoring, moving, or its
+// retried (*state.NotServingError, *waitError): restoring, moving, or its
 // owner unreachable. When the deadline ends the wait, the error is an
 // *unavailableError naming the partitions of the last try. It returns how
 // long it waited. f gets the deadline, which calls to other nodes enforce
@@ -78,11 +77,11 @@ func notServing(err error) []unavailablePartition {
 	}
 	var out []unavailablePartition
 	for _, e := range flatten(err) {
-		var ns *engine.NotServingError
+		var ns *state.NotServingError
 		var we *waitError
 		switch {
 		case errors.As(e, &ns):
-			out = append(out, unavailablePartition{Topic: ns.Partition.Topic, Partition: ns.Partition.Partition, Reason: ns.State.String()})
+			out = append(out, unavailablePartition{Topic: ns.Partition.Topic, Partition: ns.Partition.Partition, Reason: ns.Status.String()})
 		case errors.As(e, &we):
 			out = append(out, unavailablePartition{Topic: we.p.Topic, Partition: we.p.Partition, Reason: we.reason})
 		}

@@ -30,11 +30,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testplugins"
 	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/router"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 const (
@@ -101,7 +102,7 @@ func newBenchNode(b *testing.B) *benchNode {
 	e, err := engine.Open(engine.Config{
 		ApplicationID:  "bench-app",
 		NodeID:         "n1",
-		Stores:         []engine.StoreSpec{{Name: "s", Topic: benchTopic, Key: str, Value: js}},
+		Stores:         []state.Store{{Name: "s", Topic: benchTopic, Key: str, Value: js}},
 		Kafka:          []kgo.Opt{seeds},
 		SessionTimeout: 6 * time.Second,
 		Store:          store.Options{Dir: b.TempDir()},
@@ -170,10 +171,10 @@ func waitCaughtUp(b *testing.B, adm *kadm.Client, e *engine.Engine) {
 func BenchmarkLookup(b *testing.B) {
 	n := newBenchNode(b)
 	reqs := make([]*http.Request, len(n.keys))
-	parts := make([]store.Partition, len(n.keys))
+	parts := make([]state.Partition, len(n.keys))
 	for i, k := range n.keys {
 		reqs[i] = httptest.NewRequest(http.MethodGet, "/v1/stores/s/keys/"+url.PathEscape(k), nil)
-		parts[i] = store.Partition{Topic: benchTopic, Partition: serde.Partition([]byte(k), benchPartitions)}
+		parts[i] = state.Partition{Topic: benchTopic, Partition: serde.Partition([]byte(k), benchPartitions)}
 	}
 	keys := make([][]byte, len(n.keys))
 	for i, k := range n.keys {

@@ -15,9 +15,10 @@ import (
 
 	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testkafka"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 // testCluster runs several nodes of one application in this process, each
@@ -137,7 +138,7 @@ func (c *testCluster) startWith(id string, o nodeOptions) *testNode {
 		NodeID:         id,
 		InstanceID:     id,
 		Balancer:       bal,
-		Stores:         []engine.StoreSpec{{Name: "orders", Topic: c.topic, Key: str, Value: js}},
+		Stores:         []state.Store{{Name: "orders", Topic: c.topic, Key: str, Value: js}},
 		Kafka:          append([]kgo.Opt{kgo.SeedBrokers(c.b.Addrs...)}, o.kafka...),
 		SessionTimeout: c.sessionTimeout,
 		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
@@ -195,7 +196,7 @@ func (c *testCluster) kill(id string) {
 	}
 	n.srv.CloseClientConnections()
 	n.srv.Close()
-	n.e.Kill()
+	_ = n.e.Close()
 }
 
 // waitStable waits until the running nodes agree on one routing table whose
@@ -238,7 +239,7 @@ func (c *testCluster) stable() bool {
 		if owner == nil {
 			return false
 		}
-		if _, err := owner.e.Count(store.Partition{Topic: c.topic, Partition: p}); err != nil {
+		if _, err := owner.e.Count(state.Partition{Topic: c.topic, Partition: p}); err != nil {
 			return false
 		}
 	}

@@ -23,9 +23,10 @@ import (
 
 	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testkafka"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 // javaRecord is one line of scripts/java/JavaProducer.java's output: the
@@ -90,7 +91,7 @@ type javaNode struct {
 	srv *httptest.Server
 }
 
-func startJavaNode(t *testing.T, b *testkafka.Broker, group, id string, stores []engine.StoreSpec) *javaNode {
+func startJavaNode(t *testing.T, b *testkafka.Broker, group, id string, stores []state.Store) *javaNode {
 	t.Helper()
 	var handler atomic.Pointer[Handler]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -166,7 +167,7 @@ func waitJavaNodes(t *testing.T, nodes []*javaNode, partitions int32, want map[s
 					why = fmt.Sprintf("%s/%d has no running owner", topic, p)
 					return false
 				}
-				got, err := byID[o.NodeID].e.Count(store.Partition{Topic: topic, Partition: p})
+				got, err := byID[o.NodeID].e.Count(state.Partition{Topic: topic, Partition: p})
 				if err != nil || got != counts[p] {
 					why = fmt.Sprintf("%s/%d at %s: %d keys (%v), want %d", topic, p, o.NodeID, got, err, counts[p])
 					return false
@@ -244,7 +245,7 @@ func TestJavaProducedKeys(t *testing.T) {
 
 	// Java's partition for every key, against ours.
 	want := map[string]map[int32]int64{}
-	var specs []engine.StoreSpec
+	var specs []state.Store
 	for _, s := range suites {
 		counts := map[int32]int64{}
 		used := map[int32]bool{}
@@ -266,7 +267,7 @@ func TestJavaProducedKeys(t *testing.T) {
 			t.Errorf("%s keys landed on only %d of %d partitions", s.keyType, len(used), partitions)
 		}
 		want[s.topic] = counts
-		specs = append(specs, engine.StoreSpec{Name: s.store, Topic: s.topic, Key: s.key, Value: js})
+		specs = append(specs, state.Store{Name: s.store, Topic: s.topic, Key: s.key, Value: js})
 		t.Logf("%d %s keys: Java's partition = serde.Partition for every key (per partition: %v)", len(s.recs), s.keyType, sortedCounts(counts))
 	}
 	if t.Failed() {

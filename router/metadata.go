@@ -12,7 +12,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/iqengine/iqengine/cluster"
-	"github.com/iqengine/iqengine/engine"
+	"github.com/iqengine/iqengine/state"
 )
 
 // instances lists every node of the current routing table with the
@@ -87,7 +87,7 @@ type partitionView struct {
 	Partition int32  `json:"partition"`
 	// Owner is the routing table's owner; empty while the partition moves.
 	Owner string `json:"owner"`
-	engine.PartitionInfo
+	state.PartitionInfo
 	// Error says why the owner's state is missing.
 	Error string `json:"error,omitempty"`
 }
@@ -101,7 +101,7 @@ func (h *Handler) partitions(w http.ResponseWriter, r *http.Request, _ httproute
 		p     int32
 	}
 	// Ask every member (this one locally) for its partitions' state.
-	states := map[key]engine.PartitionInfo{}
+	states := map[key]state.PartitionInfo{}
 	failed := map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -172,7 +172,7 @@ func (h *Handler) partitions(w http.ResponseWriter, r *http.Request, _ httproute
 }
 
 // memberPartitions returns one member's view of its partitions.
-func (h *Handler) memberPartitions(ctx context.Context, m cluster.Member) ([]engine.PartitionInfo, error) {
+func (h *Handler) memberPartitions(ctx context.Context, m cluster.Member) ([]state.PartitionInfo, error) {
 	if m.NodeID == h.e.NodeID() {
 		return h.e.Partitions(), nil
 	}
@@ -189,7 +189,7 @@ func (h *Handler) memberPartitions(ctx context.Context, m cluster.Member) ([]eng
 	if resp.StatusCode != http.StatusOK {
 		return nil, &statusError{resp.StatusCode}
 	}
-	var out []engine.PartitionInfo
+	var out []state.PartitionInfo
 	return out, json.NewDecoder(resp.Body).Decode(&out)
 }
 

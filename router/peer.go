@@ -17,8 +17,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/iqengine/iqengine/cluster"
-	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/state"
 )
 
 // Calls between nodes go to /v1/internal/...: one partition's record, page
@@ -54,7 +53,7 @@ func newPeerClient() *http.Client {
 // moving between nodes, or its owner could not be reached. Queries retry it
 // until their deadline.
 type waitError struct {
-	p      store.Partition
+	p      state.Partition
 	reason string
 }
 
@@ -63,7 +62,7 @@ func (e *waitError) Error() string { return fmt.Sprintf("partition %s: %s", e.p,
 // notOwnerError answers a forwarded request for a partition this node does
 // not own: it is not forwarded again.
 type notOwnerError struct {
-	p          store.Partition
+	p          state.Partition
 	generation int32
 }
 
@@ -73,16 +72,16 @@ func (e *notOwnerError) Error() string {
 
 // route decides where partition p is read: ok=true means here. Otherwise it
 // returns the owner to call, or a *waitError, or a *notOwnerError when the
-// request was already forwarded once. A closed store (store.ErrClosed: the
+// request was already forwarded once. A closed store (state.ErrClosed: the
 // node is shutting down) serves nothing here, whatever the routing table
 // says, so its partitions are asked of their next owner, or waited for.
-func (h *Handler) route(p store.Partition, localErr error, hops int) (owner cluster.Member, local bool, err error) {
-	var ns *engine.NotServingError
-	closed := errors.Is(localErr, store.ErrClosed)
+func (h *Handler) route(p state.Partition, localErr error, hops int) (owner cluster.Member, local bool, err error) {
+	var ns *state.NotServingError
+	closed := errors.Is(localErr, state.ErrClosed)
 	if !closed && !errors.As(localErr, &ns) {
 		return owner, true, nil
 	}
-	if ns != nil && ns.State == engine.Restoring {
+	if ns != nil && ns.Status == state.Restoring {
 		return owner, false, &waitError{p, "restoring on " + h.e.NodeID()}
 	}
 	t := h.table()
@@ -149,11 +148,11 @@ func ownerTimeout(left time.Duration) time.Duration {
 }
 
 // call makes one request to a peer's internal endpoint and maps its answer:
-// 200 returns the body, 404 engine.ErrNotFound, 421/503 and transport
+// 200 returns the body, 404 state.ErrNotFound, 421/503 and transport
 // errors a *waitError (the caller's retry loop refreshes and tries again).
 // An answer longer than the handler's PeerAnswerLimit is an error, never
 // cut: a page cut between two records would read as a whole one.
-func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Member, p store.Partition, path string, q url.Values) ([]byte, error) {
+func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition, path string, q url.Values) ([]byte, error) {
 	left := time.Until(deadline)
 	if left <= 0 {
 		return nil, &waitError{p, "deadline passed before owner " + owner.NodeID + " was asked"}
@@ -188,7 +187,7 @@ func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Me
 	case http.StatusOK:
 		return body, nil
 	case http.StatusNotFound:
-		return nil, engine.ErrNotFound
+		return nil, state.ErrNotFound
 	case http.StatusMisdirectedRequest:
 		h.refreshSoon() // our view is older than the owner's
 		return nil, &waitError{p, owner.NodeID + " does not own it (routing generation " + resp.Header.Get(generationHeader) + ")"}
@@ -202,7 +201,7 @@ func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Me
 // Records travel between nodes as: a flags byte (bit 0: more records
 // follow this page), then per record uvarint key length, key, uvarint value
 // length, value, varint offset, varint timestamp.
-func appendRecord(dst []byte, r store.Record) []byte {
+func appendRecord(dst []byte, r state.Record) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(r.Key)))
 	dst = append(dst, r.Key...)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Value)))
@@ -213,13 +212,13 @@ func appendRecord(dst []byte, r store.Record) []byte {
 
 var errCorrupt = errors.New("corrupt records from peer")
 
-func decodeRecords(b []byte) (recs []store.Record, more bool, err error) {
+func decodeRecords(b []byte) (recs []state.Record, more bool, err error) {
 	if len(b) < 1 {
 		return nil, false, errCorrupt
 	}
 	more, b = b[0]&1 == 1, b[1:]
 	for len(b) > 0 {
-		var r store.Record
+		var r state.Record
 		n, k := binary.Uvarint(b)
 		if k <= 0 || uint64(len(b)-k) < n {
 			return nil, false, errCorrupt
@@ -246,21 +245,21 @@ func decodeRecords(b []byte) (recs []store.Record, more bool, err error) {
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // remoteGet reads key from partition p on owner.
-func (h *Handler) remoteGet(ctx context.Context, deadline time.Time, owner cluster.Member, s engine.StoreSpec, p store.Partition, key []byte) (store.Record, error) {
+func (h *Handler) remoteGet(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition, key []byte) (state.Record, error) {
 	path := "/v1/internal/stores/" + url.PathEscape(s.Name) + "/partitions/" + strconv.Itoa(int(p.Partition)) + "/get"
 	body, err := h.call(ctx, deadline, owner, p, path, url.Values{"key": {b64(key)}})
 	if err != nil {
-		return store.Record{}, err
+		return state.Record{}, err
 	}
 	recs, _, err := decodeRecords(body)
 	if err != nil || len(recs) != 1 {
-		return store.Record{}, fmt.Errorf("node %s: %w", owner.NodeID, errCorrupt)
+		return state.Record{}, fmt.Errorf("node %s: %w", owner.NodeID, errCorrupt)
 	}
 	return recs[0], nil
 }
 
 // remotePage reads up to limit records of partition p in [lower, upper).
-func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner cluster.Member, s engine.StoreSpec, p store.Partition, lower, upper []byte, limit int) ([]store.Record, bool, error) {
+func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition, lower, upper []byte, limit int) ([]state.Record, bool, error) {
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
 	if lower != nil {
 		q.Set("lower", b64(lower))
@@ -280,7 +279,7 @@ func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner clus
 }
 
 // remoteCount counts partition p's keys on owner.
-func (h *Handler) remoteCount(ctx context.Context, deadline time.Time, owner cluster.Member, s engine.StoreSpec, p store.Partition) (int64, error) {
+func (h *Handler) remoteCount(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition) (int64, error) {
 	body, err := h.call(ctx, deadline, owner, p, "/v1/internal/stores/"+url.PathEscape(s.Name)+"/partitions/"+strconv.Itoa(int(p.Partition))+"/count", url.Values{})
 	if err != nil {
 		return 0, err
@@ -300,28 +299,28 @@ func (h *Handler) internalDeadline(q url.Values) time.Duration {
 }
 
 // internalPartition resolves the store and partition of an internal call.
-func (h *Handler) internalPartition(w http.ResponseWriter, r *http.Request, ps httprouter.Params) (engine.StoreSpec, store.Partition, bool) {
+func (h *Handler) internalPartition(w http.ResponseWriter, r *http.Request, ps httprouter.Params) (state.Store, state.Partition, bool) {
 	s, ok := h.storeOf(w, r, ps)
 	if !ok {
-		return s, store.Partition{}, false
+		return s, state.Partition{}, false
 	}
 	n, _ := h.e.PartitionCount(s.Topic)
 	p, err := strconv.Atoi(ps.ByName("partition"))
 	if err != nil || p < 0 || int32(p) >= n {
 		writeProblem(w, r, http.StatusBadRequest, probBadParameter, "no partition "+strconv.Quote(ps.ByName("partition"))+" in topic "+s.Topic)
-		return s, store.Partition{}, false
+		return s, state.Partition{}, false
 	}
-	return s, store.Partition{Topic: s.Topic, Partition: int32(p)}, true
+	return s, state.Partition{Topic: s.Topic, Partition: int32(p)}, true
 }
 
 // localOnly waits while p restores here, and answers 421 at once when p is
 // not assigned here (the caller has a stale view) or this node's store is
 // closed (it is shutting down): the caller refreshes its view and retries.
-func localOnly[T any](h *Handler, r *http.Request, p store.Partition, timeout time.Duration, f func() (T, error)) (T, error) {
+func localOnly[T any](h *Handler, r *http.Request, p state.Partition, timeout time.Duration, f func() (T, error)) (T, error) {
 	v, _, err := await(r.Context(), timeout, func(context.Context, time.Time) (T, error) {
 		v, err := f()
-		var ns *engine.NotServingError
-		if errors.Is(err, store.ErrClosed) || errors.As(err, &ns) && ns.State != engine.Restoring {
+		var ns *state.NotServingError
+		if errors.Is(err, state.ErrClosed) || errors.As(err, &ns) && ns.Status != state.Restoring {
 			return v, &notOwnerError{p, h.table().Generation()}
 		}
 		return v, err
@@ -341,7 +340,7 @@ func (h *Handler) internalGet(w http.ResponseWriter, r *http.Request, ps httprou
 		return
 	}
 	timeout := h.internalDeadline(q)
-	rec, err := localOnly(h, r, p, timeout, func() (store.Record, error) { return h.e.Get(p, key) })
+	rec, err := localOnly(h, r, p, timeout, func() (state.Record, error) { return h.e.Get(p, key) })
 	if err != nil {
 		h.queryError(w, r, err, "key")
 		return
@@ -369,7 +368,7 @@ func (h *Handler) internalScan(w http.ResponseWriter, r *http.Request, ps httpro
 		return
 	}
 	timeout := h.internalDeadline(q)
-	it, err := localOnly(h, r, p, timeout, func() (*store.Iterator, error) { return h.e.NewIterator(p, lower, upper) })
+	it, err := localOnly(h, r, p, timeout, func() (state.Iterator, error) { return h.e.NewIterator(p, lower, upper) })
 	if err != nil {
 		h.queryError(w, r, err, "scan")
 		return
@@ -414,7 +413,7 @@ func (h *Handler) internalCount(w http.ResponseWriter, r *http.Request, ps httpr
 	_, _ = w.Write(strconv.AppendInt(nil, n, 10))
 }
 
-func writeRecords(w http.ResponseWriter, servedBy string, more bool, recs ...store.Record) {
+func writeRecords(w http.ResponseWriter, servedBy string, more bool, recs ...state.Record) {
 	buf := make([]byte, 1, 256)
 	if more {
 		buf[0] = 1

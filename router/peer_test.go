@@ -19,8 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 // fetchGate holds back the fetches of one node's Kafka client: while it is
@@ -130,7 +131,7 @@ func TestForwardedDeadlineAnswersLikeTheOwner(t *testing.T) {
 			case !ok:
 				return false
 			case o.NodeID == "n1":
-				if _, err := n1.e.Count(store.Partition{Topic: c.topic, Partition: p}); err != nil {
+				if _, err := n1.e.Count(state.Partition{Topic: c.topic, Partition: p}); err != nil {
 					return false // n1 does not serve it yet
 				}
 			case states[p] != "restoring":
@@ -185,7 +186,7 @@ func TestForwardedDeadlineAnswersLikeTheOwner(t *testing.T) {
 // reports the partitions that did not serve, not the deadline's bare
 // context error, which would answer 500.
 func TestAwaitDeadlineDuringFirstTry(t *testing.T) {
-	p := store.Partition{Topic: "orders", Partition: 7}
+	p := state.Partition{Topic: "orders", Partition: 7}
 	tries := 0
 	_, waited, err := await(context.Background(), 50*time.Millisecond, func(_ context.Context, deadline time.Time) (struct{}, error) {
 		tries++
@@ -214,7 +215,7 @@ func TestOverlongPeerAnswerFails(t *testing.T) {
 	fakePage := func(p, n int) []byte {
 		b := []byte{0}
 		for i := 0; i < n; i++ {
-			b = appendRecord(b, store.Record{Key: fmt.Appendf(nil, "fake-%d-%03d", p, i), Value: value, Offset: int64(i)})
+			b = appendRecord(b, state.Record{Key: fmt.Appendf(nil, "fake-%d-%03d", p, i), Value: value, Offset: int64(i)})
 		}
 		return b
 	}
@@ -295,7 +296,7 @@ func TestOverlongPeerAnswerFails(t *testing.T) {
 	pose(func(p int, endpoint string) []byte {
 		switch endpoint {
 		case "get":
-			return appendRecord([]byte{0}, store.Record{Key: []byte(remoteKey), Value: fmt.Appendf(nil, `{"pad":%q}`, strings.Repeat("x", limit))})
+			return appendRecord([]byte{0}, state.Record{Key: []byte(remoteKey), Value: fmt.Appendf(nil, `{"pad":%q}`, strings.Repeat("x", limit))})
 		case "count":
 			return []byte(strings.Repeat("0", limit) + "7")
 		}
@@ -306,7 +307,7 @@ func TestOverlongPeerAnswerFails(t *testing.T) {
 	wantOverlong("count", httpGet(t, n1.URL+"/v1/stores/orders/count"))
 }
 
-// TestClosedStoreIsNotServing: a read that fails with store.ErrClosed (the
+// TestClosedStoreIsNotServing: a read that fails with state.ErrClosed (the
 // node's store closed under a query, as its shutdown does) is routed as a
 // partition that does not serve here, never answered as a 500. A query
 // waits for another owner and, when none serves before its deadline,
@@ -319,7 +320,7 @@ func TestClosedStoreIsNotServing(t *testing.T) {
 	str, _ := serde.Lookup("string")
 	e, err := engine.Open(engine.Config{
 		NodeID: "n1",
-		Stores: []engine.StoreSpec{{Name: "orders", Topic: "orders", Key: str, Value: str}},
+		Stores: []state.Store{{Name: "orders", Topic: "orders", Key: str, Value: str}},
 		Store:  store.Options{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 1 << 20},
 	})
 	if err != nil {
@@ -327,8 +328,8 @@ func TestClosedStoreIsNotServing(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = e.Stop(context.Background()) })
 	h := New(Options{Engine: e, Timeout: time.Second, MaxTimeout: time.Second, DefaultLimit: 10, MaxLimit: 10})
-	p := store.Partition{Topic: "orders", Partition: 3}
-	closed := fmt.Errorf("engine: %w", store.ErrClosed)
+	p := state.Partition{Topic: "orders", Partition: 3}
+	closed := fmt.Errorf("engine: %w", state.ErrClosed)
 
 	// A query: 503 at its deadline, naming the partition.
 	_, _, err = await(context.Background(), 50*time.Millisecond, func(context.Context, time.Time) (struct{}, error) {

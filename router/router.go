@@ -22,7 +22,7 @@ import (
 
 	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/state"
 )
 
 // Options configures the handler.
@@ -169,7 +169,7 @@ func knownParams(w http.ResponseWriter, r *http.Request, q url.Values, known ...
 }
 
 // storeOf resolves the :store parameter, answering 404 when unknown.
-func (h *Handler) storeOf(w http.ResponseWriter, r *http.Request, ps httprouter.Params) (engine.StoreSpec, bool) {
+func (h *Handler) storeOf(w http.ResponseWriter, r *http.Request, ps httprouter.Params) (state.Store, bool) {
 	name := ps.ByName("store")
 	s, ok := h.e.Store(name)
 	if !ok {
@@ -180,7 +180,7 @@ func (h *Handler) storeOf(w http.ResponseWriter, r *http.Request, ps httprouter.
 
 // keyBytes turns key text into Kafka key bytes with the store's key serde,
 // answering 400 when it cannot.
-func keyBytes(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, param, text string) ([]byte, bool) {
+func keyBytes(w http.ResponseWriter, r *http.Request, s state.Store, param, text string) ([]byte, bool) {
 	if len(text) > maxKeyLen {
 		writeProblem(w, r, http.StatusBadRequest, probKeyTooLong, param+" is "+strconv.Itoa(len(text))+" bytes; the limit is 65536")
 		return nil, false
@@ -202,7 +202,7 @@ func keyBytes(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, param,
 
 // pathKey reads the {key} path parameter, as text and as Kafka key bytes,
 // answering 400 when it is empty or does not parse.
-func pathKey(w http.ResponseWriter, r *http.Request, ps httprouter.Params, s engine.StoreSpec) (string, []byte, bool) {
+func pathKey(w http.ResponseWriter, r *http.Request, ps httprouter.Params, s state.Store) (string, []byte, bool) {
 	text := strings.TrimPrefix(ps.ByName("key"), "/")
 	if text == "" {
 		writeProblem(w, r, http.StatusBadRequest, probEmptyKey, "the key in the path is empty")
@@ -258,10 +258,10 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	if !ok {
 		return
 	}
-	p := store.Partition{Topic: s.Topic, Partition: part}
+	p := state.Partition{Topic: s.Topic, Partition: part}
 	nhops := hops(r)
 	type found struct {
-		rec      store.Record
+		rec      state.Record
 		servedBy string
 	}
 	got, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) (found, error) {
@@ -321,7 +321,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 }
 
 // appendMeta appends the partition, offset and timestamp fields of rec.
-func appendMeta(buf []byte, partition int32, rec store.Record) []byte {
+func appendMeta(buf []byte, partition int32, rec state.Record) []byte {
 	buf = append(buf, `,"partition":`...)
 	buf = strconv.AppendInt(buf, int64(partition), 10)
 	buf = append(buf, `,"offset":`...)
@@ -340,7 +340,7 @@ func (h *Handler) queryError(w http.ResponseWriter, r *http.Request, err error, 
 	case errors.As(err, &no):
 		w.Header().Set(generationHeader, strconv.Itoa(int(no.generation)))
 		writeProblem(w, r, http.StatusMisdirectedRequest, probNotOwner, no.Error())
-	case errors.Is(err, engine.ErrNotFound):
+	case errors.Is(err, state.ErrNotFound):
 		writeProblem(w, r, http.StatusNotFound, probKeyNotFound, what+" is not in the store")
 	case errors.As(err, &ue):
 		writeProblemDoc(w, r, problem{

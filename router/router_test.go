@@ -17,9 +17,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testkafka"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 // fixture is one node over two stores: "orders" (string keys, JSON values)
@@ -64,7 +65,7 @@ func (f *fixture) node(id string) (*engine.Engine, *Handler) {
 	e, err := engine.Open(engine.Config{
 		ApplicationID:  f.group,
 		NodeID:         id,
-		Stores:         []engine.StoreSpec{{Name: "orders", Topic: f.orders, Key: str, Value: js}, {Name: "sensors", Topic: f.sensors, Key: i64, Value: js}},
+		Stores:         []state.Store{{Name: "orders", Topic: f.orders, Key: str, Value: js}, {Name: "sensors", Topic: f.sensors, Key: i64, Value: js}},
 		Kafka:          []kgo.Opt{kgo.SeedBrokers(f.b.Addrs...)},
 		SessionTimeout: 6 * time.Second,
 		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
@@ -397,7 +398,7 @@ func TestWaitsForPartitionsThenAnswers(t *testing.T) {
 	f.waitReady(e1, e2)
 	var away string
 	for _, k := range f.keys {
-		p := store.Partition{Topic: f.orders, Partition: serde.Partition([]byte(k), 4)}
+		p := state.Partition{Topic: f.orders, Partition: serde.Partition([]byte(k), 4)}
 		if _, err := e1.Get(p, []byte(k)); err != nil {
 			away = k
 			break

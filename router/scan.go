@@ -18,14 +18,13 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/engine/store"
 	"github.com/iqengine/iqengine/plugins"
+	"github.com/iqengine/iqengine/state"
 )
 
 // scanRequest is a validated range, prefix or full scan.
 type scanRequest struct {
-	store engine.StoreSpec
+	store state.Store
 	// lower and upper bound the keys k returned: lower <= k < upper; nil
 	// is open.
 	lower, upper []byte
@@ -75,7 +74,7 @@ func (c *cursor) start(p int32) []byte {
 
 // parseScan validates the scan parameters: from and to (inclusive, as in
 // Kafka Streams' range queries), prefix, limit and cursor.
-func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, q url.Values) (*scanRequest, bool) {
+func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s state.Store, q url.Values) (*scanRequest, bool) {
 	if !knownParams(w, r, withoutTransformParams(q), "from", "to", "prefix", "limit", "cursor", "timeout") {
 		return nil, false
 	}
@@ -118,7 +117,7 @@ func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s engine.Sto
 		if req.lower == nil || bytes.Compare(prefix, req.lower) > 0 {
 			req.lower = prefix
 		}
-		if end := store.PrefixEnd(prefix); end != nil && (req.upper == nil || bytes.Compare(end, req.upper) < 0) {
+		if end := state.PrefixEnd(prefix); end != nil && (req.upper == nil || bytes.Compare(end, req.upper) < 0) {
 			req.upper = end
 		}
 	}
@@ -141,14 +140,14 @@ func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s engine.Sto
 // item is one scanned record with its partition, and its rendered JSON.
 type item struct {
 	partition int32
-	rec       store.Record
+	rec       state.Record
 	out       []byte
 }
 
 // source yields one partition's records in key order: a local iterator, or
 // a page fetched from the partition's owner.
 type source interface {
-	Next() (store.Record, bool)
+	Next() (state.Record, bool)
 	Err() error
 	Close() error
 }
@@ -157,14 +156,14 @@ type source interface {
 // pushed down: a page holds at most the request's limit, which is all a
 // merged page of that limit can take from one partition.
 type page struct {
-	recs []store.Record
+	recs []state.Record
 	i    int
 	more bool // the owner has records after the page
 }
 
-func (p *page) Next() (store.Record, bool) {
+func (p *page) Next() (state.Record, bool) {
 	if p.i >= len(p.recs) {
-		return store.Record{}, false
+		return state.Record{}, false
 	}
 	p.i++
 	return p.recs[p.i-1], true
@@ -178,7 +177,7 @@ type mergeHeap []*partIter
 type partIter struct {
 	p   int32
 	it  source
-	cur store.Record
+	cur state.Record
 }
 
 func (m mergeHeap) Len() int { return len(m) }
@@ -216,7 +215,7 @@ func (h *Handler) openAll(ctx context.Context, deadline time.Time, req *scanRequ
 				lower = s
 			}
 		}
-		id := store.Partition{Topic: req.store.Topic, Partition: p}
+		id := state.Partition{Topic: req.store.Topic, Partition: p}
 		it, err := h.e.NewIterator(id, lower, req.upper)
 		owner, local, rerr := h.route(id, err, nhops)
 		switch {
@@ -293,7 +292,7 @@ func collect(iters []*partIter, limit int, rd *renderer) ([]item, *item, bool, e
 			out = append(out, it)
 			last = &out[len(out)-1]
 		} else {
-			last = &item{partition: it.partition, rec: store.Record{Key: bytes.Clone(it.rec.Key)}}
+			last = &item{partition: it.partition, rec: state.Record{Key: bytes.Clone(it.rec.Key)}}
 		}
 		if r, ok := pi.it.Next(); ok {
 			pi.cur = r
@@ -316,7 +315,7 @@ func collect(iters []*partIter, limit int, rd *renderer) ([]item, *item, bool, e
 
 // renderer renders scan items with the store's serdes and transform.
 type renderer struct {
-	s     engine.StoreSpec
+	s     state.Store
 	batch *plugins.Batch // nil without a transform
 	buf   []byte
 }
@@ -457,7 +456,7 @@ func wantsNDJSON(r *http.Request) bool {
 
 // writeNDJSON streams one item per line, then a last line with the cursor
 // of the next page.
-func (h *Handler) writeNDJSON(w http.ResponseWriter, s engine.StoreSpec, items []item, next string) {
+func (h *Handler) writeNDJSON(w http.ResponseWriter, s state.Store, items []item, next string) {
 	w.Header().Set("Content-Type", ndjsonContentType)
 	flusher, _ := w.(http.Flusher)
 	buf := make([]byte, 0, 4096)
@@ -504,7 +503,7 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for p := int32(0); p < n; p++ {
-			id := store.Partition{Topic: s.Topic, Partition: p}
+			id := state.Partition{Topic: s.Topic, Partition: p}
 			c, err := h.e.Count(id)
 			owner, local, rerr := h.route(id, err, nhops)
 			switch {

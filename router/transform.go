@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/iqengine/iqengine/engine"
 	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 // Transform is a store's query transform: a WebAssembly module and its
@@ -28,7 +28,7 @@ const transformParam = "t."
 // transformOf returns the store's transform and the JSON of its parameters
 // for this query (nil when the store has none). A t. parameter on a store
 // without a transform is a 400: it would otherwise be silently ignored.
-func (h *Handler) transformOf(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, q url.Values) (*plugins.Module, []byte, bool) {
+func (h *Handler) transformOf(w http.ResponseWriter, r *http.Request, s state.Store, q url.Values) (*plugins.Module, []byte, bool) {
 	t, ok := h.o.Transforms[s.Name]
 	params := map[string]string{}
 	if ok {
@@ -95,7 +95,7 @@ func pluginProblem(w http.ResponseWriter, r *http.Request, err error) bool {
 }
 
 // partitionOf is the key's partition, with the store's partitioner.
-func partitionOf(w http.ResponseWriter, r *http.Request, s engine.StoreSpec, key []byte, n int32) (int32, bool) {
+func partitionOf(w http.ResponseWriter, r *http.Request, s state.Store, key []byte, n int32) (int32, bool) {
 	p, err := serde.PartitionOf(s.Key, key, n)
 	if err != nil {
 		if !pluginProblem(w, r, err) {

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iqengine/iqengine/bench"
+	"github.com/iqengine/iqengine/internal/bench"
 	"github.com/iqengine/iqengine/internal/config"
 )
 

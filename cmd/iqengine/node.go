@@ -18,9 +18,9 @@ import (
 
 	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/engine/store"
 	"github.com/iqengine/iqengine/internal/config"
 	"github.com/iqengine/iqengine/internal/kafkaconn"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/router"
 )
 

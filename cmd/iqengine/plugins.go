@@ -8,18 +8,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/iqengine/iqengine/engine"
 	"github.com/iqengine/iqengine/internal/config"
 	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/router"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 // storePlugins is what a node's config needs from the plugin host: each
 // store's serdes and transform, and the modules to watch and close.
 type storePlugins struct {
 	host       *plugins.Host
-	specs      []engine.StoreSpec
+	specs      []state.Store
 	transforms map[string]router.Transform
 	modules    []*plugins.Module
 	paths      []string // modules[i]'s file
@@ -77,7 +77,7 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 	}
 	for i, s := range cfg.Stores {
 		f := fmt.Sprintf("stores[%d]", i)
-		spec := engine.StoreSpec{Name: s.Name, Topic: s.Topic}
+		spec := state.Store{Name: s.Name, Topic: s.Topic}
 		var err error
 		if s.Key.Wasm != "" {
 			m, lerr := load(f+".key", s.Key.Plugin, plugins.CapKeyToJSON, plugins.CapKeyFromText)

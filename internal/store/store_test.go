@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/iqengine/iqengine/state"
 )
 
 func openMem(t *testing.T) *DB {
@@ -18,7 +19,7 @@ func openMem(t *testing.T) *DB {
 	return d
 }
 
-func keysOf(t *testing.T, d *DB, p Partition, lower, upper []byte) string {
+func keysOf(t *testing.T, d *DB, p state.Partition, lower, upper []byte) string {
 	t.Helper()
 	it, err := d.NewIterator(p, lower, upper)
 	if err != nil {
@@ -39,10 +40,10 @@ func keysOf(t *testing.T, d *DB, p Partition, lower, upper []byte) string {
 // topic whose name extends this one's leaks into a scan, a count or a wipe.
 func TestPartitionsAreSeparateSpans(t *testing.T) {
 	d := openMem(t)
-	p0 := Partition{Topic: "t", Partition: 0}
-	p1 := Partition{Topic: "t", Partition: 1}
-	other := Partition{Topic: "tt", Partition: 0}
-	write := func(p Partition, cp int64, kv ...string) {
+	p0 := state.Partition{Topic: "t", Partition: 0}
+	p1 := state.Partition{Topic: "t", Partition: 1}
+	other := state.Partition{Topic: "tt", Partition: 0}
+	write := func(p state.Partition, cp int64, kv ...string) {
 		b := d.NewBatch(p)
 		for i := 0; i < len(kv); i += 2 {
 			var err error
@@ -66,7 +67,7 @@ func TestPartitionsAreSeparateSpans(t *testing.T) {
 
 	cases := []struct {
 		name         string
-		p            Partition
+		p            state.Partition
 		lower, upper string
 		want         string
 	}{
@@ -121,8 +122,8 @@ func TestPartitionsAreSeparateSpans(t *testing.T) {
 // one already gone are left alone, and the checkpoint is untouched.
 func TestDeleteOlder(t *testing.T) {
 	d := openMem(t)
-	p, q := Partition{Topic: "t", Partition: 0}, Partition{Topic: "t", Partition: 1}
-	write := func(p Partition, cp int64, kvs ...string) {
+	p, q := state.Partition{Topic: "t", Partition: 0}, state.Partition{Topic: "t", Partition: 1}
+	write := func(p state.Partition, cp int64, kvs ...string) {
 		b := d.NewBatch(p)
 		for i := 0; i < len(kvs); i += 2 {
 			var off int64

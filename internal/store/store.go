@@ -31,6 +31,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/iqengine/iqengine/internal/lograte"
+	"github.com/iqengine/iqengine/state"
 )
 
 const (
@@ -71,9 +72,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// ErrClosed is returned by reads and writes of a store that is closing or
-// closed.
-var ErrClosed = errors.New("store: closed")
+// ErrClosed is state.ErrClosed: returned by reads and writes of a store
+// that is closing or closed.
+var ErrClosed = state.ErrClosed
 
 // DB is the node's store. It is safe for concurrent use, Close included:
 // no read or write ever runs against a closed Pebble database, which would
@@ -239,16 +240,8 @@ func (d *DB) close() error {
 	return errors.Join(d.db.LogData(nil, pebble.Sync), d.db.Close())
 }
 
-// Partition names one topic partition.
-type Partition struct {
-	Topic     string
-	Partition int32
-}
-
-func (p Partition) String() string { return fmt.Sprintf("%s/%d", p.Topic, p.Partition) }
-
 // appendPrefix appends the span prefix of p's records of the given kind.
-func appendPrefix(dst []byte, kind byte, p Partition) []byte {
+func appendPrefix(dst []byte, kind byte, p state.Partition) []byte {
 	dst = append(dst, kind, byte(len(p.Topic)))
 	dst = append(dst, p.Topic...)
 	return binary.BigEndian.AppendUint32(dst, uint32(p.Partition))
@@ -271,7 +264,7 @@ func (c Checkpoint) encode(dst []byte) []byte {
 
 // Checkpoint returns the partition's checkpoint; ok is false when the store
 // holds no state for it.
-func (d *DB) Checkpoint(p Partition) (c Checkpoint, ok bool, err error) {
+func (d *DB) Checkpoint(p state.Partition) (c Checkpoint, ok bool, err error) {
 	if err := d.acquire(); err != nil {
 		return c, false, err
 	}
@@ -294,7 +287,7 @@ func (d *DB) Checkpoint(p Partition) (c Checkpoint, ok bool, err error) {
 }
 
 // Wipe drops every record and the checkpoint of p, atomically.
-func (d *DB) Wipe(p Partition) error {
+func (d *DB) Wipe(p state.Partition) error {
 	if err := d.acquire(); err != nil {
 		return err
 	}
@@ -302,7 +295,7 @@ func (d *DB) Wipe(p Partition) error {
 	b := d.db.NewBatch()
 	defer b.Close()
 	lo := appendPrefix(nil, kindData, p)
-	if err := b.DeleteRange(lo, PrefixEnd(lo), nil); err != nil {
+	if err := b.DeleteRange(lo, state.PrefixEnd(lo), nil); err != nil {
 		return err
 	}
 	if err := b.Delete(appendPrefix(nil, kindMeta, p), nil); err != nil {
@@ -316,7 +309,7 @@ func (d *DB) Wipe(p Partition) error {
 // current record first, so a key written again since the caller chose it is
 // kept; the caller must keep writes of p out meanwhile. The checkpoint is
 // not touched: expiring keys applies no record.
-func (d *DB) DeleteOlder(p Partition, keys [][]byte, before int64) (int, error) {
+func (d *DB) DeleteOlder(p state.Partition, keys [][]byte, before int64) (int, error) {
 	if err := d.acquire(); err != nil {
 		return 0, err
 	}
@@ -358,7 +351,7 @@ func (d *DB) DeleteOlder(p Partition, keys [][]byte, before int64) (int, error) 
 // reflects can never disagree after a crash.
 type Batch struct {
 	db     *DB
-	p      Partition
+	p      state.Partition
 	b      *pebble.Batch
 	prefix int // length of the data prefix in key
 	key    []byte
@@ -367,7 +360,7 @@ type Batch struct {
 }
 
 // NewBatch starts a batch for p.
-func (d *DB) NewBatch(p Partition) *Batch {
+func (d *DB) NewBatch(p state.Partition) *Batch {
 	key := appendPrefix(make([]byte, 0, 64), kindData, p)
 	return &Batch{db: d, p: p, b: d.db.NewBatch(), prefix: len(key), key: key}
 }
@@ -408,29 +401,21 @@ func (b *Batch) Commit(c Checkpoint) error {
 	return b.b.Commit(pebble.NoSync)
 }
 
-// Record is one key's latest state.
-type Record struct {
-	Key       []byte
-	Value     []byte
-	Offset    int64
-	Timestamp int64 // Unix milliseconds
-}
-
-func decodeRecord(key, v []byte) (Record, error) {
+func decodeRecord(key, v []byte) (state.Record, error) {
 	off, n := binary.Uvarint(v)
 	if n <= 0 {
-		return Record{}, errors.New("store: corrupt record offset")
+		return state.Record{}, errors.New("store: corrupt record offset")
 	}
 	ts, m := binary.Varint(v[n:])
 	if m <= 0 {
-		return Record{}, errors.New("store: corrupt record timestamp")
+		return state.Record{}, errors.New("store: corrupt record timestamp")
 	}
-	return Record{Key: key, Value: v[n+m:], Offset: int64(off), Timestamp: ts}, nil
+	return state.Record{Key: key, Value: v[n+m:], Offset: int64(off), Timestamp: ts}, nil
 }
 
 // Get returns the latest record of key in p; ok is false when the key is
 // absent.
-func (d *DB) Get(p Partition, key []byte) (r Record, ok bool, err error) {
+func (d *DB) Get(p state.Partition, key []byte) (r state.Record, ok bool, err error) {
 	if err := d.acquire(); err != nil {
 		return r, false, err
 	}
@@ -468,7 +453,7 @@ type Iterator struct {
 // NewIterator returns an iterator over the keys k of p with lower <= k <
 // upper; a nil bound is open. It starts before the first key: call Next.
 // It fails with ErrClosed once the store is closing.
-func (d *DB) NewIterator(p Partition, lower, upper []byte) (_ *Iterator, err error) {
+func (d *DB) NewIterator(p state.Partition, lower, upper []byte) (_ *Iterator, err error) {
 	if err := d.acquire(); err != nil {
 		return nil, err
 	}
@@ -479,7 +464,7 @@ func (d *DB) NewIterator(p Partition, lower, upper []byte) (_ *Iterator, err err
 	}()
 	pre := appendPrefix(nil, kindData, p)
 	lo := append(bytes.Clone(pre), lower...)
-	hi := PrefixEnd(pre)
+	hi := state.PrefixEnd(pre)
 	if upper != nil {
 		hi = append(bytes.Clone(pre), upper...)
 	}
@@ -492,7 +477,7 @@ func (d *DB) NewIterator(p Partition, lower, upper []byte) (_ *Iterator, err err
 
 // Next moves to the next record and returns it; ok is false at the end or
 // on error (see Err).
-func (i *Iterator) Next() (r Record, ok bool) {
+func (i *Iterator) Next() (r state.Record, ok bool) {
 	if i.err != nil {
 		return r, false
 	}
@@ -538,13 +523,13 @@ func (i *Iterator) Close() error {
 
 // Count counts p's keys. It walks the partition, so it costs time in
 // proportion to the partition's size.
-func (d *DB) Count(p Partition) (int64, error) {
+func (d *DB) Count(p state.Partition) (int64, error) {
 	if err := d.acquire(); err != nil {
 		return 0, err
 	}
 	defer d.release()
 	pre := appendPrefix(nil, kindData, p)
-	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: pre, UpperBound: PrefixEnd(pre)})
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: pre, UpperBound: state.PrefixEnd(pre)})
 	if err != nil {
 		return 0, err
 	}
@@ -553,19 +538,6 @@ func (d *DB) Count(p Partition) (int64, error) {
 		n++
 	}
 	return n, errors.Join(it.Error(), it.Close())
-}
-
-// PrefixEnd is the smallest key greater than every key with prefix p, or
-// nil when there is none (p is empty or all 0xff).
-func PrefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		end[i]++
-		if end[i] != 0 {
-			return end[:i+1]
-		}
-	}
-	return nil
 }
 
 // DiskUsage says how much room the file system holding the store has left.

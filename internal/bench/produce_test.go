@@ -14,8 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 func TestValueIsJSONOfTheSize(t *testing.T) {
@@ -111,7 +112,7 @@ func TestFloorGetsFromAStore(t *testing.T) {
 		p := serde.Partition(k, parts)
 		b := batches[p]
 		if b == nil {
-			b = db.NewBatch(store.Partition{Topic: "t", Partition: p})
+			b = db.NewBatch(state.Partition{Topic: "t", Partition: p})
 			batches[p] = b
 		}
 		if err := b.Set(k, []byte(`{"n":1}`), int64(i), 0); err != nil {

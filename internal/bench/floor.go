@@ -10,8 +10,9 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 // FloorOptions configures Floor: point gets straight on a stopped node's
@@ -65,7 +66,7 @@ func Floor(ctx context.Context, o FloorOptions) (*LoadResult, error) {
 	// The first key must be there: a wrong topic or directory is an error,
 	// not a run of misses.
 	k0 := []byte(o.Keys.Key(0))
-	if _, ok, err := db.Get(store.Partition{Topic: o.Topic, Partition: serde.Partition(k0, o.Partitions)}, k0); err != nil || !ok {
+	if _, ok, err := db.Get(state.Partition{Topic: o.Topic, Partition: serde.Partition(k0, o.Partitions)}, k0); err != nil || !ok {
 		return nil, fmt.Errorf("floor: key %q of topic %s is not in %s (err %v)", k0, o.Topic, o.Dir, err)
 	}
 
@@ -103,7 +104,7 @@ func Floor(ctx context.Context, o FloorOptions) (*LoadResult, error) {
 				} else {
 					key = append(key[:0], o.Keys.Key(n)...)
 				}
-				p := store.Partition{Topic: o.Topic, Partition: serde.Partition(key, o.Partitions)}
+				p := state.Partition{Topic: o.Topic, Partition: serde.Partition(key, o.Partitions)}
 				t0 := time.Now()
 				_, ok, err := db.Get(p, key)
 				lat := time.Since(t0)

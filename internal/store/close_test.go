@@ -10,13 +10,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/iqengine/iqengine/state"
 )
 
 // closeFixture is a store holding closeKeys keys in one partition, each
 // with the value closeValue(key).
 const closeKeys = 200
 
-var closeP = Partition{Topic: "t", Partition: 0}
+var closeP = state.Partition{Topic: "t", Partition: 0}
 
 func closeKey(i int) []byte      { return fmt.Appendf(nil, "k-%04d", i) }
 func closeValue(k []byte) []byte { return append([]byte("v-"), k...) }

@@ -17,8 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iqengine/iqengine/engine/store"
+	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/state"
 )
 
 const (
@@ -53,7 +54,7 @@ func openBench(b *testing.B, dir string) *store.DB {
 }
 
 type benchEntry struct {
-	p   store.Partition
+	p   state.Partition
 	key []byte
 }
 
@@ -68,7 +69,7 @@ func loadBench(b *testing.B, db *store.DB) []benchEntry {
 	ts := time.Now().UnixMilli()
 	for i := range entries {
 		k := benchKey(i)
-		p := store.Partition{Topic: "bench", Partition: serde.Partition(k, benchPartitions)}
+		p := state.Partition{Topic: "bench", Partition: serde.Partition(k, benchPartitions)}
 		entries[i] = benchEntry{p, k}
 		bt := batches[p.Partition]
 		if bt == nil {
@@ -170,7 +171,7 @@ func benchApply(b *testing.B, size int, partitions int32, sorted bool) {
 			b.Error(err)
 		}
 	}()
-	p := store.Partition{Topic: "bench"}
+	p := state.Partition{Topic: "bench"}
 	offsets := make([]int64, partitions)
 	rng := rand.New(rand.NewPCG(3, 4))
 	keys := make([][]byte, size)
