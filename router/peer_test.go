@@ -20,6 +20,7 @@ import (
 
 	"github.com/iqengine/iqengine/engine"
 	"github.com/iqengine/iqengine/internal/store"
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/serde"
 	"github.com/iqengine/iqengine/state"
 )
@@ -54,18 +55,6 @@ func (c *gatedConn) Write(b []byte) (int, error) {
 		return 0, errors.New("fetch held back by the test")
 	}
 	return c.Conn.Write(b)
-}
-
-// waitFor polls cond until it holds, failing t after timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // unavailable checks that a is the 503 of partitions that had no serving
@@ -115,7 +104,7 @@ func TestForwardedDeadlineAnswersLikeTheOwner(t *testing.T) {
 
 	// The group gives n2 some partitions, which it cannot restore.
 	var restoring []int32
-	waitFor(t, 60*time.Second, "n2 owns no restoring partition in n1's routing table", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "n2 owns no restoring partition in n1's routing table", func() bool {
 		restoring = restoring[:0]
 		table := n1.bal.Table()
 		if _, ok := table.Member("n2"); !ok || n2.bal.Table().Generation() != table.Generation() {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 func TestBenchUsageErrors(t *testing.T) {
@@ -111,7 +113,7 @@ func TestBenchLoadAndRSS(t *testing.T) {
 }
 
 func TestBenchLoadDeadTargetIsOneLine(t *testing.T) {
-	r := runArgs(t, "bench", "load", "--target", "http://"+freeAddr(t), "--store", "bench", "--keys", "10")
+	r := runArgs(t, "bench", "load", "--target", "http://"+testutil.FreeAddr(t), "--store", "bench", "--keys", "10")
 	if r.code != 1 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}

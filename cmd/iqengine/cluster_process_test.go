@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 // process is one running iqengine process of a test, with its output.
@@ -125,7 +126,7 @@ func startProcessBroker(t *testing.T, bin, dir string, partitions int32) process
 	if testkafka.Real() {
 		pb.brokers = strings.Split(os.Getenv(testkafka.EnvBrokers), ",")
 	} else {
-		addr := freeAddr(t)
+		addr := testutil.FreeAddr(t)
 		b := startProcess(t, bin, "broker", "broker", "--listen", addr, "--data-dir", filepath.Join(dir, "broker"))
 		waitDial(t, b, addr, 15*time.Second)
 		pb.brokers = []string{addr}
@@ -208,7 +209,7 @@ func TestServeProcessesFormACluster(t *testing.T) {
 	var nodes []*clusterNode
 	for i := 1; i <= 3; i++ {
 		id := fmt.Sprintf("n%d", i)
-		listen := freeAddr(t)
+		listen := testutil.FreeAddr(t)
 		p := startProcess(t, bin, id, "serve", "--config", config, "--node-id", id,
 			"--listen", listen, "--data-dir", filepath.Join(dir, id))
 		nodes = append(nodes, &clusterNode{process: p, id: id, base: "http://" + listen})

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 // demoAnswerWithin is the issue's promise: `iqengine demo` answers a key
@@ -202,7 +204,7 @@ func readingsAnswer(ctx context.Context, base string) error {
 func TestDemoBinary(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	listen := freeAddr(t)
+	listen := testutil.FreeAddr(t)
 	base := "http://" + listen
 
 	var stdout, stderr syncBuffer

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -49,7 +50,7 @@ func newFleet(t *testing.T, dir string, n int) *killFleet {
 	f := &killFleet{running: map[*killNode]bool{}, epoch: map[*killNode]int{}}
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("n%d", i)
-		listen := freeAddr(t)
+		listen := testutil.FreeAddr(t)
 		f.nodes = append(f.nodes, &killNode{id: id, listen: listen, base: "http://" + listen, dataDir: filepath.Join(dir, id)})
 	}
 	return f

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 // syncBuffer is a bytes.Buffer safe for the node's goroutines to write to
@@ -90,21 +91,6 @@ func wantOneLine(t *testing.T, stderr string, wants ...string) {
 			t.Errorf("stderr line does not mention %q: %s", w, line)
 		}
 	}
-}
-
-// freeAddr returns a loopback address with a port that was free a moment
-// ago, and is closed now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 // writeFile writes text to name in dir and returns its path.
@@ -213,7 +199,7 @@ func baseConfig(t *testing.T) string {
 	t.Helper()
 	return "data_dir: " + filepath.Join(t.TempDir(), "data") + "\n" +
 		"kafka:\n" +
-		"  brokers: [" + freeAddr(t) + "]\n" +
+		"  brokers: [" + testutil.FreeAddr(t) + "]\n" +
 		"  dial_timeout: 1s\n" +
 		"  startup_timeout: 1s\n"
 }

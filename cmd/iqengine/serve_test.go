@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -65,7 +66,7 @@ func saslBroker(t *testing.T) string {
 func serveConfig(t *testing.T, broker, kafkaExtra string) (path, listen, dataDir string) {
 	t.Helper()
 	dir := t.TempDir()
-	listen = freeAddr(t)
+	listen = testutil.FreeAddr(t)
 	dataDir = filepath.Join(dir, "data")
 	path = writeFile(t, dir, "iqengine.yaml", "node_id: node-1\n"+
 		"listen: "+listen+"\n"+
@@ -205,7 +206,7 @@ func TestServeRightSASLPassword(t *testing.T) {
 }
 
 func TestServeUnreachableBroker(t *testing.T) {
-	closed := freeAddr(t)
+	closed := testutil.FreeAddr(t)
 	path, listen, dataDir := serveConfig(t, closed, "  dial_timeout: 1s\n  startup_timeout: 2s\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 // The test binary doubles as the process that Restore starts: with
@@ -45,19 +47,8 @@ func TestMain(m *testing.M) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestRestoreTimesAProcess(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	state := filepath.Join(t.TempDir(), "state")
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		t.Fatal(err)
@@ -121,7 +112,7 @@ func TestRestoreReportsAnEarlyExit(t *testing.T) {
 	_, err := Restore(context.Background(), RestoreOptions{
 		Command: []string{os.Args[0], "-test.run=^$"},
 		Env:     []string{"BENCH_TEST_HELPER=exit"},
-		Ready:   ReadyOptions{URL: "http://" + freeAddr(t) + "/readyz"},
+		Ready:   ReadyOptions{URL: "http://" + testutil.FreeAddr(t) + "/readyz"},
 		Timeout: 20 * time.Second,
 	})
 	if err == nil || !strings.Contains(err.Error(), "exited before it was ready") {
