@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/internal/bench"
-	"github.com/iqengine/iqengine/internal/config"
 )
 
 const benchUsage = `usage: iqengine bench <command> [flags]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,7 +27,7 @@ import (
 type process struct {
 	name           string
 	cmd            *exec.Cmd
-	stdout, stderr syncBuffer
+	stdout, stderr testutil.Buffer
 	exited         chan struct{}
 	err            error // Wait's error, set when exited is closed
 }
@@ -296,7 +295,7 @@ func tableAgreed(client *http.Client, nodes []*clusterNode, partitions int32, st
 	}
 	slices.Sort(wantIDs)
 	for i, n := range nodes {
-		status, body, err := get(client, n.base+"/readyz")
+		status, body, err := testutil.Get(client, n.base+"/readyz")
 		if err != nil {
 			return first, fmt.Errorf("%s /readyz: %w", n.id, err)
 		}
@@ -304,7 +303,7 @@ func tableAgreed(client *http.Client, nodes []*clusterNode, partitions int32, st
 			return first, fmt.Errorf("%s /readyz: %d %s", n.id, status, body)
 		}
 		var v instancesView
-		status, body, err = get(client, n.base+"/v1/metadata/instances")
+		status, body, err = testutil.Get(client, n.base+"/v1/metadata/instances")
 		if err == nil && status == http.StatusOK {
 			err = json.Unmarshal(body, &v)
 		}
@@ -345,7 +344,7 @@ func checkAnswers(t *testing.T, client *http.Client, nodes []*clusterNode, store
 	for _, n := range nodes {
 		servedBy := map[string]int{}
 		for _, k := range keys {
-			status, body, err := get(client, n.base+"/v1/stores/"+store+"/keys/"+url.PathEscape(k))
+			status, body, err := testutil.Get(client, n.base+"/v1/stores/"+store+"/keys/"+url.PathEscape(k))
 			if err != nil {
 				t.Fatalf("%s via %s: %v", k, n.id, err)
 			}
@@ -395,7 +394,7 @@ func scanAll(t *testing.T, client *http.Client, base, store string, limit int) [
 		if pages > 100000 {
 			t.Fatalf("scan via %s: the pages never end", base)
 		}
-		status, body, err := get(client, fmt.Sprintf("%s/v1/stores/%s/keys?limit=%d&cursor=%s", base, store, limit, url.QueryEscape(cursor)))
+		status, body, err := testutil.Get(client, fmt.Sprintf("%s/v1/stores/%s/keys?limit=%d&cursor=%s", base, store, limit, url.QueryEscape(cursor)))
 		var page struct {
 			Items      []scannedItem `json:"items"`
 			NextCursor *string       `json:"next_cursor"`
@@ -415,15 +414,4 @@ func scanAll(t *testing.T, client *http.Client, base, store string, limit int) [
 		}
 		cursor = *page.NextCursor
 	}
-}
-
-// get GETs url and returns the status and body.
-func get(client *http.Client, url string) (int, []byte, error) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
 }

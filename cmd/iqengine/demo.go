@@ -18,34 +18,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/iqengine/iqengine/internal/config"
+	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/internal/demo"
+	"github.com/iqengine/iqengine/node"
 )
 
 // demoCmd runs everything a newcomer needs in one process: the embedded
 // broker, the demo topics with continuously updating data, the readings
 // store's WebAssembly plugins, and the nodes.
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
-	fs := newFlags("demo", "demo [--nodes 3] [--data-dir DIR] [--listen 127.0.0.1:7070]", stderr)
-	dataDir := fs.String("data-dir", "", "keep the broker's and the nodes' data here (default: a temporary directory, removed at exit)")
-	listen := fs.String("listen", "127.0.0.1:7070", "the first node's HTTP listen address; node i listens on the next ports (port 0: any free ports)")
-	nodes := fs.Int("nodes", 3, "how many nodes form the demo application (1 to 9)")
-	rate := fs.Int("rate", 200, "demo records produced per second")
-	if err := fs.parse(args); err != nil {
+	f, err := parseDemoFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	if *rate < 1 {
-		return usageError{fmt.Errorf("demo: --rate %d must be at least 1", *rate)}
-	}
-	if *nodes < 1 || *nodes > 9 {
-		return usageError{fmt.Errorf("demo: --nodes %d must be from 1 to 9", *nodes)}
-	}
-	host, portText, err := net.SplitHostPort(*listen)
-	port, perr := strconv.Atoi(portText)
-	if err != nil || perr != nil || port < 0 || port+*nodes-1 > 65535 {
-		return usageError{fmt.Errorf("demo: --listen %q is not host:port", *listen)}
-	}
-	dir := *dataDir
+	dir := f.dataDir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "iqengine-demo-")
 		if err != nil {
@@ -54,74 +40,151 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
+	d, err := startDemoData(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	nodes, err := startDemoNodes(ctx, f, dir, d, log)
+	if err != nil {
+		return err
+	}
+	prodDone := make(chan error, 1)
+	go func() { prodDone <- d.producer.Run(ctx, f.rate) }()
+	printDemoBanner(stdout, d, f.rate, nodes)
 
+	<-ctx.Done()
+	err = stopNodes(nodes)
+	if perr := <-prodDone; perr != nil && !errors.Is(perr, context.Canceled) {
+		err = errors.Join(err, fmt.Errorf("demo producer: %w", perr))
+	}
+	return err
+}
+
+// demoFlags are the demo's command line.
+type demoFlags struct {
+	dataDir string
+	host    string
+	port    int // the first node's
+	nodes   int
+	rate    int
+}
+
+func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
+	fs := newFlags("demo", "demo [--nodes 3] [--data-dir DIR] [--listen 127.0.0.1:7070]", stderr)
+	dataDir := fs.String("data-dir", "", "keep the broker's and the nodes' data here (default: a temporary directory, removed at exit)")
+	listen := fs.String("listen", "127.0.0.1:7070", "the first node's HTTP listen address; node i listens on the next ports (port 0: any free ports)")
+	nodes := fs.Int("nodes", 3, "how many nodes form the demo application (1 to 9)")
+	rate := fs.Int("rate", 200, "demo records produced per second")
+	if err := fs.parse(args); err != nil {
+		return demoFlags{}, err
+	}
+	if *rate < 1 {
+		return demoFlags{}, usageError{fmt.Errorf("demo: --rate %d must be at least 1", *rate)}
+	}
+	if *nodes < 1 || *nodes > 9 {
+		return demoFlags{}, usageError{fmt.Errorf("demo: --nodes %d must be from 1 to 9", *nodes)}
+	}
+	host, portText, err := net.SplitHostPort(*listen)
+	port, perr := strconv.Atoi(portText)
+	if err != nil || perr != nil || port < 0 || port+*nodes-1 > 65535 {
+		return demoFlags{}, usageError{fmt.Errorf("demo: --listen %q is not host:port", *listen)}
+	}
+	return demoFlags{dataDir: *dataDir, host: host, port: port, nodes: *nodes, rate: *rate}, nil
+}
+
+// demoData is the embedded broker with the demo topics, seeded, and the
+// producer that keeps them changing.
+type demoData struct {
+	broker     *kfake.Cluster
+	brokers    []string
+	client     *kgo.Client
+	producer   *demo.Producer
+	pluginsDir string
+}
+
+func startDemoData(ctx context.Context, dir string) (_ *demoData, err error) {
 	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.DataDir(filepath.Join(dir, "broker")))
 	if err != nil {
-		return fmt.Errorf("demo: embedded broker: %w", err)
+		return nil, fmt.Errorf("demo: embedded broker: %w", err)
 	}
-	defer broker.Close()
-	brokers := broker.ListenAddrs()
-
-	// The plugins go where the user can see them and drop in a replacement,
-	// which the nodes load within seconds.
-	pluginsDir := filepath.Join(dir, "plugins")
-	if err := demo.WritePlugins(pluginsDir); err != nil {
-		return err
-	}
-
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(10*time.Millisecond),
-		kgo.RecordPartitioner(demo.Partitioner()))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if err := demo.CreateTopics(ctx, kadm.NewClient(cl), demo.Topics()); err != nil {
-		return fmt.Errorf("demo: topics: %w", err)
-	}
-	producer := demo.NewProducer(cl, uint64(time.Now().UnixNano()), demo.Options{})
-	if err := producer.Seed(ctx); err != nil {
-		return fmt.Errorf("demo: seed data: %w", err)
-	}
-
-	var running []*node
+	d := &demoData{broker: broker, brokers: broker.ListenAddrs()}
 	defer func() {
-		for _, n := range running {
-			_ = n.stop()
+		if err != nil {
+			d.close()
 		}
 	}()
-	for i := 0; i < *nodes; i++ {
+	// The plugins go where the user can see them and drop in a replacement,
+	// which the nodes load within seconds.
+	d.pluginsDir = filepath.Join(dir, "plugins")
+	if err := demo.WritePlugins(d.pluginsDir); err != nil {
+		return nil, err
+	}
+	d.client, err = kgo.NewClient(kgo.SeedBrokers(d.brokers...), kgo.ProducerLinger(10*time.Millisecond),
+		kgo.RecordPartitioner(demo.Partitioner()))
+	if err != nil {
+		return nil, err
+	}
+	if err := demo.CreateTopics(ctx, kadm.NewClient(d.client), demo.Topics()); err != nil {
+		return nil, fmt.Errorf("demo: topics: %w", err)
+	}
+	d.producer = demo.NewProducer(d.client, uint64(time.Now().UnixNano()), demo.Options{})
+	if err := d.producer.Seed(ctx); err != nil {
+		return nil, fmt.Errorf("demo: seed data: %w", err)
+	}
+	return d, nil
+}
+
+func (d *demoData) close() {
+	if d.client != nil {
+		d.client.Close()
+	}
+	d.broker.Close()
+}
+
+// startDemoNodes starts the demo application's nodes, or none.
+func startDemoNodes(ctx context.Context, f demoFlags, dir string, d *demoData, log *slog.Logger) ([]*node.Node, error) {
+	var running []*node.Node
+	for i := 0; i < f.nodes; i++ {
 		cfg := config.Default()
 		cfg.ApplicationID = "iqengine-demo"
 		cfg.NodeID = fmt.Sprintf("node-%d", i+1)
-		ln, err := demoListen(host, port, i, log)
-		if err != nil {
-			return err
-		}
-		cfg.Listen = ln.Addr().String()
 		cfg.DataDir = filepath.Join(dir, cfg.NodeID)
-		cfg.Kafka.Brokers = brokers
+		cfg.Kafka.Brokers = d.brokers
 		cfg.Kafka.SessionTimeout = config.Duration(10 * time.Second)
 		cfg.Storage.CacheSize = 32 << 20
 		cfg.Storage.MemTableSize = 16 << 20
-		cfg.Plugins.Dir = pluginsDir
+		cfg.Plugins.Dir = d.pluginsDir
 		cfg.Stores = demo.Stores()
-		if err := cfg.Validate(); err != nil {
-			ln.Close()
-			return usageError{fmt.Errorf("demo: %w", err)}
+		ln, err := demoListen(f.host, f.port, i, log)
+		if err == nil {
+			cfg.Listen = ln.Addr().String()
+			var n *node.Node
+			if n, err = node.Start(ctx, cfg, node.WithListener(ln), node.WithLogger(log)); err == nil {
+				running = append(running, n)
+				continue
+			}
 		}
-		n, err := startNodeOn(ctx, cfg, ln, log)
-		if err != nil {
-			return err
-		}
-		running = append(running, n)
+		return nil, errors.Join(startError(err), stopNodes(running))
 	}
-	prodDone := make(chan error, 1)
-	go func() { prodDone <- producer.Run(ctx, *rate) }()
+	return running, nil
+}
 
-	var urls []string
-	for _, n := range running {
-		urls = append(urls, "http://"+n.ln.Addr().String())
+// stopNodes stops nodes in turn.
+func stopNodes(nodes []*node.Node) error {
+	var err error
+	for _, n := range nodes {
+		err = errors.Join(err, n.Close())
 	}
+	return err
+}
+
+func printDemoBanner(stdout io.Writer, d *demoData, rate int, nodes []*node.Node) {
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, "http://"+n.Addr().String())
+	}
+	brokers, pluginsDir := d.brokers, d.pluginsDir
 	fmt.Fprintf(stdout, `
 iqengine demo: an embedded broker at %[1]s, demo data updating at %[2]d records/s,
 and %[3]d node(s) of one application at %[4]s.
@@ -144,19 +207,8 @@ The readings store holds binary records that WebAssembly plugins decode:
 Its plugins are in %[10]s: replace one there and the nodes reload it.
 
 Ctrl-C stops it.
-`, brokers[0], *rate, len(urls), strings.Join(urls, ", "), urls[0], demo.SampleOrderKey(), demo.SampleSensorID(),
+`, brokers[0], rate, len(urls), strings.Join(urls, ", "), urls[0], demo.SampleOrderKey(), demo.SampleSensorID(),
 		demo.SampleReadingKey(), demo.SampleReadingSite(), pluginsDir)
-
-	<-ctx.Done()
-	err = nil
-	for _, n := range running {
-		err = errors.Join(err, n.stop())
-	}
-	running = nil
-	if perr := <-prodDone; perr != nil && !errors.Is(perr, context.Canceled) {
-		err = errors.Join(err, fmt.Errorf("demo producer: %w", perr))
-	}
-	return err
 }
 
 // demoListen binds node i's HTTP port: the first node exactly the port

@@ -207,7 +207,7 @@ func TestDemoBinary(t *testing.T) {
 	listen := testutil.FreeAddr(t)
 	base := "http://" + listen
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.Buffer
 	cmd := exec.Command(bin, "demo", "--listen", listen)
 	// The demo's temporary directory goes under the test's.
 	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
@@ -371,7 +371,7 @@ func TestDemoListenInUse(t *testing.T) {
 	defer ln.Close()
 	cmd := exec.Command(bin, "demo", "--listen", ln.Addr().String())
 	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	cmd.Stderr = &stderr
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 // killNode is one serve process slot: the same node id, listen address and
@@ -153,7 +154,7 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 
 	// localParts is a node's /v1/internal/partitions for the topic.
 	localParts := func(n *killNode) (map[int32]partState, error) {
-		status, body, err := get(client, n.base+"/v1/internal/partitions")
+		status, body, err := testutil.Get(client, n.base+"/v1/internal/partitions")
 		if err != nil || status != http.StatusOK {
 			return nil, fmt.Errorf("%s /v1/internal/partitions: %d %v %s", n.id, status, err, body)
 		}

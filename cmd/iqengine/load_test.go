@@ -66,7 +66,7 @@ func (f *killFleet) start(t *testing.T, bin, config string, client *http.Client,
 		if n.p.done() {
 			t.Fatalf("%s exited: %v\n%s", n.id, n.p.err, n.p.stderr.String())
 		}
-		if status, _, err := get(client, n.base+"/healthz"); err == nil && status == http.StatusOK {
+		if status, _, err := testutil.Get(client, n.base+"/healthz"); err == nil && status == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -237,7 +237,7 @@ func (q *queryLoad) one(ctx context.Context, rng *rand.Rand, fleet *killFleet, c
 			continue
 		}
 		began := time.Now()
-		status, body, err := get(client, n.base+"/v1/stores/"+store+"/keys/"+url.PathEscape(k)+"?timeout="+timeout)
+		status, body, err := testutil.Get(client, n.base+"/v1/stores/"+store+"/keys/"+url.PathEscape(k)+"?timeout="+timeout)
 		ended := time.Now()
 		if err != nil {
 			if fleet.epochOf(n) != ep {
@@ -366,7 +366,7 @@ func checkEveryKey(t *testing.T, client *http.Client, nodes []*killNode, store s
 				defer wg.Done()
 				for k := range work {
 					checked.Add(1)
-					status, body, err := get(client, n.base+"/v1/stores/"+store+"/keys/"+url.PathEscape(k)+"?timeout=5s")
+					status, body, err := testutil.Get(client, n.base+"/v1/stores/"+store+"/keys/"+url.PathEscape(k)+"?timeout=5s")
 					v, live := want[k]
 					var got struct {
 						Key   string          `json:"key"`
@@ -466,7 +466,7 @@ func allServing(client *http.Client, nodes []*clusterNode, partitions int32, sto
 		return err
 	}
 	for _, n := range nodes {
-		status, body, err := get(client, n.base+"/v1/metadata/partitions")
+		status, body, err := testutil.Get(client, n.base+"/v1/metadata/partitions")
 		var v struct {
 			Partitions []struct {
 				Topic     string `json:"topic"`

@@ -1,9 +1,13 @@
 // Command iqengine runs an interactive-query node for Kafka topics, the
-// embedded development broker, or a self-contained demo.
+// embedded development broker, a self-contained demo, the plugin tools and
+// the benchmark harness. A Go program that embeds a node uses package node
+// instead.
 //
 //	iqengine serve --config FILE   run a node
 //	iqengine broker                run the embedded Kafka-protocol broker
-//	iqengine demo                  broker + demo data + a node on :7070
+//	iqengine demo                  broker + demo data + three nodes from :7070
+//	iqengine plugin inspect|test   inspect a WebAssembly plugin, or check it against vectors
+//	iqengine bench COMMAND         the benchmark harness: load, produce, restore, wait, rss, floor, report
 //
 // Errors are one line on stderr and a non-zero exit: 2 for bad usage or
 // configuration (nothing was started), 1 for a failure while running.
@@ -20,6 +24,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/iqengine/iqengine/node"
 )
 
 const usage = `usage: iqengine <command> [flags]
@@ -39,6 +45,17 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// startError is what a node that did not start ends its command with: a
+// configuration it cannot run with is bad usage (exit 2), anything else a
+// failure (exit 1).
+func startError(err error) error {
+	var ce *node.ConfigError
+	if errors.As(err, &ce) {
+		return usageError{err}
+	}
+	return err
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))

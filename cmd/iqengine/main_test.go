@@ -9,31 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/iqengine/iqengine/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for the node's goroutines to write to
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // noEnv is a getenv with no IQENGINE_* variables set.
 func noEnv(string) string { return "" }
@@ -56,7 +36,7 @@ func runCtx(t *testing.T, ctx context.Context, getenv func(string) string, args 
 	t.Helper()
 	prev := slog.Default()
 	t.Cleanup(func() { slog.SetDefault(prev) })
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.Buffer
 	start := time.Now()
 	code := runContext(ctx, args, &stdout, &stderr, getenv)
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String(), took: time.Since(start)}

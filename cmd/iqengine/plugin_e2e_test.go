@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,10 +19,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/iqengine/iqengine/internal/config"
+	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/internal/testkafka"
 	"github.com/iqengine/iqengine/internal/testplugins"
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/internal/wasmgen"
+	"github.com/iqengine/iqengine/node"
 )
 
 // reading is one sensor record in the example plugins' formats
@@ -68,7 +71,7 @@ func (r reading) text() string { return fmt.Sprintf("%d-%d", r.site, r.sensor) }
 // pluginNode starts one node in-process with the given config changes.
 func pluginNode(t *testing.T, b *testkafka.Broker, edit func(*config.Config)) string {
 	t.Helper()
-	cfg := testConfig(t, b)
+	cfg := testutil.NodeConfig(t, testkafka.Name(t, "app"), b.Addrs)
 	edit(&cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -77,15 +80,15 @@ func pluginNode(t *testing.T, b *testkafka.Broker, edit func(*config.Config)) st
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	n, err := startNode(context.Background(), cfg, log)
+	n, err := node.Start(context.Background(), cfg, node.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = n.stop() })
-	base := "http://" + n.ln.Addr().String()
+	t.Cleanup(func() { _ = n.Close() })
+	base := "http://" + n.Addr().String()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if code, _, _ := get(http.DefaultClient, base+"/readyz"); code == http.StatusOK {
+		if code, _, _ := testutil.Get(http.DefaultClient, base+"/readyz"); code == http.StatusOK {
 			return base
 		}
 		if time.Now().After(deadline) {
@@ -103,7 +106,7 @@ type problemDoc struct {
 
 func getProblem(t *testing.T, url string) (int, problemDoc, string) {
 	t.Helper()
-	code, body, err := get(http.DefaultClient, url)
+	code, body, err := testutil.Get(http.DefaultClient, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,14 +163,14 @@ func TestPluginsEndToEnd(t *testing.T) {
 		}
 	})
 
-	code, body, _ := get(http.DefaultClient, base+"/v1/stores")
+	code, body, _ := testutil.Get(http.DefaultClient, base+"/v1/stores")
 	if code != 200 || !strings.Contains(string(body), `"key_serde":"wasm:sensor-key"`) || !strings.Contains(string(body), `"transform":{"module":"wasm:project"}`) {
 		t.Fatalf("store list: %d %s", code, body)
 	}
 
 	// Every key answers the plugin's JSON.
 	for _, r := range rs {
-		code, body, err := get(http.DefaultClient, base+"/v1/stores/readings/keys/"+r.text())
+		code, body, err := testutil.Get(http.DefaultClient, base+"/v1/stores/readings/keys/"+r.text())
 		if err != nil || code != http.StatusOK {
 			t.Fatalf("%s: %d %s %v", r.text(), code, body, err)
 		}
@@ -188,7 +191,7 @@ func TestPluginsEndToEnd(t *testing.T) {
 
 	// Transform on a lookup: projection, and a filter that hides the record.
 	r := rs[30] // site 2, sensor 6
-	code, body, _ = get(http.DefaultClient, base+"/v1/stores/readings/keys/"+r.text()+"?t.fields=sensor,temp_c")
+	code, body, _ = testutil.Get(http.DefaultClient, base+"/v1/stores/readings/keys/"+r.text()+"?t.fields=sensor,temp_c")
 	if want := fmt.Sprintf(`"value":{"sensor":%d,"temp_c":%s}`, r.sensor, strings.TrimPrefix(strings.Split(strings.Split(r.json(), `"temp_c":`)[1], ",")[0], "")); code != 200 || !strings.Contains(string(body), want) {
 		t.Fatalf("projected lookup: %d %s; want %s", code, body, want)
 	}
@@ -216,7 +219,7 @@ func TestPluginsEndToEnd(t *testing.T) {
 		if cursor != "" {
 			url += "&cursor=" + cursor
 		}
-		code, body, err := get(http.DefaultClient, url)
+		code, body, err := testutil.Get(http.DefaultClient, url)
 		if err != nil || code != 200 {
 			t.Fatalf("scan: %d %s %v", code, body, err)
 		}
@@ -264,7 +267,7 @@ func TestPluginsEndToEnd(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d %s", c.url, code, raw, c.code, c.typ)
 		}
 	}
-	if code, _, _ := get(http.DefaultClient, base+"/v1/stores/orders/keys/o-1"); code != 200 {
+	if code, _, _ := testutil.Get(http.DefaultClient, base+"/v1/stores/orders/keys/o-1"); code != 200 {
 		t.Fatalf("orders: %d", code)
 	}
 }
@@ -325,12 +328,12 @@ func TestHostilePluginsDoNotTakeTheNodeDown(t *testing.T) {
 			if code, _, raw := getProblem(t, base+"/v1/stores/"+name+"/keys"); name != "rejecting" && code != 500 {
 				t.Errorf("%s scan: %d %s", name, code, raw)
 			}
-			if code, body, _ := get(http.DefaultClient, base+"/v1/stores/good/keys/k"); code != 200 || !strings.Contains(string(body), `"fine":true`) {
+			if code, body, _ := testutil.Get(http.DefaultClient, base+"/v1/stores/good/keys/k"); code != 200 || !strings.Contains(string(body), `"fine":true`) {
 				t.Fatalf("good store after %s: %d %s", name, code, body)
 			}
 		}
 	}
-	code, body, _ := get(http.DefaultClient, base+"/metrics")
+	code, body, _ := testutil.Get(http.DefaultClient, base+"/metrics")
 	if code != 200 || !strings.Contains(string(body), `iqengine_plugin_faults_total{kind="timeout",plugin="loop"} 4`) {
 		t.Errorf("metrics lack the timeout faults:\n%s", grepLines(string(body), "plugin"))
 	}
@@ -357,9 +360,10 @@ func TestHostilePluginsDoNotTakeTheNodeDown(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		_, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("%s: startNode: %v; want one line containing %q", name, err, c.want)
+		_, err := node.Start(context.Background(), cfg, node.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		var ce *node.ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: node.Start: %v; want a ConfigError, one line containing %q", name, err, c.want)
 		}
 	}
 }
@@ -415,7 +419,7 @@ func TestPluginFileReplacedUnderLoad(t *testing.T) {
 				if i%5 == 0 {
 					url = base + "/v1/stores/shapes/keys?limit=20"
 				}
-				code, body, err := get(client, url)
+				code, body, err := testutil.Get(client, url)
 				switch {
 				case err != nil || code != 200:
 					failed.Add(1)
@@ -459,7 +463,7 @@ func TestPluginFileReplacedUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("the broken file refused", func() bool {
-		_, body, _ := get(http.DefaultClient, base+"/metrics")
+		_, body, _ := testutil.Get(http.DefaultClient, base+"/metrics")
 		return strings.Contains(string(body), `iqengine_plugin_reloads_total{plugin="shape",result="refused"} 1`)
 	})
 	after := v2.Load()

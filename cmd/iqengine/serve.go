@@ -5,7 +5,8 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/iqengine/iqengine/internal/config"
+	"github.com/iqengine/iqengine/config"
+	"github.com/iqengine/iqengine/node"
 )
 
 // serveCmd runs a node until interrupted. Settings come from the defaults,
@@ -15,11 +16,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	if err != nil {
 		return err
 	}
-	n, err := startNode(ctx, cfg, log)
+	n, err := node.Start(ctx, cfg, node.WithLogger(log))
 	if err != nil {
-		return err
+		return startError(err)
 	}
-	return n.wait(ctx)
+	return n.Wait(ctx)
 }
 
 // loadServeConfig builds and validates the configuration of serve.

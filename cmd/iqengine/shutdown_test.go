@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -276,7 +277,7 @@ func (fx *shutdownFixture) stopUnderLoad(t *testing.T, gone *killNode, fz *freez
 			flying[ev] = true
 			mu.Unlock()
 		}
-		status, body, err := get(fx.client, n.base+a.path(fx.store))
+		status, body, err := testutil.Get(fx.client, n.base+a.path(fx.store))
 		ev.end = time.Now()
 		if n == gone {
 			mu.Lock()

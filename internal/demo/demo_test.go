@@ -20,7 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/iqengine/iqengine/internal/config"
+	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/internal/testkafka"
 	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/serde"

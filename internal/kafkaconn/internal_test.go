@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iqengine/iqengine/internal/config"
+	"github.com/iqengine/iqengine/config"
 )
 
 // TestDialer checks the dialer's settings, which the client options hide.

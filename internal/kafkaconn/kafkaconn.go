@@ -29,7 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/iqengine/iqengine/internal/config"
+	"github.com/iqengine/iqengine/config"
 )
 
 // The classes of startup failure. Check's errors wrap exactly one of them, so

@@ -1,12 +1,19 @@
 // Package testutil holds the few helpers that tests of several packages
-// share: waiting for a condition and picking a free port. Anything that
-// belongs to one package's tests stays in that package.
+// share: waiting for a condition, a free port, an HTTP GET, a buffer safe
+// for concurrent writers, an in-process node's configuration. Anything
+// that belongs to one package's tests stays in that package.
 package testutil
 
 import (
+	"bytes"
+	"io"
 	"net"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/iqengine/iqengine/config"
 )
 
 // WaitFor polls cond every 20 ms until it holds, and fails t with what
@@ -37,4 +44,50 @@ func FreeAddr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// Get fetches url and returns its status and body.
+func Get(client *http.Client, url string) (int, []byte, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// Buffer is a bytes.Buffer safe for concurrent use: a log or a process's
+// output that a test reads while it is written.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// NodeConfig is the configuration of an in-process test node, n1, on the
+// given brokers: a group and a data directory of its own, any free port,
+// small caches. The caller adds its stores.
+func NodeConfig(t testing.TB, group string, brokers []string) config.Config {
+	cfg := config.Default()
+	cfg.ApplicationID = group
+	cfg.NodeID = "n1"
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.SessionTimeout = config.Duration(6 * time.Second)
+	cfg.Storage.CacheSize = 8 << 20
+	cfg.Storage.MemTableSize = 4 << 20
+	return cfg
 }

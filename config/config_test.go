@@ -11,7 +11,7 @@ import (
 // The example config documents every field with its default: it must load,
 // validate, and say the same as Default().
 func TestExampleConfigMatchesDefaults(t *testing.T) {
-	c, err := Load("../../examples/config.yaml")
+	c, err := Load("../examples/config.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ stores:
 		{"stores: [{name: a, topic: a, key: {config: {}}}]", "stores[0].key.wasm: must name a module"},
 		{"stores: [{name: a, topic: a, key: int128}]", `stores[0].key: unknown serde "int128"`},
 		{"plugins: {timeout: 0s}\nstores: [{name: a, topic: a}]", "plugins.timeout: must be positive"},
-		{"plugins: {memory_limit: 100}\nstores: [{name: a, topic: a}]", "plugins.memory_limit: must be at least 65536"},
+		{"plugins: {memory_limit: 100}\nstores: [{name: a, topic: a}]", "plugins.memory_limit: must be at least 64KiB"},
 	} {
 		c, err := Load(write(bad.yaml))
 		if err == nil {
@@ -92,5 +92,50 @@ stores:
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: err = %v, want %q", bad.yaml, err, bad.want)
 		}
+	}
+}
+
+// Sizes are bytes, written plainly or with a unit; anything else is an
+// error that shows the text and the forms accepted.
+func TestParseSize(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want Size
+		err  bool
+	}{
+		{"1048576", 1 << 20, false},
+		{"64MiB", 64 << 20, false},
+		{"512KiB", 512 << 10, false},
+		{"1GiB", 1 << 30, false},
+		{"2TiB", 2 << 40, false},
+		{"100MB", 100_000_000, false},
+		{"1GB", 1_000_000_000, false},
+		{"4096B", 4096, false},
+		{" 8 MiB ", 8 << 20, false},
+		{"0", 0, false},
+		{"64 mb", 0, true},
+		{"1.5GiB", 0, true},
+		{"MiB", 0, true},
+		{"", 0, true},
+		{"9999999TiB", 0, true},
+	} {
+		got, err := ParseSize(c.text)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", c.text, got, err, c.want, c.err)
+		}
+	}
+	for size, want := range map[Size]string{64 << 20: "64MiB", 1000: "1000B", 0: "0B", 3 << 30: "3GiB", 1536: "1536B"} {
+		if got := size.String(); got != want {
+			t.Errorf("Size(%d).String() = %q, want %q", int64(size), got, want)
+		}
+	}
+	// In a file, with the line of a bad size.
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("storage:\n  cache_size: 64MiB\n  memtable_size: lots\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), `line 3: "lots" is not a size`) {
+		t.Fatalf("Load: %v, want line 3's size named", err)
 	}
 }

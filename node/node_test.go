@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -18,16 +18,28 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/iqengine/iqengine/internal/config"
+	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
+// problemDoc is an RFC 9457 problem's fields that the tests check.
+type problemDoc struct {
+	Type   string `json:"type"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// withFS puts the node's store on fs: a test gives a node a disk that
+// fails.
+func withFS(fs vfs.FS) Option { return func(o *options) { o.fs = fs } }
+
 // trackedServer serves h through a node's request tracking, with a base
-// context that cancelRequests cancels, as startNodeFS sets it up.
-func trackedServer(t *testing.T, h http.Handler) (*node, *httptest.Server) {
+// context that cancelRequests cancels, as Start sets it up.
+func trackedServer(t *testing.T, h http.Handler) (*Node, *httptest.Server) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &node{cfg: config.Config{NodeID: "n1"}, requests: &inflight{}, requestsCtx: ctx, cancelRequests: cancel}
+	n := &Node{cfg: config.Config{NodeID: "n1"}, requests: &inflight{}, requestsCtx: ctx, cancelRequests: cancel}
 	srv := httptest.NewUnstartedServer(n.track(h))
 	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
 	srv.Start()
@@ -37,7 +49,7 @@ func trackedServer(t *testing.T, h http.Handler) (*node, *httptest.Server) {
 }
 
 // waitRunning waits until n tracks want handlers running.
-func waitRunning(t *testing.T, n *node, want int) {
+func waitRunning(t *testing.T, n *Node, want int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for n.requests.running() != want {
@@ -77,7 +89,7 @@ func TestStopTracksRequests(t *testing.T) {
 		}
 		answer := make(chan reply, 1)
 		go func() {
-			status, body, err := get(srv.Client(), srv.URL+"/v1/stores/s/keys/k")
+			status, body, err := testutil.Get(srv.Client(), srv.URL+"/v1/stores/s/keys/k")
 			answer <- reply{status, body, err}
 		}()
 		waitRunning(t, n, 1)
@@ -101,7 +113,7 @@ func TestStopTracksRequests(t *testing.T) {
 		}))
 		answer := make(chan string, 1)
 		go func() {
-			status, body, err := get(srv.Client(), srv.URL+"/")
+			status, body, err := testutil.Get(srv.Client(), srv.URL+"/")
 			answer <- fmt.Sprintf("%d %s %v", status, body, err)
 		}()
 		waitRunning(t, n, 1)
@@ -122,7 +134,7 @@ func TestStopTracksRequests(t *testing.T) {
 		}))
 		answer := make(chan string, 1)
 		go func() {
-			status, body, err := get(srv.Client(), srv.URL+"/")
+			status, body, err := testutil.Get(srv.Client(), srv.URL+"/")
 			answer <- fmt.Sprintf("%d %s %v", status, body, err)
 		}()
 		waitRunning(t, n, 1)
@@ -140,7 +152,7 @@ func TestStopTracksRequests(t *testing.T) {
 		if got := <-answer; got != "200 done <nil>" {
 			t.Fatalf("the running request got %s", got)
 		}
-		status, body, err := get(srv.Client(), srv.URL+"/")
+		status, body, err := testutil.Get(srv.Client(), srv.URL+"/")
 		shutdownProblem(t, status, body, err)
 		if calls.Load() != 1 {
 			t.Fatalf("the handler ran %d times, want once: a late request reached it", calls.Load())
@@ -151,7 +163,7 @@ func TestStopTracksRequests(t *testing.T) {
 		release := make(chan struct{})
 		n, srv := trackedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
 		defer close(release)
-		go func() { _, _, _ = get(srv.Client(), srv.URL+"/") }()
+		go func() { _, _, _ = testutil.Get(srv.Client(), srv.URL+"/") }()
 		waitRunning(t, n, 1)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
@@ -163,28 +175,28 @@ func TestStopTracksRequests(t *testing.T) {
 
 // inProcessNode starts a node in this process on fs, storing topic, which
 // holds k1 = {"v":1}, and waits until it serves k1. Its logs go to logs.
-func inProcessNode(t *testing.T, fs vfs.FS, edit func(*config.Config)) (n *node, base string, logs *syncBuffer) {
+func inProcessNode(t *testing.T, fs vfs.FS, edit func(*config.Config)) (n *Node, base string, logs *testutil.Buffer) {
 	t.Helper()
 	b := testkafka.Start(t)
 	topic := testkafka.Name(t, "orders")
 	b.CreateTopic(t, topic, 3)
 	testkafka.Produce(t, b.Client(t), &kgo.Record{Topic: topic, Key: []byte("k1"), Value: []byte(`{"v":1}`)})
-	cfg := testConfig(t, b)
+	cfg := testutil.NodeConfig(t, testkafka.Name(t, "app"), b.Addrs)
 	cfg.Stores = []config.Store{{Name: "orders", Topic: topic}} // string keys, JSON values
 	edit(&cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs = &syncBuffer{}
-	n, err := startNodeFS(context.Background(), cfg, nil, fs, slog.New(slog.NewTextHandler(logs, nil)))
+	logs = &testutil.Buffer{}
+	n, err := Start(context.Background(), cfg, withFS(fs), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = n.stop() })
-	base = "http://" + n.ln.Addr().String()
+	t.Cleanup(func() { _ = n.Close() })
+	base = "http://" + n.Addr().String()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		status, body, err := get(http.DefaultClient, base+"/v1/stores/orders/keys/k1")
+		status, body, err := testutil.Get(http.DefaultClient, base+"/v1/stores/orders/keys/k1")
 		if err == nil && status == http.StatusOK {
 			if !strings.Contains(string(body), `"value":{"v":1}`) {
 				t.Fatalf("k1: %s", body)
@@ -216,7 +228,7 @@ func stopPhases(logs string) []string {
 	return out
 }
 
-// startNodeFS puts the node's store on the file system it is given (the
+// withFS puts the node's store on the file system it is given (the
 // hook a test uses to give a node a failing disk), and a node stopped with
 // nothing in flight goes through every phase at once.
 func TestNodeStoreOnAGivenFileSystem(t *testing.T) {
@@ -232,16 +244,16 @@ func TestNodeStoreOnAGivenFileSystem(t *testing.T) {
 		t.Errorf("the store was written to the data directory on disk: %v", onDisk)
 	}
 
-	if err := n.stop(); err != nil {
+	if err := n.Close(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	if got, want := stopPhases(logs.String()), []string{"left the group", "requests drained", "store closed", "node stopped"}; !slices.Equal(got, want) {
 		t.Errorf("stop logged %q, want %q\n%s", got, want, logs)
 	}
-	if _, _, err := get(http.DefaultClient, base+"/healthz"); err == nil {
+	if _, _, err := testutil.Get(http.DefaultClient, base+"/healthz"); err == nil {
 		t.Error("the node still answers HTTP after stop")
 	}
-	if err := n.stop(); err != nil {
+	if err := n.Close(); err != nil {
 		t.Errorf("a second stop: %v, want the first one's nil", err)
 	}
 }
@@ -268,7 +280,7 @@ func TestNodeWaitEndsWhenTheEngineFails(t *testing.T) {
 	fs := &lowDisk{FS: vfs.Default}
 	n, base, logs := inProcessNode(t, fs, func(c *config.Config) { c.Storage.MinFreeSpace = 64 << 20 })
 	waited := make(chan error, 1)
-	go func() { waited <- n.wait(context.Background()) }()
+	go func() { waited <- n.Wait(context.Background()) }()
 	fs.full.Store(true)
 	var err error
 	select {
@@ -285,22 +297,7 @@ func TestNodeWaitEndsWhenTheEngineFails(t *testing.T) {
 	if got, want := stopPhases(logs.String()), []string{"requests drained", "store closed", "node stopped"}; !slices.Equal(got, want) {
 		t.Errorf("stop logged %q, want %q\n%s", got, want, logs)
 	}
-	if _, _, err := get(http.DefaultClient, base+"/healthz"); err == nil {
+	if _, _, err := testutil.Get(http.DefaultClient, base+"/healthz"); err == nil {
 		t.Error("the failed node still answers HTTP after wait returned")
 	}
-}
-
-// testConfig is the configuration of an in-process test node, n1, on b:
-// its own group and data directory, a free port, small caches.
-func testConfig(t *testing.T, b *testkafka.Broker) config.Config {
-	cfg := config.Default()
-	cfg.ApplicationID = testkafka.Name(t, "app")
-	cfg.NodeID = "n1"
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.Kafka.Brokers = b.Addrs
-	cfg.Kafka.SessionTimeout = config.Duration(6 * time.Second)
-	cfg.Storage.CacheSize = 8 << 20
-	cfg.Storage.MemTableSize = 4 << 20
-	return cfg
 }

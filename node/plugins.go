@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/iqengine/iqengine/internal/config"
+	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/router"
 	"github.com/iqengine/iqengine/serde"
@@ -42,13 +42,13 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 				CacheDir:    cfg.Plugins.CacheDir,
 				MemoryLimit: uint64(cfg.Plugins.MemoryLimit),
 				Timeout:     cfg.Plugins.Timeout.D(),
-				MaxOutput:   cfg.Plugins.MaxOutput,
+				MaxOutput:   int(cfg.Plugins.MaxOutput),
 				Instances:   cfg.Plugins.Instances,
 				Logger:      log,
 				Registerer:  reg,
 			})
 			if err != nil {
-				return nil, usageError{err}
+				return nil, &ConfigError{err}
 			}
 			sp.host = h
 		}
@@ -57,18 +57,18 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 		if m, ok := loaded[u]; ok {
 			for _, c := range need {
 				if !m.Info().Has(c) {
-					return nil, usageError{fmt.Errorf("%s: plugin %s lacks the %s capability", field, p.Wasm, c)}
+					return nil, &ConfigError{fmt.Errorf("%s: plugin %s lacks the %s capability", field, p.Wasm, c)}
 				}
 			}
 			return m, nil
 		}
 		bin, err := os.ReadFile(path)
 		if err != nil {
-			return nil, usageError{fmt.Errorf("%s: %v (modules named without a path are found in plugins.dir as NAME.wasm)", field, err)}
+			return nil, &ConfigError{fmt.Errorf("%s: %v (modules named without a path are found in plugins.dir as NAME.wasm)", field, err)}
 		}
 		m, err := sp.host.Load(ctx, plugins.Spec{Name: p.Wasm, Binary: bin, Config: p.ConfigJSON(), AllowClock: p.AllowClock, Need: need})
 		if err != nil {
-			return nil, usageError{fmt.Errorf("%s: %v", field, err)}
+			return nil, &ConfigError{fmt.Errorf("%s: %v", field, err)}
 		}
 		loaded[u] = m
 		sp.modules = append(sp.modules, m)
@@ -97,8 +97,8 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 		}
 		if err != nil {
 			sp.close()
-			if _, ok := err.(usageError); !ok {
-				err = usageError{err}
+			if _, ok := err.(*ConfigError); !ok {
+				err = &ConfigError{err}
 			}
 			return nil, err
 		}

@@ -1,203 +1,15 @@
-package main
+package node
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/iqengine/iqengine/cluster"
-	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/internal/config"
-	"github.com/iqengine/iqengine/internal/kafkaconn"
-	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/router"
 )
-
-// node is one running iqengine node: its engine and its HTTP server.
-type node struct {
-	cfg     config.Config
-	log     *slog.Logger
-	engine  *engine.Engine
-	plugins *storePlugins
-	srv     *http.Server
-	ln      net.Listener
-	served  chan error
-	// requests are the HTTP handlers running: the store closes only once
-	// none is left (Server.Close does not wait for them).
-	requests *inflight
-	// requestsCtx is every request's base context; cancelRequests cancels
-	// it, past the drain.
-	requestsCtx    context.Context
-	cancelRequests context.CancelFunc
-
-	stopOnce sync.Once
-	stopErr  error
-}
-
-// startNode checks the connection to the brokers (one clear error for
-// unreachable brokers, wrong credentials or TLS problems), opens the store,
-// joins the group and starts serving HTTP. cfg must be validated.
-func startNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, error) {
-	return startNodeOn(ctx, cfg, nil, log)
-}
-
-// startNodeOn is startNode on a listener the caller has already bound (nil:
-// bind cfg.Listen). It owns ln from here on, also when it fails.
-func startNodeOn(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger) (*node, error) {
-	return startNodeFS(ctx, cfg, ln, nil, log)
-}
-
-// startNodeFS is startNodeOn with the store on fs (nil: the operating
-// system's), so that an in-process test can give a node a disk that fails.
-func startNodeFS(ctx context.Context, cfg config.Config, ln net.Listener, fs vfs.FS, log *slog.Logger) (_ *node, err error) {
-	if ln != nil {
-		defer func() {
-			if err != nil {
-				ln.Close()
-			}
-		}()
-	}
-	log = log.With("node", cfg.NodeID)
-	if err := checkKafka(ctx, cfg.Kafka); err != nil {
-		return nil, err
-	}
-	kopts, err := kafkaconn.Options(cfg.Kafka)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	sp, err := loadStores(ctx, cfg, reg, log)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			sp.close()
-		}
-	}()
-	specs := sp.specs
-	// Listen first: with port 0 the advertised URL is known only now.
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-		}
-	}
-	if u, err := url.Parse(cfg.Advertise); err == nil && u.Port() == "0" {
-		u.Host = ln.Addr().String()
-		cfg.Advertise = u.String()
-	}
-	balancer := cluster.NewBalancer(cluster.Member{NodeID: cfg.NodeID, URL: cfg.Advertise})
-	e, err := engine.Open(engine.Config{
-		ApplicationID:   cfg.ApplicationID,
-		NodeID:          cfg.NodeID,
-		Stores:          specs,
-		Kafka:           kopts,
-		Balancer:        balancer,
-		InstanceID:      cfg.NodeID,
-		SessionTimeout:  cfg.Kafka.SessionTimeout.D(),
-		ReadUncommitted: cfg.Kafka.IsolationLevel == "read_uncommitted",
-		StallTimeout:    cfg.Storage.StallTimeout.D(),
-		MinFreeSpace:    cfg.Storage.MinFreeSpace,
-		ExpireInterval:  cfg.Storage.ExpireInterval.D(),
-		Store: store.Options{
-			Dir:          cfg.DataDir,
-			FS:           fs,
-			CacheSize:    cfg.Storage.CacheSize,
-			MemTableSize: cfg.Storage.MemTableSize,
-			SyncInterval: cfg.Storage.SyncInterval.D(),
-		},
-		Logger:     log,
-		Registerer: reg,
-	})
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	startCtx, cancel := context.WithTimeout(ctx, cfg.Kafka.StartupTimeout.D())
-	defer cancel()
-	if err := e.Start(startCtx); err != nil {
-		ln.Close()
-		_ = e.Stop(context.Background())
-		return nil, err
-	}
-	h := router.New(router.Options{
-		Engine:       e,
-		Timeout:      cfg.Query.Timeout.D(),
-		MaxTimeout:   cfg.Query.MaxTimeout.D(),
-		DefaultLimit: cfg.Query.DefaultLimit,
-		MaxLimit:     cfg.Query.MaxLimit,
-		Registry:     reg,
-		Logger:       log,
-		Routing:      balancer,
-		Refresh: func(ctx context.Context) error {
-			return balancer.Refresh(ctx, e.Admin(), cfg.ApplicationID)
-		},
-		Transforms: sp.transforms,
-	})
-	sp.watch(cfg)
-	reqCtx, cancelRequests := context.WithCancel(context.Background())
-	n := &node{
-		cfg: cfg, log: log, engine: e, ln: ln, served: make(chan error, 1), plugins: sp,
-		requests: &inflight{}, requestsCtx: reqCtx, cancelRequests: cancelRequests,
-	}
-	n.srv = &http.Server{
-		Handler:           n.track(h),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return reqCtx },
-	}
-	go func() { n.served <- n.srv.Serve(ln) }()
-	log.Info("node started", "listen", ln.Addr().String(), "advertise", cfg.Advertise,
-		"application_id", cfg.ApplicationID, "data_dir", cfg.DataDir, "stores", len(specs))
-	return n, nil
-}
-
-// checkKafka runs the startup check with a client of its own.
-func checkKafka(ctx context.Context, k config.Kafka) error {
-	opts, err := kafkaconn.Options(k)
-	if err != nil {
-		return usageError{err}
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return usageError{err}
-	}
-	defer cl.Close()
-	return kafkaconn.Check(ctx, cl, k.StartupTimeout.D())
-}
-
-// wait blocks until ctx ends or the node fails, then stops it. A failed
-// engine (see engine.Engine.Failed) ends it with an error that names the
-// failure, so the process exits 1.
-func (n *node) wait(ctx context.Context) error {
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-n.served:
-	case <-n.engine.Failed():
-		failure := n.engine.Err()
-		n.log.Warn("stopping: the engine failed") // the engine logged why
-		if err := n.stop(); err != nil {
-			// The failure is the news; what stopping a failed node hit is
-			// in the log.
-			n.log.Error("stopping the failed node", "err", err)
-		}
-		return fmt.Errorf("node failed: %w", failure)
-	}
-	return errors.Join(err, n.stop())
-}
 
 // How long stop waits for each phase that does not have a configured
 // deadline.
@@ -215,7 +27,7 @@ const (
 	failedStopWait = 6 * time.Second
 )
 
-// stop stops the node in an order that loses no answer and never lets a
+// Close stops the node in an order that loses no answer and never lets a
 // request read a closed store:
 //
 //  1. Leave the group, so the node's partitions move now. The listener
@@ -229,14 +41,14 @@ const (
 //  4. Only then close the engine and its store, then the plugins.
 //
 // A failed engine has left the group by itself, and its store may be stuck:
-// stop skips step 1 and gives closing the engine a bounded wait. Later calls
-// return the first call's result.
-func (n *node) stop() error {
+// Close skips step 1 and gives closing the engine a bounded wait. Later
+// calls return the first call's result.
+func (n *Node) Close() error {
 	n.stopOnce.Do(func() { n.stopErr = n.shutdown() })
 	return n.stopErr
 }
 
-func (n *node) shutdown() error {
+func (n *Node) shutdown() error {
 	began := time.Now()
 	failed := n.engine.Err() != nil
 	var errs []error
@@ -315,6 +127,7 @@ func (n *node) shutdown() error {
 		n.log.Info("store closed", "took", since(t))
 	}
 	n.plugins.close()
+	n.admin.Close()
 	n.log.Info("node stopped", "took", since(began))
 	return errors.Join(errs...)
 }
@@ -422,7 +235,7 @@ func (f *inflight) closeWhenIdle(ctx context.Context) int {
 // request whose context ended, as for a client that went away) is answered
 // 503 here, as is one that arrives once the node no longer admits requests:
 // the client, or the peer that forwarded it, asks another node.
-func (n *node) track(h http.Handler) http.Handler {
+func (n *Node) track(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !n.requests.admit() {
 			n.requests.deny()
@@ -441,7 +254,7 @@ func (n *node) track(h http.Handler) http.Handler {
 
 // shuttingDown answers 503 partition-unavailable, which clients retry and
 // peers treat as a reason to try the partition's owner again.
-func (n *node) shuttingDown(w http.ResponseWriter, r *http.Request) {
+func (n *Node) shuttingDown(w http.ResponseWriter, r *http.Request) {
 	router.Unavailable(w, r, "node "+n.cfg.NodeID+" is shutting down; ask another node")
 }
 

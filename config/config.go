@@ -11,11 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,14 +68,14 @@ type Plugins struct {
 	// CacheDir keeps compiled plugin code across restarts. Default
 	// <data_dir>/wasm-cache.
 	CacheDir string `yaml:"cache_dir"`
-	// MemoryLimit caps each plugin instance's memory, in bytes. Default 64 MiB.
-	MemoryLimit int64 `yaml:"memory_limit"`
+	// MemoryLimit caps each plugin instance's memory. Default 64MiB.
+	MemoryLimit Size `yaml:"memory_limit"`
 	// Timeout bounds one plugin call, or the plugin time of one transform
 	// batch. Default 1s.
 	Timeout Duration `yaml:"timeout"`
-	// MaxOutput is the longest result accepted from a plugin, in bytes.
-	// Default 1 MiB.
-	MaxOutput int `yaml:"max_output"`
+	// MaxOutput is the longest result accepted from a plugin. Default
+	// 1MiB.
+	MaxOutput Size `yaml:"max_output"`
 	// Instances bounds each module's pool of instances. Default: the number
 	// of CPUs (0).
 	Instances int `yaml:"instances"`
@@ -228,11 +230,11 @@ type Query struct {
 
 // Storage tunes the local Pebble store.
 type Storage struct {
-	// CacheSize is the shared block cache, in bytes. Default 128 MiB.
-	CacheSize int64 `yaml:"cache_size"`
-	// MemTableSize is the size of one memtable, in bytes: larger ones make
-	// restoration faster. Default 64 MiB.
-	MemTableSize int64 `yaml:"memtable_size"`
+	// CacheSize is the shared block cache. Default 128MiB.
+	CacheSize Size `yaml:"cache_size"`
+	// MemTableSize is the size of one memtable: larger ones make
+	// restoration faster. Default 64MiB.
+	MemTableSize Size `yaml:"memtable_size"`
 	// SyncInterval bounds how long applied records may stay unsynced: batches
 	// are committed without fsync and the WAL is synced at this interval. A
 	// crash loses at most this much applied work, which is then re-read from
@@ -246,10 +248,10 @@ type Storage struct {
 	// Default 60s.
 	StallTimeout Duration `yaml:"stall_timeout"`
 	// MinFreeSpace takes the node out in the same way when the disk holding
-	// the store has less room than this, in bytes: some failed writes break
+	// the store has less room than this: some failed writes break
 	// Pebble past repair, so the node leaves while there is still room.
-	// 0 turns the check off. Default 256 MiB.
-	MinFreeSpace int64 `yaml:"min_free_space"`
+	// 0 turns the check off. Default 256MiB.
+	MinFreeSpace Size `yaml:"min_free_space"`
 	// ExpireInterval is how often, on topics whose cleanup.policy deletes
 	// records, keys whose last record has left the log are deleted, so that
 	// every node answers as one restoring from the log start. Default 1m.
@@ -292,6 +294,69 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Size is a number of bytes, written in YAML as an integer or with a unit:
+// "64MiB", "512KiB", "1GiB" (powers of 1024), "100MB", "1GB" (powers of
+// 1000) or "4096B".
+type Size int64
+
+// sizeUnits are the suffixes ParseSize accepts: the powers of 1024 first,
+// largest first (String writes those), and "B" last, so that "MiB" is not
+// read as "B".
+var sizeUnits = []struct {
+	suffix string
+	bytes  int64
+}{
+	{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3},
+	{"B", 1},
+}
+
+// ParseSize parses an integer number of bytes, optionally followed by a
+// unit (see Size).
+func ParseSize(text string) (Size, error) {
+	t := strings.TrimSpace(text)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(rest), u.bytes
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n > math.MaxInt64/mult || n < math.MinInt64/mult {
+		return 0, fmt.Errorf("%q is not a size (like 64MiB, 512KiB or 1048576)", text)
+	}
+	return Size(n * mult), nil
+}
+
+// UnmarshalYAML accepts an integer or a number with a unit.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	var text string
+	if err := n.Decode(&text); err != nil {
+		return err
+	}
+	v, err := ParseSize(text)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	*s = v
+	return nil
+}
+
+// String writes the size with the largest power-of-1024 unit that divides
+// it exactly ("64MiB", "1000B").
+func (s Size) String() string {
+	for _, u := range sizeUnits[:4] {
+		if s != 0 && int64(s)%u.bytes == 0 {
+			return strconv.FormatInt(int64(s)/u.bytes, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(s), 10) + "B"
+}
+
+// MarshalYAML writes the size as String does.
+func (s Size) MarshalYAML() (any, error) { return s.String(), nil }
 
 // Default returns the configuration used when a field is not set.
 func Default() Config {
@@ -389,9 +454,25 @@ func SplitBrokers(s string) []string { return splitList(s) }
 
 var storeName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
-// Validate fills derived defaults and checks every field. The error names
-// the first field that is wrong.
+// Validate fills the defaults derived from other fields (see derive), then
+// checks every field. The error lists every field that is wrong, each by
+// its name.
 func (c *Config) Validate() error {
+	c.derive()
+	var p problems
+	c.checkNode(&p)
+	c.checkKafka(&p)
+	c.checkQuery(&p)
+	c.checkStorage(&p)
+	c.checkStores(&p)
+	c.checkPlugins(&p)
+	return errors.Join(p...)
+}
+
+// derive fills the defaults that depend on other fields: the advertised
+// URL from the listen address, the stores' serdes, the plugin cache under
+// the data directory.
+func (c *Config) derive() {
 	if c.Advertise == "" {
 		c.Advertise = "http://" + c.Listen
 	}
@@ -407,133 +488,160 @@ func (c *Config) Validate() error {
 	if c.Plugins.CacheDir == "" && c.DataDir != "" {
 		c.Plugins.CacheDir = filepath.Join(c.DataDir, "wasm-cache")
 	}
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+}
+
+// problems collects what Validate finds, one error per field.
+type problems []error
+
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+}
+
+func (p *problems) positive(field string, d Duration) {
+	if d <= 0 {
+		p.add(field, "must be positive")
 	}
-	checkPlugin := func(field string, p Plugin) {
-		if p.Wasm == "" {
-			bad(field+".wasm", "must name a module")
-			return
-		}
-		if _, err := json.Marshal(jsonable(p.Config)); err != nil {
-			bad(field+".config", "cannot be written as JSON: %v", err)
-		}
+}
+
+func (p *problems) plugin(field string, pl Plugin) {
+	if pl.Wasm == "" {
+		p.add(field+".wasm", "must name a module")
+		return
 	}
+	if _, err := json.Marshal(jsonable(pl.Config)); err != nil {
+		p.add(field+".config", "cannot be written as JSON: %v", err)
+	}
+}
+
+func (p *problems) serde(field string, sd Serde) {
+	if sd.Wasm != "" || sd.mapping {
+		p.plugin(field, sd.Plugin)
+	} else if _, err := serde.Lookup(sd.Builtin); err != nil {
+		p.add(field, "%v", err)
+	}
+}
+
+func (c *Config) checkNode(p *problems) {
 	if c.ApplicationID == "" {
-		bad("application_id", "must not be empty")
+		p.add("application_id", "must not be empty")
 	}
 	if c.NodeID == "" {
-		bad("node_id", "must not be empty")
+		p.add("node_id", "must not be empty")
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		bad("listen", "%q is not host:port", c.Listen)
+		p.add("listen", "%q is not host:port", c.Listen)
 	}
 	if u, err := url.Parse(c.Advertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("advertise", "%q is not an http(s) URL", c.Advertise)
+		p.add("advertise", "%q is not an http(s) URL", c.Advertise)
 	}
 	if c.DataDir == "" {
-		bad("data_dir", "must not be empty")
+		p.add("data_dir", "must not be empty")
 	}
-	if len(c.Kafka.Brokers) == 0 {
-		bad("kafka.brokers", "at least one broker is needed")
+	p.positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
+}
+
+func (c *Config) checkKafka(p *problems) {
+	k := c.Kafka
+	if len(k.Brokers) == 0 {
+		p.add("kafka.brokers", "at least one broker is needed")
 	}
-	for i, b := range c.Kafka.Brokers {
+	for i, b := range k.Brokers {
 		if _, _, err := net.SplitHostPort(b); err != nil {
-			bad(fmt.Sprintf("kafka.brokers[%d]", i), "%q is not host:port", b)
+			p.add(fmt.Sprintf("kafka.brokers[%d]", i), "%q is not host:port", b)
 		}
 	}
-	positive := func(field string, d Duration) {
-		if d <= 0 {
-			bad(field, "must be positive")
-		}
-	}
-	positive("kafka.dial_timeout", c.Kafka.DialTimeout)
-	positive("kafka.startup_timeout", c.Kafka.StartupTimeout)
-	positive("kafka.session_timeout", c.Kafka.SessionTimeout)
-	positive("query.timeout", c.Query.Timeout)
-	positive("query.max_timeout", c.Query.MaxTimeout)
-	positive("storage.sync_interval", c.Storage.SyncInterval)
-	positive("storage.stall_timeout", c.Storage.StallTimeout)
-	positive("storage.expire_interval", c.Storage.ExpireInterval)
-	if c.Storage.MinFreeSpace < 0 {
-		bad("storage.min_free_space", "must not be negative (0: no check)")
-	}
-	positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
-	switch c.Kafka.IsolationLevel {
+	p.positive("kafka.dial_timeout", k.DialTimeout)
+	p.positive("kafka.startup_timeout", k.StartupTimeout)
+	p.positive("kafka.session_timeout", k.SessionTimeout)
+	switch k.IsolationLevel {
 	case "read_committed", "read_uncommitted":
 	default:
-		bad("kafka.isolation_level", "%q is not read_committed or read_uncommitted", c.Kafka.IsolationLevel)
+		p.add("kafka.isolation_level", "%q is not read_committed or read_uncommitted", k.IsolationLevel)
 	}
-	if c.Query.Timeout > c.Query.MaxTimeout {
-		bad("query.timeout", "%s is over query.max_timeout %s", c.Query.Timeout.D(), c.Query.MaxTimeout.D())
-	}
-	if c.Query.MaxLimit <= 0 {
-		bad("query.max_limit", "must be positive")
-	}
-	if c.Query.DefaultLimit <= 0 || c.Query.DefaultLimit > c.Query.MaxLimit {
-		bad("query.default_limit", "must be between 1 and query.max_limit (%d)", c.Query.MaxLimit)
-	}
-	if c.Storage.CacheSize < 0 {
-		bad("storage.cache_size", "must not be negative")
-	}
-	if c.Storage.MemTableSize < 1<<20 {
-		bad("storage.memtable_size", "must be at least 1 MiB")
-	}
-	switch c.Kafka.SASL.Mechanism {
+	switch k.SASL.Mechanism {
 	case "":
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-		if c.Kafka.SASL.Username == "" {
-			bad("kafka.sasl.username", "is required with mechanism %s", c.Kafka.SASL.Mechanism)
+		if k.SASL.Username == "" {
+			p.add("kafka.sasl.username", "is required with mechanism %s", k.SASL.Mechanism)
 		}
 	default:
-		bad("kafka.sasl.mechanism", "%q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.Kafka.SASL.Mechanism)
+		p.add("kafka.sasl.mechanism", "%q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", k.SASL.Mechanism)
 	}
-	if (c.Kafka.TLS.CertFile == "") != (c.Kafka.TLS.KeyFile == "") {
-		bad("kafka.tls", "cert_file and key_file go together")
+	if (k.TLS.CertFile == "") != (k.TLS.KeyFile == "") {
+		p.add("kafka.tls", "cert_file and key_file go together")
 	}
+}
+
+func (c *Config) checkQuery(p *problems) {
+	q := c.Query
+	p.positive("query.timeout", q.Timeout)
+	p.positive("query.max_timeout", q.MaxTimeout)
+	if q.Timeout > q.MaxTimeout {
+		p.add("query.timeout", "%s is over query.max_timeout %s", q.Timeout.D(), q.MaxTimeout.D())
+	}
+	if q.MaxLimit <= 0 {
+		p.add("query.max_limit", "must be positive")
+	}
+	if q.DefaultLimit <= 0 || q.DefaultLimit > q.MaxLimit {
+		p.add("query.default_limit", "must be between 1 and query.max_limit (%d)", q.MaxLimit)
+	}
+}
+
+func (c *Config) checkStorage(p *problems) {
+	st := c.Storage
+	p.positive("storage.sync_interval", st.SyncInterval)
+	p.positive("storage.stall_timeout", st.StallTimeout)
+	p.positive("storage.expire_interval", st.ExpireInterval)
+	if st.MinFreeSpace < 0 {
+		p.add("storage.min_free_space", "must not be negative (0: no check)")
+	}
+	if st.CacheSize < 0 {
+		p.add("storage.cache_size", "must not be negative")
+	}
+	if st.MemTableSize < 1<<20 {
+		p.add("storage.memtable_size", "must be at least 1MiB")
+	}
+}
+
+func (c *Config) checkStores(p *problems) {
 	if len(c.Stores) == 0 {
-		bad("stores", "at least one store is needed")
+		p.add("stores", "at least one store is needed")
 	}
 	names := map[string]bool{}
 	for i, s := range c.Stores {
 		f := fmt.Sprintf("stores[%d]", i)
 		if !storeName.MatchString(s.Name) {
-			bad(f+".name", "%q must be 1-64 of A-Z a-z 0-9 _ . -", s.Name)
+			p.add(f+".name", "%q must be 1-64 of A-Z a-z 0-9 _ . -", s.Name)
 		} else if names[s.Name] {
-			bad(f+".name", "%q is used twice", s.Name)
+			p.add(f+".name", "%q is used twice", s.Name)
 		}
 		names[s.Name] = true
 		if s.Topic == "" {
-			bad(f+".topic", "must not be empty")
+			p.add(f+".topic", "must not be empty")
 		}
-		checkSerde := func(field string, sd Serde) {
-			if sd.Wasm != "" || sd.mapping {
-				checkPlugin(field, sd.Plugin)
-			} else if _, err := serde.Lookup(sd.Builtin); err != nil {
-				bad(field, "%v", err)
-			}
-		}
-		checkSerde(f+".key", s.Key)
-		checkSerde(f+".value", s.Value)
+		p.serde(f+".key", s.Key)
+		p.serde(f+".value", s.Value)
 		if s.Transform != nil {
-			checkPlugin(f+".transform", s.Transform.Plugin)
+			p.plugin(f+".transform", s.Transform.Plugin)
 		}
 	}
-	if c.Plugins.MemoryLimit < 65536 {
-		bad("plugins.memory_limit", "must be at least 65536 (one page)")
+}
+
+func (c *Config) checkPlugins(p *problems) {
+	pl := c.Plugins
+	if pl.MemoryLimit < 65536 {
+		p.add("plugins.memory_limit", "must be at least 64KiB (one page)")
 	}
-	positive("plugins.timeout", c.Plugins.Timeout)
-	if c.Plugins.MaxOutput <= 0 {
-		bad("plugins.max_output", "must be positive")
+	p.positive("plugins.timeout", pl.Timeout)
+	if pl.MaxOutput <= 0 {
+		p.add("plugins.max_output", "must be positive")
 	}
-	if c.Plugins.Instances < 0 {
-		bad("plugins.instances", "must not be negative (0: the number of CPUs)")
+	if pl.Instances < 0 {
+		p.add("plugins.instances", "must not be negative (0: the number of CPUs)")
 	}
-	if c.Plugins.ReloadInterval < 0 {
-		bad("plugins.reload_interval", "must not be negative (0: no reloading)")
+	if pl.ReloadInterval < 0 {
+		p.add("plugins.reload_interval", "must not be negative (0: no reloading)")
 	}
-	return errors.Join(errs...)
 }
 
 // ModulePath is where a plugin's module file is: Wasm itself when it is a

@@ -1,0 +1,258 @@
+// Package node runs one iqengine node: the engine that materialises the
+// configured topics, the HTTP API that answers any query (forwarding to
+// the owner of a key's partition), and the plugins the stores use. It is
+// what the iqengine binary runs, and what a Go program embeds to serve
+// queries from its own process:
+//
+//	n, err := node.Start(ctx, cfg)
+//	...
+//	err = n.Wait(ctx) // until ctx ends or the node fails, then a clean stop
+//
+// A node joins its application's consumer group when it starts; other
+// nodes with the same application id share the partitions with it.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/iqengine/iqengine/cluster"
+	"github.com/iqengine/iqengine/config"
+	"github.com/iqengine/iqengine/engine"
+	"github.com/iqengine/iqengine/internal/kafkaconn"
+	"github.com/iqengine/iqengine/internal/store"
+	"github.com/iqengine/iqengine/router"
+)
+
+// Node is one running iqengine node.
+type Node struct {
+	cfg     config.Config
+	log     *slog.Logger
+	engine  *engine.Engine
+	admin   *kgo.Client // the node's own client, for the routing table
+	plugins *storePlugins
+	handler http.Handler
+	srv     *http.Server
+	ln      net.Listener
+	served  chan error
+	// requests are the HTTP handlers running: the store closes only once
+	// none is left (Server.Close does not wait for them).
+	requests *inflight
+	// requestsCtx is every request's base context; cancelRequests cancels
+	// it, past the drain.
+	requestsCtx    context.Context
+	cancelRequests context.CancelFunc
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// An Option changes how Start runs a node.
+type Option func(*options)
+
+type options struct {
+	ln  net.Listener
+	log *slog.Logger
+	fs  vfs.FS // tests: the store's file system
+}
+
+// WithListener serves the node's HTTP API on ln instead of listening on
+// cfg.Listen. The node owns ln from then on, also when Start fails.
+func WithListener(ln net.Listener) Option { return func(o *options) { o.ln = ln } }
+
+// WithLogger sends the node's logs to log (default slog.Default()).
+func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log } }
+
+// ConfigError is a configuration the node cannot run with: a field that
+// fails validation, a plugin that does not load, Kafka client options that
+// do not build. Nothing was started.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Start checks the connection to the brokers (one clear error for
+// unreachable brokers, wrong credentials or TLS problems), loads the
+// stores' plugins, opens the store, joins the group and serves HTTP. It
+// returns once the node has joined; its partitions may still be restoring
+// (Ready on /readyz says when they serve). cfg is validated first (see
+// config.Config.Validate).
+func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
+	if o.ln != nil {
+		defer func() {
+			if err != nil {
+				o.ln.Close()
+			}
+		}()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, &ConfigError{err}
+	}
+	log := o.log.With("node", cfg.NodeID)
+	kopts, err := kafkaconn.Options(cfg.Kafka)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	admin, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	defer func() {
+		if err != nil {
+			admin.Close()
+		}
+	}()
+	if err := kafkaconn.Check(ctx, admin, cfg.Kafka.StartupTimeout.D()); err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sp, err := loadStores(ctx, cfg, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			sp.close()
+		}
+	}()
+	// Listen first: with port 0 the advertised URL is known only now.
+	ln := o.ln
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+		defer func() {
+			if err != nil {
+				ln.Close()
+			}
+		}()
+	}
+	if u, err := url.Parse(cfg.Advertise); err == nil && u.Port() == "0" {
+		u.Host = ln.Addr().String()
+		cfg.Advertise = u.String()
+	}
+	balancer := cluster.NewBalancer(cluster.Member{NodeID: cfg.NodeID, URL: cfg.Advertise})
+	e, err := openEngine(cfg, kopts, balancer, o.fs, log, reg, sp)
+	if err != nil {
+		return nil, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, cfg.Kafka.StartupTimeout.D())
+	defer cancel()
+	if err := e.Start(startCtx); err != nil {
+		_ = e.Stop(context.Background())
+		return nil, err
+	}
+	adm := kadm.NewClient(admin)
+	h := router.New(router.Options{
+		Engine:       e,
+		Timeout:      cfg.Query.Timeout.D(),
+		MaxTimeout:   cfg.Query.MaxTimeout.D(),
+		DefaultLimit: cfg.Query.DefaultLimit,
+		MaxLimit:     cfg.Query.MaxLimit,
+		Registry:     reg,
+		Logger:       log,
+		Routing:      balancer,
+		Refresh: func(ctx context.Context) error {
+			return balancer.Refresh(ctx, adm, cfg.ApplicationID)
+		},
+		Transforms: sp.transforms,
+	})
+	sp.watch(cfg)
+	reqCtx, cancelRequests := context.WithCancel(context.Background())
+	n := &Node{
+		cfg: cfg, log: log, engine: e, admin: admin, ln: ln, served: make(chan error, 1), plugins: sp,
+		requests: &inflight{}, requestsCtx: reqCtx, cancelRequests: cancelRequests,
+	}
+	n.handler = n.track(h)
+	n.srv = &http.Server{
+		Handler:           n.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+	}
+	go func() { n.served <- n.srv.Serve(ln) }()
+	log.Info("node started", "listen", ln.Addr().String(), "advertise", cfg.Advertise,
+		"application_id", cfg.ApplicationID, "data_dir", cfg.DataDir, "stores", len(sp.specs))
+	return n, nil
+}
+
+// openEngine opens the node's engine on its configuration.
+func openEngine(cfg config.Config, kopts []kgo.Opt, balancer kgo.GroupBalancer, fs vfs.FS,
+	log *slog.Logger, reg prometheus.Registerer, sp *storePlugins) (*engine.Engine, error) {
+	return engine.Open(engine.Config{
+		ApplicationID:   cfg.ApplicationID,
+		NodeID:          cfg.NodeID,
+		Stores:          sp.specs,
+		Kafka:           kopts,
+		Balancer:        balancer,
+		InstanceID:      cfg.NodeID,
+		SessionTimeout:  cfg.Kafka.SessionTimeout.D(),
+		ReadUncommitted: cfg.Kafka.IsolationLevel == "read_uncommitted",
+		StallTimeout:    cfg.Storage.StallTimeout.D(),
+		MinFreeSpace:    int64(cfg.Storage.MinFreeSpace),
+		ExpireInterval:  cfg.Storage.ExpireInterval.D(),
+		Store: store.Options{
+			Dir:          cfg.DataDir,
+			FS:           fs,
+			CacheSize:    int64(cfg.Storage.CacheSize),
+			MemTableSize: int64(cfg.Storage.MemTableSize),
+			SyncInterval: cfg.Storage.SyncInterval.D(),
+		},
+		Logger:     log,
+		Registerer: reg,
+	})
+}
+
+// Addr is the address the node's HTTP API listens on.
+func (n *Node) Addr() net.Addr { return n.ln.Addr() }
+
+// URL is the URL other nodes reach this one at (config advertise, with the
+// port filled in when it was 0).
+func (n *Node) URL() string { return n.cfg.Advertise }
+
+// Handler is the node's HTTP API, the one it serves on Addr: mount it in a
+// test server, or behind a proxy. Other nodes forward to URL, so the node
+// must also stay reachable there.
+func (n *Node) Handler() http.Handler { return n.handler }
+
+// Wait blocks until ctx ends or the node fails, then stops it (see Close).
+// A failed engine (a store that fails or stalls, a full disk) ends it with
+// an error that names the failure.
+func (n *Node) Wait(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-n.served:
+	case <-n.engine.Failed():
+		failure := n.engine.Err()
+		n.log.Warn("stopping: the engine failed") // the engine logged why
+		if err := n.Close(); err != nil {
+			// The failure is the news; what stopping a failed node hit is
+			// in the log.
+			n.log.Error("stopping the failed node", "err", err)
+		}
+		return fmt.Errorf("node failed: %w", failure)
+	}
+	return errors.Join(err, n.Close())
+}
