@@ -3,8 +3,9 @@ package engine
 import (
 	"strconv"
 
-	"github.com/iqengine/iqengine/state"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iqengine/iqengine/state"
 )
 
 type metrics struct {

@@ -36,30 +36,43 @@ type process struct {
 // if it still runs, and if t failed it logs the process's stderr.
 func startProcess(t *testing.T, bin, name string, args ...string) *process {
 	t.Helper()
+	p, err := launch(bin, name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.reap(t) })
+	return p
+}
+
+// launch starts the binary with args; the caller reaps it.
+func launch(bin, name string, args ...string) (*process, error) {
 	p := &process{name: name, cmd: exec.Command(bin, args...), exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+		return nil, fmt.Errorf("start %s: %v", name, err)
 	}
 	go func() {
 		p.err = p.cmd.Wait()
 		close(p.exited)
 	}()
-	t.Cleanup(func() {
-		if !p.done() {
-			_ = p.cmd.Process.Signal(syscall.SIGQUIT) // a goroutine dump on stderr
-			select {
-			case <-p.exited:
-			case <-time.After(2 * time.Second):
-				_ = p.cmd.Process.Kill()
-				<-p.exited
-			}
+	return p, nil
+}
+
+// reap ends the process if it still runs (with a goroutine dump on its
+// stderr), and logs its stderr if t failed.
+func (p *process) reap(t testing.TB) {
+	if !p.done() {
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.exited:
+		case <-time.After(2 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
 		}
-		if t.Failed() {
-			t.Logf("--- %s (%s) stderr:\n%s", p.name, strings.Join(args, " "), p.stderr.String())
-		}
-	})
-	return p
+	}
+	if t.Failed() {
+		t.Logf("--- %s (%s) stderr:\n%s", p.name, strings.Join(p.cmd.Args[1:], " "), p.stderr.String())
+	}
 }
 
 func (p *process) done() bool {

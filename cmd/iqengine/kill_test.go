@@ -31,29 +31,31 @@ type killFleet struct {
 	nodes   []*killNode
 	running map[*killNode]bool
 	epoch   map[*killNode]int
+	procs   []*process // every process started, reaped at the test's end
 }
 
-// pick returns a random running node other than not, and its epoch.
-func (f *killFleet) pick(rng *rand.Rand, not *killNode) (*killNode, int) {
+// pick chooses a running node other than not for a request: Gone says
+// whether it was stopped or killed since.
+func (f *killFleet) pick(rng *rand.Rand, not string) (testutil.Target, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var up []*killNode
 	for _, n := range f.nodes {
-		if f.running[n] && n != not {
+		if f.running[n] && n.id != not {
 			up = append(up, n)
 		}
 	}
 	if len(up) == 0 {
-		return nil, 0
+		return testutil.Target{}, false
 	}
 	n := up[rng.IntN(len(up))]
-	return n, f.epoch[n]
-}
-
-func (f *killFleet) epochOf(n *killNode) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.epoch[n]
+	epoch := f.epoch[n]
+	gone := func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.epoch[n] != epoch
+	}
+	return testutil.Target{ID: n.id, Base: n.base, Gone: gone}, true
 }
 
 func (f *killFleet) setRunning(n *killNode, up bool) {
@@ -133,8 +135,8 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 	client := &http.Client{Timeout: 15 * time.Second, Transport: transport}
 
 	fleet := newFleet(t, dir, 3)
-	start := func(n *killNode) { t.Helper(); fleet.start(t, bin, config, client, n) }
-	kill := func(n *killNode) {
+	start := func(t *testing.T, n *killNode) { t.Helper(); fleet.start(t, bin, config, client, n) }
+	kill := func(t *testing.T, n *killNode) {
 		t.Helper()
 		fleet.setRunning(n, false)
 		if err := n.p.cmd.Process.Kill(); err != nil {
@@ -144,7 +146,7 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 		transport.CloseIdleConnections()
 	}
 	for _, n := range fleet.nodes {
-		start(n)
+		start(t, n)
 	}
 	formed := waitTable(t, client, fleet.clusterNodes(), partitions, store, 60*time.Second)
 	t.Logf("3 processes formed generation %d %s after the test started", formed.Generation, time.Since(testStart).Round(time.Millisecond))
@@ -176,99 +178,83 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 		}
 		return out, nil
 	}
-	waitWhole := func(within time.Duration) time.Time {
+	waitWhole := func(t *testing.T, within time.Duration) time.Time {
 		t.Helper()
 		waitTable(t, client, fleet.clusterNodes(), partitions, store, within)
 		return time.Now()
 	}
 
-	time.Sleep(2 * time.Second) // queries and production before the first kill
+	time.Sleep(2 * time.Second) // the load runs a while before the first kill
 	var windows []*killWindow
 
-	// Five kills, each restarted on the same data directory after ~1s.
-	for i := range quickKills {
-		n := fleet.nodes[i%len(fleet.nodes)]
-		// Pause the producer and let n apply everything, so that the offsets
-		// read before the kill are exactly where n stopped.
-		prod.gate.Lock()
-		if err := cl.Flush(ctx); err != nil {
-			prod.gate.Unlock()
-			t.Fatalf("flush: %v", err)
-		}
-		ends := endOffsets(t, ctx, adm, topic)
-		var before map[int32]partState
-		var err error
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			before, err = localParts(n)
-			caughtUp := err == nil && len(before) > 0
-			for p, in := range before {
-				if in.State != "serving" || in.Offset+1 != ends[p] {
-					caughtUp = false
+	t.Run("a node killed and restarted on its data resumes where it stopped", func(t *testing.T) {
+		for i := range quickKills {
+			n := fleet.nodes[i%len(fleet.nodes)]
+			var before map[int32]partState
+			w := &killWindow{node: n.id}
+			func() {
+				// Pause the producer and let n apply everything, so that
+				// the offsets read before the kill are exactly where n
+				// stopped.
+				prod.gate.Lock()
+				defer prod.gate.Unlock()
+				if err := cl.Flush(ctx); err != nil {
+					t.Fatalf("flush: %v", err)
 				}
-			}
-			if caughtUp {
-				break
-			}
-			if time.Now().After(deadline) {
-				prod.gate.Unlock()
-				t.Fatalf("kill %d: %s did not catch up within 10s: %v %v, ends %v", i+1, n.id, err, before, ends)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		w := &killWindow{node: n.id, kill: time.Now()}
-		kill(n)
-		prod.gate.Unlock()
-		windows = append(windows, w)
+				ends := endOffsets(t, ctx, adm, topic)
+				testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("kill %d: %s catches up to %v", i+1, n.id, ends), func() bool {
+					var err error
+					before, err = localParts(n)
+					caughtUp := err == nil && len(before) > 0
+					for p, in := range before {
+						caughtUp = caughtUp && in.State == "serving" && in.Offset+1 == ends[p]
+					}
+					return caughtUp
+				})
+				w.kill = time.Now()
+				kill(t, n)
+			}()
+			windows = append(windows, w)
 
-		time.Sleep(time.Second)
-		start(n)
-		// Once its partitions are assigned again, where did it start?
-		var after map[int32]partState
-		deadline = time.Now().Add(sessionTimeout + 10*time.Second)
-		for {
-			after, err = localParts(n)
-			back := err == nil
-			for p := range before {
-				if _, ok := after[p]; !ok {
-					back = false
+			time.Sleep(time.Second) // down for about a second
+			start(t, n)
+			// Once its partitions are assigned again, where did it start?
+			var after map[int32]partState
+			testutil.WaitFor(t, sessionTimeout+10*time.Second, fmt.Sprintf("kill %d: %s gets its partitions %v back", i+1, n.id, slices.Sorted(mapKeys(before))), func() bool {
+				var err error
+				after, err = localParts(n)
+				back := err == nil
+				for p := range before {
+					_, got := after[p]
+					back = back && got
 				}
+				return back
+			})
+			var parts []string
+			for _, p := range slices.Sorted(mapKeys(before)) {
+				b, a := before[p], after[p]
+				if a.StartOffset > b.Offset+1 {
+					t.Errorf("kill %d: %s partition %d: applied up to %d before the kill, restarted at %d: records skipped",
+						i+1, n.id, p, b.Offset, a.StartOffset)
+				}
+				re := b.Offset + 1 - a.StartOffset
+				w.reread += re
+				parts = append(parts, fmt.Sprintf("%d:%d", p, re))
 			}
-			if back {
-				break
+			w.rereadByPart = strings.Join(parts, " ")
+			if len(after) != len(before) {
+				t.Logf("kill %d: %s had partitions %v, after the restart %v", i+1, n.id,
+					slices.Sorted(mapKeys(before)), slices.Sorted(mapKeys(after)))
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("kill %d: %s did not get its partitions %v back within %s of its restart: %v %v",
-					i+1, n.id, slices.Sorted(mapKeys(before)), sessionTimeout+10*time.Second, err, after)
-			}
-			time.Sleep(20 * time.Millisecond)
+			w.stable = waitWhole(t, 30*time.Second)
+			time.Sleep(time.Second) // the load runs on the whole cluster a while
 		}
-		var parts []string
-		for _, p := range slices.Sorted(mapKeys(before)) {
-			b, a := before[p], after[p]
-			if a.StartOffset > b.Offset+1 {
-				t.Errorf("kill %d: %s partition %d: applied up to %d before the kill, restarted at %d: records skipped",
-					i+1, n.id, p, b.Offset, a.StartOffset)
-			}
-			re := b.Offset + 1 - a.StartOffset
-			w.reread += re
-			parts = append(parts, fmt.Sprintf("%d:%d", p, re))
-		}
-		w.rereadByPart = strings.Join(parts, " ")
-		if len(after) != len(before) {
-			t.Logf("kill %d: %s had partitions %v, after the restart %v", i+1, n.id,
-				slices.Sorted(mapKeys(before)), slices.Sorted(mapKeys(after)))
-		}
-		w.stable = waitWhole(30 * time.Second)
-		time.Sleep(time.Second)
-	}
+	})
 
-	// One node down for longer than the session timeout: the group moves its
-	// partitions to the other two, and back when it returns.
-	{
+	t.Run("a node down past the session timeout hands its partitions over and takes them back", func(t *testing.T) {
 		n := fleet.nodes[quickKills%len(fleet.nodes)]
 		w := &killWindow{node: n.id, long: true, kill: time.Now(), reread: -1}
-		kill(n)
+		kill(t, n)
 		windows = append(windows, w)
 		var rest []*clusterNode
 		for _, c := range fleet.clusterNodes() {
@@ -279,89 +265,90 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 		moved := waitTable(t, client, rest, partitions, store, sessionTimeout+20*time.Second)
 		t.Logf("%s killed: %s and %s formed generation %d %s later", n.id, rest[0].id, rest[1].id,
 			moved.Generation, time.Since(w.kill).Round(time.Millisecond))
-		time.Sleep(time.Until(w.kill.Add(longStop)))
-		start(n)
-		w.stable = waitWhole(40 * time.Second)
-		time.Sleep(time.Second)
-	}
+		time.Sleep(time.Until(w.kill.Add(longStop))) // the node stays down for longStop
+		start(t, n)
+		w.stable = waitWhole(t, 40*time.Second)
+		time.Sleep(time.Second) // the load runs on the whole cluster a while
+	})
 
-	// The end: stop producing, wait until every partition serves everything.
-	stopProducing()
-	prod.wait()
-	total := catchUp(t, ctx, cl, adm, client, fleet.clusterNodes(), partitions, store, topic)
-	events := load.stop()
-	want := readTopic(t, ctx, brokers, topic, endOffsets(t, ctx, adm, topic))
-	final := checkEveryKey(t, client, fleet.nodes, store, keys, want, fails)
-	// A partition serves only once it has caught up to the high watermark
-	// it saw at its assignment, and then applies new records within
-	// milliseconds: 5 s is a wide margin that still catches a node
-	// answering from lost or old state (one stopped for 10 s that served
-	// its old data on return).
-	judged := judgeAll(events, prod, 5*time.Second, fails)
+	t.Run("every key ends as produced, and every answer was a state its key had", func(t *testing.T) {
+		// The end: stop producing, wait until every partition serves everything.
+		stopProducing()
+		prod.wait()
+		total := catchUp(t, ctx, cl, adm, client, fleet.clusterNodes(), partitions, store, topic)
+		events := load.stop()
+		want := readTopic(t, ctx, brokers, topic, endOffsets(t, ctx, adm, topic))
+		final := checkEveryKey(t, client, fleet.nodes, store, keys, want, fails)
+		// A partition serves only once it has caught up to the high watermark
+		// it saw at its assignment, and then applies new records within
+		// milliseconds: 5 s is a wide margin that still catches a node
+		// answering from lost or old state (one stopped for 10 s that served
+		// its old data on return).
+		judged := judgeAll(events, prod, 5*time.Second, fails)
 
-	// Judge the queries of the run: each answer against its key's history,
-	// and by the windows they started in.
-	counts := map[int]int{}
-	for _, ev := range events {
-		counts[ev.status]++
-		var in *killWindow
-		for _, w := range windows {
-			// A query overlapping the window: one asked just before the
-			// kill may wait on the killed node.
-			if !ev.end.Before(w.kill) && !ev.start.After(w.stable) {
-				in = w
+		// Judge the queries of the run: each answer against its key's history,
+		// and by the windows they started in.
+		counts := map[int]int{}
+		for _, ev := range events {
+			counts[ev.status]++
+			var in *killWindow
+			for _, w := range windows {
+				// A query overlapping the window: one asked just before the
+				// kill may wait on the killed node.
+				if !ev.end.Before(w.kill) && !ev.start.After(w.stable) {
+					in = w
+				}
+			}
+			if in == nil {
+				if ev.status == http.StatusServiceUnavailable {
+					fails.add("a 503 via %s for a query from %s to %s, outside every kill window: %s", ev.node,
+						ev.start.Format("15:04:05.000"), ev.end.Format("15:04:05.000"), ev.detail)
+				}
+				continue
+			}
+			in.slowest = max(in.slowest, ev.end.Sub(ev.start))
+			switch ev.status {
+			case http.StatusOK:
+				in.ok++
+			case http.StatusNotFound:
+				in.missing++
+			case http.StatusServiceUnavailable:
+				in.na++
+				in.longest = max(in.longest, ev.end.Sub(in.kill))
+				if in.naVia == nil {
+					in.naVia = map[string]int{}
+					in.naDetail = ev.detail
+				}
+				in.naVia[ev.node]++
 			}
 		}
-		if in == nil {
-			if ev.status == http.StatusServiceUnavailable {
-				fails.add("a 503 via %s for a query from %s to %s, outside every kill window: %s", ev.node,
-					ev.start.Format("15:04:05.000"), ev.end.Format("15:04:05.000"), ev.detail)
-			}
-			continue
-		}
-		in.slowest = max(in.slowest, ev.end.Sub(ev.start))
-		switch ev.status {
-		case http.StatusOK:
-			in.ok++
-		case http.StatusNotFound:
-			in.missing++
-		case http.StatusServiceUnavailable:
-			in.na++
-			in.longest = max(in.longest, ev.end.Sub(in.kill))
-			if in.naVia == nil {
-				in.naVia = map[string]int{}
-				in.naDetail = ev.detail
-			}
-			in.naVia[ev.node]++
-		}
-	}
 
-	var sum strings.Builder
-	fmt.Fprintf(&sum, "broker: %s; %d records produced (%d tombstones) over %d keys in %d partitions\n",
-		map[bool]string{true: "real Kafka", false: "iqengine broker (kfake)"}[testkafka.Real()],
-		total, prod.tombstones.Load(), numKeys, partitions)
-	fmt.Fprintf(&sum, "%-5s %-5s %-6s %-8s %-12s %-8s %-8s %-6s %-5s %s\n", "kill", "node", "down", "re-read", "unavailable", "slowest", "200", "404", "503", "503s by node asked")
-	for i, w := range windows {
-		down, re := "~1s", fmt.Sprint(w.reread)
-		if w.long {
-			down, re = longStop.String(), "-"
+		var sum strings.Builder
+		fmt.Fprintf(&sum, "broker: %s; %d records produced (%d tombstones) over %d keys in %d partitions\n",
+			map[bool]string{true: "real Kafka", false: "iqengine broker (kfake)"}[testkafka.Real()],
+			total, prod.tombstones.Load(), numKeys, partitions)
+		fmt.Fprintf(&sum, "%-5s %-5s %-6s %-8s %-12s %-8s %-8s %-6s %-5s %s\n", "kill", "node", "down", "re-read", "unavailable", "slowest", "200", "404", "503", "503s by node asked")
+		for i, w := range windows {
+			down, re := "~1s", fmt.Sprint(w.reread)
+			if w.long {
+				down, re = longStop.String(), "-"
+			}
+			fmt.Fprintf(&sum, "%-5d %-5s %-6s %-8s %-12s %-8s %-8d %-6d %-5d %v\n", i+1, w.node, down, re,
+				w.longest.Round(10*time.Millisecond), w.slowest.Round(10*time.Millisecond), w.ok, w.missing, w.na, w.naVia)
 		}
-		fmt.Fprintf(&sum, "%-5d %-5s %-6s %-8s %-12s %-8s %-8d %-6d %-5d %v\n", i+1, w.node, down, re,
-			w.longest.Round(10*time.Millisecond), w.slowest.Round(10*time.Millisecond), w.ok, w.missing, w.na, w.naVia)
-	}
-	for i, w := range windows {
-		if !w.long {
-			fmt.Fprintf(&sum, "  kill %d re-read by partition: %s\n", i+1, w.rereadByPart)
+		for i, w := range windows {
+			if !w.long {
+				fmt.Fprintf(&sum, "  kill %d re-read by partition: %s\n", i+1, w.rereadByPart)
+			}
+			if w.naDetail != "" {
+				fmt.Fprintf(&sum, "  kill %d, a 503: %s\n", i+1, w.naDetail)
+			}
 		}
-		if w.naDetail != "" {
-			fmt.Fprintf(&sum, "  kill %d, a 503: %s\n", i+1, w.naDetail)
-		}
-	}
-	fmt.Fprintf(&sum, "queries: %d 200, %d 404, %d 503; %d re-sent after their node was killed\n%s\n%s\n",
-		counts[http.StatusOK], counts[http.StatusNotFound], counts[http.StatusServiceUnavailable], load.interrupted.Load(), judged, final)
-	t.Logf("summary\n%s", sum.String())
-
-	fails.report(t)
+		fmt.Fprintf(&sum, "queries: %d 200, %d 404, %d 503; %d re-sent after their node was killed\n%s\n%s\n",
+			counts[http.StatusOK], counts[http.StatusNotFound], counts[http.StatusServiceUnavailable], load.Interrupted(), judged, final)
+		t.Logf("summary\n%s", sum.String())
+		fails.report(t)
+	})
 	// Connections the test opened but never used would hold up the
 	// servers' graceful shutdown for 5s.
 	transport.CloseIdleConnections()

@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 const (

@@ -17,8 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 // shutdownAsk is one request of TestSigtermUnderLoadLosesNoAnswer's

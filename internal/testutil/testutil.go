@@ -48,13 +48,18 @@ func FreeAddr(t testing.TB) string {
 
 // Get fetches url and returns its status and body.
 func Get(client *http.Client, url string) (int, []byte, error) {
+	status, _, body, err := fetch(client, url)
+	return status, body, err
+}
+
+func fetch(client *http.Client, url string) (int, http.Header, []byte, error) {
 	resp, err := client.Get(url)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
+	return resp.StatusCode, resp.Header, body, err
 }
 
 // Buffer is a bytes.Buffer safe for concurrent use: a log or a process's

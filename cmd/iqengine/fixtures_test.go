@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 // The pieces of the multi-process failure tests (kill_test.go,
@@ -53,27 +54,34 @@ func newFleet(t *testing.T, dir string, n int) *killFleet {
 		listen := testutil.FreeAddr(t)
 		f.nodes = append(f.nodes, &killNode{id: id, listen: listen, base: "http://" + listen, dataDir: filepath.Join(dir, id)})
 	}
+	// The fleet outlives the subtests that start its nodes.
+	t.Cleanup(func() {
+		for _, p := range f.procs {
+			p.reap(t)
+		}
+	})
 	return f
 }
 
 // start starts n's serve process and marks it running once it answers HTTP.
 func (f *killFleet) start(t *testing.T, bin, config string, client *http.Client, n *killNode) {
 	t.Helper()
-	n.p = startProcess(t, bin, n.id, "serve", "--config", config, "--node-id", n.id,
+	p, err := launch(bin, n.id, "serve", "--config", config, "--node-id", n.id,
 		"--listen", n.listen, "--data-dir", n.dataDir)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if n.p.done() {
-			t.Fatalf("%s exited: %v\n%s", n.id, n.p.err, n.p.stderr.String())
-		}
-		if status, _, err := testutil.Get(client, n.base+"/healthz"); err == nil && status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not answer /healthz within 20s", n.id)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
 	}
+	f.mu.Lock()
+	f.procs = append(f.procs, p)
+	f.mu.Unlock()
+	n.p = p
+	testutil.WaitFor(t, 20*time.Second, n.id+" answers /healthz", func() bool {
+		if p.done() {
+			t.Fatalf("%s exited: %v\n%s", n.id, p.err, p.stderr.String())
+		}
+		status, _, err := testutil.Get(client, n.base+"/healthz")
+		return err == nil && status == http.StatusOK
+	})
 	f.setRunning(n, true)
 }
 
@@ -200,93 +208,80 @@ type queryEvent struct {
 }
 
 // queryLoad is clients that look up random keys through random running
-// nodes of a fleet, each with ?timeout=, and record every answer. A request
-// that fails because its node was killed under it is sent to another node
-// and counted in interrupted; any other transport error is a failure.
+// nodes of a fleet, each with ?timeout=, and record every answer (see
+// testutil.Load for what happens to a request whose node is killed).
 type queryLoad struct {
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
-	mu          sync.Mutex
-	events      []queryEvent
-	interrupted atomic.Int64
+	*testutil.Load
+	mu     sync.Mutex
+	events []queryEvent
 }
 
 func startQueries(ctx context.Context, clients int, fleet *killFleet, client *http.Client, store string, keys []string, timeout string, fails *failures) *queryLoad {
-	ctx, cancel := context.WithCancel(ctx)
-	q := &queryLoad{cancel: cancel}
-	for c := range clients {
-		q.wg.Add(1)
-		go func() {
-			defer q.wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(c), 42))
-			for ctx.Err() == nil {
-				q.one(ctx, rng, fleet, client, store, keys[rng.IntN(len(keys))], timeout, fails)
-				time.Sleep(time.Duration(2+rng.IntN(6)) * time.Millisecond)
+	q := &queryLoad{}
+	q.Load = &testutil.Load{
+		Clients: clients,
+		Client:  client,
+		Pause:   8 * time.Millisecond,
+		Seed:    42,
+		Pick:    fleet.pick,
+		Next: func(rng *rand.Rand) (string, any) {
+			k := keys[rng.IntN(len(keys))]
+			return "/v1/stores/" + store + "/keys/" + url.PathEscape(k) + "?timeout=" + timeout, k
+		},
+		Answer: func(a testutil.Answer) {
+			if ev, ok := judgeAnswer(a, fails); ok {
+				q.mu.Lock()
+				q.events = append(q.events, ev)
+				q.mu.Unlock()
 			}
-		}()
+		},
 	}
+	q.Start(ctx)
 	return q
 }
 
-func (q *queryLoad) one(ctx context.Context, rng *rand.Rand, fleet *killFleet, client *http.Client, store, k, timeout string, fails *failures) {
-	var not *killNode
-	for ctx.Err() == nil {
-		n, ep := fleet.pick(rng, not)
-		if n == nil {
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		began := time.Now()
-		status, body, err := testutil.Get(client, n.base+"/v1/stores/"+store+"/keys/"+url.PathEscape(k)+"?timeout="+timeout)
-		ended := time.Now()
-		if err != nil {
-			if fleet.epochOf(n) != ep {
-				// Its node was killed under it: send it elsewhere.
-				q.interrupted.Add(1)
-				not = n
-				continue
-			}
-			fails.add("%s via running %s: %v", k, n.id, err)
-			return
-		}
-		ev := queryEvent{start: began, end: ended, status: status, node: n.id, key: k}
-		switch status {
-		case http.StatusOK:
-			var got struct {
-				Key   string `json:"key"`
-				Value struct {
-					K   string `json:"k"`
-					Seq int64  `json:"seq"`
-				} `json:"value"`
-			}
-			if err := json.Unmarshal(body, &got); err != nil || got.Key != k || got.Value.K != k {
-				fails.add("%s via %s: 200 %s", k, n.id, body)
-			}
-			ev.seq = got.Value.Seq
-		case http.StatusNotFound:
-			if !bytes.Contains(body, []byte("urn:iqengine:problem:key-not-found")) {
-				fails.add("%s via %s: 404 %s", k, n.id, body)
-			}
-		case http.StatusServiceUnavailable:
-			var prob struct {
-				Detail string `json:"detail"`
-			}
-			_ = json.Unmarshal(body, &prob)
-			ev.detail = prob.Detail
-		default:
-			fails.add("%s via %s: %d %s", k, n.id, status, body)
-		}
-		q.mu.Lock()
-		q.events = append(q.events, ev)
-		q.mu.Unlock()
-		return
+// judgeAnswer checks what one answer says on its own (the right key, a
+// known status) and makes it an event for judge; ok is false for an answer
+// that is a failure already.
+func judgeAnswer(a testutil.Answer, fails *failures) (ev queryEvent, ok bool) {
+	k := a.Tag.(string)
+	if a.Err != nil {
+		fails.add("%s via running %s: %v", k, a.Target, a.Err)
+		return ev, false
 	}
+	ev = queryEvent{start: a.Sent, end: a.Done, status: a.Status, node: a.Target, key: k}
+	switch a.Status {
+	case http.StatusOK:
+		var got struct {
+			Key   string `json:"key"`
+			Value struct {
+				K   string `json:"k"`
+				Seq int64  `json:"seq"`
+			} `json:"value"`
+		}
+		if err := json.Unmarshal(a.Body, &got); err != nil || got.Key != k || got.Value.K != k {
+			fails.add("%s via %s: 200 %s", k, a.Target, a.Body)
+		}
+		ev.seq = got.Value.Seq
+	case http.StatusNotFound:
+		if !bytes.Contains(a.Body, []byte("urn:iqengine:problem:key-not-found")) {
+			fails.add("%s via %s: 404 %s", k, a.Target, a.Body)
+		}
+	case http.StatusServiceUnavailable:
+		var prob struct {
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(a.Body, &prob)
+		ev.detail = prob.Detail
+	default:
+		fails.add("%s via %s: %d %s", k, a.Target, a.Status, a.Body)
+	}
+	return ev, true
 }
 
 // stop stops the clients and returns every answer they got.
 func (q *queryLoad) stop() []queryEvent {
-	q.cancel()
-	q.wg.Wait()
+	q.Stop()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return slices.Clone(q.events)
