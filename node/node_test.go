@@ -51,13 +51,7 @@ func trackedServer(t *testing.T, h http.Handler) (*Node, *httptest.Server) {
 // waitRunning waits until n tracks want handlers running.
 func waitRunning(t *testing.T, n *Node, want int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.requests.running() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d handlers running, want %d", n.requests.running(), want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("%d handlers running", want), func() bool { return n.requests.running() == want })
 }
 
 // shutdownProblem checks that an answer is the 503 that tells a client (or
@@ -194,20 +188,17 @@ func inProcessNode(t *testing.T, fs vfs.FS, edit func(*config.Config)) (n *Node,
 	}
 	t.Cleanup(func() { _ = n.Close() })
 	base = "http://" + n.Addr().String()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.WaitErr(t, 30*time.Second, "k1 is served", func() error {
 		status, body, err := testutil.Get(http.DefaultClient, base+"/v1/stores/orders/keys/k1")
-		if err == nil && status == http.StatusOK {
-			if !strings.Contains(string(body), `"value":{"v":1}`) {
-				t.Fatalf("k1: %s", body)
-			}
-			return n, base, logs
+		if err != nil || status != http.StatusOK {
+			return fmt.Errorf("%d %v %s", status, err, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("k1 not served within 30s: %d %v %s", status, err, body)
+		if !strings.Contains(string(body), `"value":{"v":1}`) {
+			t.Fatalf("k1: %s", body)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return n, base, logs
 }
 
 // stopPhases lists the shutdown phases a node logged, in order.

@@ -259,21 +259,16 @@ func TestServeProcessesFormACluster(t *testing.T) {
 // if p exits first.
 func waitDial(t *testing.T, p *process, addr string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	testutil.WaitErr(t, within, fmt.Sprintf("%s accepts connections on %s", p.name, addr), func() error {
 		if p.done() {
 			t.Fatalf("%s exited early: %v", p.name, p.err)
 		}
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not accept connections on %s within %s: %v", p.name, addr, within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // waitTable waits until every node of nodes answers /readyz 200 and lists
@@ -281,23 +276,18 @@ func waitDial(t *testing.T, p *process, addr string, within time.Duration) {
 // partition of store's topic has exactly one owner among them.
 func waitTable(t *testing.T, client *http.Client, nodes []*clusterNode, partitions int32, store string, within time.Duration) instancesView {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	var last error
-	for {
+	var v instancesView
+	testutil.WaitErr(t, within, fmt.Sprintf("a %d-member table", len(nodes)), func() error {
 		for _, n := range nodes {
 			if n.done() {
 				t.Fatalf("%s exited: %v", n.id, n.err)
 			}
 		}
-		var v instancesView
-		if v, last = tableAgreed(client, nodes, partitions, store); last == nil {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %d-member table within %s: %v", len(nodes), within, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		var err error
+		v, err = tableAgreed(client, nodes, partitions, store)
+		return err
+	})
+	return v
 }
 
 func tableAgreed(client *http.Client, nodes []*clusterNode, partitions int32, store string) (instancesView, error) {

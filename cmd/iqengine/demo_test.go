@@ -230,33 +230,29 @@ func TestDemoBinary(t *testing.T) {
 	// Poll until the lookup and the scan both answer, within the promise.
 	ctx, cancel := context.WithDeadline(context.Background(), start.Add(demoAnswerWithin))
 	defer cancel()
-	var last error
-	for {
+	testutil.WaitErr(t, time.Until(start.Add(demoAnswerWithin)), fmt.Sprintf("the demo answers within %s of start", demoAnswerWithin), func() error {
 		select {
 		case err := <-exited:
 			stopped = true
 			t.Fatalf("demo exited early: %v\n%s", err, logs())
 		default:
 		}
-		if last = demoAnswers(ctx, base); last == nil {
-			break
+		if err := demoAnswers(ctx, base); err != nil {
+			return fmt.Errorf("%v\n%s", err, logs())
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("demo did not answer within %s of start: %v\n%s", demoAnswerWithin, last, logs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	took := time.Since(start)
 	t.Logf("demo answered the key lookup, the range scan and the readings queries %s after process start", took.Round(time.Millisecond))
 
 	// The default demo runs three nodes, and each answers every key. The
 	// banner comes once all three have started.
-	for !strings.Contains(stdout.String(), "Ctrl-C") {
-		if time.Since(start) > demoAnswerWithin {
-			t.Fatalf("no banner within %s\n%s", demoAnswerWithin, logs())
+	testutil.WaitErr(t, time.Until(start.Add(demoAnswerWithin)), "the banner", func() error {
+		if !strings.Contains(stdout.String(), "Ctrl-C") {
+			return errors.New(logs())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	var urls []string
 	for _, line := range strings.Split(stdout.String(), "\n") {
 		if _, list, ok := strings.Cut(line, "of one application at "); ok {

@@ -438,16 +438,9 @@ func catchUp(t *testing.T, ctx context.Context, cl *kgo.Client, adm *kadm.Client
 		total += o
 	}
 	start := time.Now()
-	for {
-		err := allServing(client, nodes, partitions, store, topic, ends)
-		if err == nil {
-			break
-		}
-		if time.Since(start) > 60*time.Second {
-			t.Fatalf("the cluster did not catch up within 60s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.WaitErr(t, 60*time.Second, "the cluster catches up", func() error {
+		return allServing(client, nodes, partitions, store, topic, ends)
+	})
 	t.Logf("every partition serves all %d records on every node's view, %s after the producer stopped",
 		total, time.Since(start).Round(time.Millisecond))
 	return total

@@ -86,16 +86,11 @@ func pluginNode(t *testing.T, b *testkafka.Broker, edit func(*config.Config)) st
 	}
 	t.Cleanup(func() { _ = n.Close() })
 	base := "http://" + n.Addr().String()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if code, _, _ := testutil.Get(http.DefaultClient, base+"/readyz"); code == http.StatusOK {
-			return base
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("node not ready within 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 30*time.Second, "the node is ready", func() bool {
+		code, _, _ := testutil.Get(http.DefaultClient, base+"/readyz")
+		return code == http.StatusOK
+	})
+	return base
 }
 
 type problemDoc struct {
@@ -434,13 +429,12 @@ func TestPluginFileReplacedUnderLoad(t *testing.T) {
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 10s (v1 %d, v2 %d, failed %d)", what, v1.Load(), v2.Load(), failed.Load())
+		testutil.WaitErr(t, 10*time.Second, what, func() error {
+			if !cond() {
+				return fmt.Errorf("v1 %d, v2 %d, failed %d", v1.Load(), v2.Load(), failed.Load())
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	waitFor("answers from version 1", func() bool { return v1.Load() > 50 })
 	// Write the new version in place, in two halves, as a slow copy would.

@@ -150,27 +150,16 @@ func TestServeRightSASLPassword(t *testing.T) {
 	go func() { done <- runCtx(t, ctx, env, "serve", "--config", path) }()
 
 	base := "http://" + listen
-	deadline := time.Now().Add(15 * time.Second)
 	client := &http.Client{Timeout: 2 * time.Second}
-	for {
+	testutil.WaitFor(t, 15*time.Second, "the node answers /healthz", func() bool {
 		select {
 		case r := <-done:
 			t.Fatalf("serve returned early: exit %d; stderr:\n%s", r.code, r.stderr)
 		default:
 		}
-		resp, err := client.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("node did not answer /healthz within 15s (last: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		status, _, err := testutil.Get(client, base+"/healthz")
+		return err == nil && status == http.StatusOK
+	})
 	resp, err := client.Get(base + "/v1/stores")
 	if err != nil {
 		t.Fatal(err)

@@ -350,13 +350,12 @@ func (fx *shutdownFixture) stopUnderLoad(t *testing.T, gone *killNode, fz *freez
 		defer thaw()
 		want, held = slowClients, 300*time.Millisecond
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for inFlight(held) < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests in flight on %s for %s, want %d", inFlight(held), gone.id, held, want)
+	testutil.WaitErr(t, 10*time.Second, fmt.Sprintf("%d requests in flight on %s for %s", want, gone.id, held), func() error {
+		if n := inFlight(held); n < want {
+			return fmt.Errorf("%d", n)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	sigterm := time.Now()
 	took := gone.p.stop(t, 30*time.Second)
 	t.Logf("%s exited 0 %s after SIGTERM", gone.id, took.Round(time.Millisecond))

@@ -6,6 +6,7 @@ package testutil
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -21,10 +22,32 @@ import (
 // to wait on (another process, a broker); prefer a channel otherwise.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	WaitErr(t, timeout, what, func() error {
+		if cond() {
+			return nil
+		}
+		return errNotYet
+	})
+}
+
+var errNotYet = errors.New("not yet")
+
+// WaitErr is WaitFor for a check that says why it does not hold yet: it
+// polls until check returns nil, and fails t with what and check's last
+// error after timeout.
+func WaitErr(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !cond() {
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, what)
+			if err == errNotYet {
+				t.Fatalf("after %v: %s", timeout, what)
+			}
+			t.Fatalf("after %v: %s: %v", timeout, what, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
