@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 // groupNode is one consumer group client with its balancer, tracking what
@@ -135,132 +136,137 @@ func agree(nodes []*groupNode, topic string, partitions int32) (*Table, error) {
 	return tb, nil
 }
 
-func waitAgree(t *testing.T, nodes []*groupNode, topic string, partitions int32, deadline time.Time) *Table {
+// waitAgree waits until the nodes agree (see agree) and returns their
+// table.
+func waitAgree(t *testing.T, nodes []*groupNode, topic string, partitions int32) *Table {
 	t.Helper()
-	for {
-		tb, err := agree(nodes, topic, partitions)
-		if err == nil {
-			return tb
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no agreement: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var tb *Table
+	testutil.WaitForNil(t, 20*time.Second, "the nodes agree on a table", func() (err error) {
+		tb, err = agree(nodes, topic, partitions)
+		return err
+	})
+	return tb
+}
+
+// forgetTables clears what the nodes saw, to look at the tables of the next
+// rebalance only.
+func forgetTables(nodes []*groupNode) {
+	for _, n := range nodes {
+		n.mu.Lock()
+		n.tables = nil
+		n.mu.Unlock()
 	}
 }
 
-// TestGroup runs three static members on a broker, checks they agree on a
-// table that matches their assignments, then makes one leave explicitly and
-// checks the other two take over its partitions at once (well before the
-// session timeout, which stays at its 45 s default), then brings it back and
-// checks the cooperative rebalance: partitions that move have no owner in
-// the first round, and the three agree again after the second.
+// logTables logs the tables n saw and returns whether one of them left a
+// partition without an owner (a cooperative rebalance's revoking round).
+func logTables(t *testing.T, n *groupNode, topic string, partitions int32) (revoking bool) {
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, seen := range n.tables {
+		owned := int32(0)
+		for p := range partitions {
+			if _, ok := seen.Owner(topic, p); ok {
+				owned++
+			}
+		}
+		revoking = revoking || owned < partitions
+		t.Logf("%s saw generation %d: %d members, %d of %d partitions owned", n.self.NodeID, seen.Generation(), len(seen.Members()), owned, partitions)
+	}
+	return revoking
+}
+
+// TestGroup runs three static members on a broker, then makes one leave
+// explicitly and brings it back. The session timeout stays at its 45 s
+// default, so nothing here waits for it.
 func TestGroup(t *testing.T) {
 	const partitions = 12
 	b := testkafka.Start(t)
 	topic, group := testkafka.Name(t, "t"), testkafka.Name(t, "g")
 	b.CreateTopic(t, topic, partitions)
-	deadline := time.Now().Add(20 * time.Second)
-
-	start := time.Now()
 	var nodes []*groupNode
 	for _, id := range []string{"n1", "n2", "n3"} {
 		nodes = append(nodes, startNode(t, b, group, topic, id))
 	}
-	tb := waitAgree(t, nodes, topic, partitions, deadline)
-	t.Logf("three nodes agree on generation %d after %v", tb.Generation(), time.Since(start).Round(time.Millisecond))
-	for _, n := range nodes {
-		if got := len(n.assigned()); got != partitions/3 {
-			t.Errorf("%s is assigned %d partitions, want %d", n.self.NodeID, got, partitions/3)
+	var tb *Table // the table the three agree on first
+
+	if !t.Run("members agree on a table that matches their assignments", func(t *testing.T) {
+		start := time.Now()
+		tb = waitAgree(t, nodes, topic, partitions)
+		t.Logf("three nodes agree on generation %d after %v", tb.Generation(), time.Since(start).Round(time.Millisecond))
+		for _, n := range nodes {
+			if got := len(n.assigned()); got != partitions/3 {
+				t.Errorf("%s is assigned %d partitions, want %d", n.self.NodeID, got, partitions/3)
+			}
+			if m, ok := tb.Member(n.self.NodeID); !ok || m != n.self {
+				t.Errorf("Member(%s) = %+v, %v", n.self.NodeID, m, ok)
+			}
 		}
-		if m, ok := tb.Member(n.self.NodeID); !ok || m != n.self {
-			t.Errorf("Member(%s) = %+v, %v", n.self.NodeID, m, ok)
+		for p := range int32(partitions) {
+			m, _ := tb.Owner(topic, p)
+			if !slices.Contains(nodes[0].bal.Table().Partitions(m.NodeID)[topic], p) || m.URL != "http://"+m.NodeID+".test:7070" {
+				t.Errorf("owner of %d: %+v", p, m)
+			}
 		}
-	}
-	for p := range int32(partitions) {
-		m, _ := tb.Owner(topic, p)
-		if !slices.Contains(nodes[0].bal.Table().Partitions(m.NodeID)[topic], p) || m.URL != "http://"+m.NodeID+".test:7070" {
-			t.Errorf("owner of %d: %+v", p, m)
-		}
+	}) {
+		return
 	}
 
-	// n3 stops on purpose: closing a static member does not leave the
-	// group, so leave explicitly by instance id.
-	gone := nodes[2]
-	nodes = nodes[:2]
-	for _, n := range nodes {
-		n.mu.Lock()
-		n.tables = nil
-		n.mu.Unlock()
-	}
-	start = time.Now()
-	gone.stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resps, err := kadm.NewClient(b.Client(t)).LeaveGroup(ctx, kadm.LeaveGroup(group).InstanceIDs(gone.self.NodeID).Reason("test: node stops"))
-	if err == nil {
-		err = resps.Error()
-	}
-	if err != nil {
-		t.Fatalf("leave group: %v", err)
-	}
-	tb2 := waitAgree(t, nodes, topic, partitions, deadline)
-	t.Logf("two nodes agree on generation %d %v after the leave", tb2.Generation(), time.Since(start).Round(time.Millisecond))
-	if tb2.Generation() <= tb.Generation() {
-		t.Errorf("generation went from %d to %d", tb.Generation(), tb2.Generation())
-	}
-	for _, n := range nodes {
-		n.mu.Lock()
-		for _, seen := range n.tables {
-			owned := 0
-			for p := range int32(partitions) {
-				if _, ok := seen.Owner(topic, p); ok {
-					owned++
+	if !t.Run("a member that leaves hands its partitions over at once and the others keep theirs", func(t *testing.T) {
+		// Closing a static member does not leave the group, so n3 leaves
+		// explicitly by instance id.
+		gone := nodes[2]
+		nodes = nodes[:2]
+		forgetTables(nodes)
+		start := time.Now()
+		gone.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resps, err := kadm.NewClient(b.Client(t)).LeaveGroup(ctx, kadm.LeaveGroup(group).InstanceIDs(gone.self.NodeID).Reason("test: node stops"))
+		if err == nil {
+			err = resps.Error()
+		}
+		if err != nil {
+			t.Fatalf("leave group: %v", err)
+		}
+		tb2 := waitAgree(t, nodes, topic, partitions)
+		t.Logf("two nodes agree on generation %d %v after the leave", tb2.Generation(), time.Since(start).Round(time.Millisecond))
+		if tb2.Generation() <= tb.Generation() {
+			t.Errorf("generation went from %d to %d", tb.Generation(), tb2.Generation())
+		}
+		for _, n := range nodes {
+			logTables(t, n, topic, partitions)
+			// Sticky: a survivor keeps what it had.
+			for _, p := range tb.Partitions(n.self.NodeID)[topic] {
+				if m, _ := tb2.Owner(topic, p); m != n.self {
+					t.Errorf("%s lost partition %d", n.self.NodeID, p)
 				}
 			}
-			t.Logf("%s saw generation %d: %d members, %d of %d partitions owned", n.self.NodeID, seen.Generation(), len(seen.Members()), owned, partitions)
 		}
-		n.mu.Unlock()
-		// Sticky: a survivor keeps what it had.
-		for _, p := range tb.Partitions(n.self.NodeID)[topic] {
-			if m, _ := tb2.Owner(topic, p); m != n.self {
-				t.Errorf("%s lost partition %d", n.self.NodeID, p)
-			}
-		}
+	}) {
+		return
 	}
 
-	// n3 comes back: the survivors give up partitions in a first round
-	// (those have no owner in that generation), n3 gets them in a second.
-	for _, n := range nodes {
-		n.mu.Lock()
-		n.tables = nil
-		n.mu.Unlock()
-	}
-	start = time.Now()
-	nodes = append(nodes, startNode(t, b, group, topic, "n3"))
-	tb3 := waitAgree(t, nodes, topic, partitions, deadline)
-	t.Logf("three nodes agree again on generation %d %v after n3 restarted", tb3.Generation(), time.Since(start).Round(time.Millisecond))
-	revoking := false
-	for _, n := range nodes[:2] {
-		n.mu.Lock()
-		for _, seen := range n.tables {
-			owned := 0
-			for p := range int32(partitions) {
-				if _, ok := seen.Owner(topic, p); ok {
-					owned++
-				}
+	t.Run("a member that comes back gets partitions in a second cooperative round", func(t *testing.T) {
+		// The survivors give up partitions in a first round (those have no
+		// owner in that generation), n3 gets them in a second.
+		forgetTables(nodes)
+		start := time.Now()
+		nodes = append(nodes, startNode(t, b, group, topic, "n3"))
+		tb3 := waitAgree(t, nodes, topic, partitions)
+		t.Logf("three nodes agree again on generation %d %v after n3 restarted", tb3.Generation(), time.Since(start).Round(time.Millisecond))
+		revoking := false
+		for _, n := range nodes[:2] {
+			revoking = logTables(t, n, topic, partitions) || revoking
+		}
+		if !revoking {
+			t.Error("no survivor saw the revoking round's table, where moving partitions have no owner")
+		}
+		for _, n := range nodes {
+			if got := len(n.assigned()); got != partitions/3 {
+				t.Errorf("%s is assigned %d partitions, want %d", n.self.NodeID, got, partitions/3)
 			}
-			revoking = revoking || owned < partitions
-			t.Logf("%s saw generation %d: %d members, %d of %d partitions owned", n.self.NodeID, seen.Generation(), len(seen.Members()), owned, partitions)
 		}
-		n.mu.Unlock()
-	}
-	if !revoking {
-		t.Error("no survivor saw the revoking round's table, where moving partitions have no owner")
-	}
-	for _, n := range nodes {
-		if got := len(n.assigned()); got != partitions/3 {
-			t.Errorf("%s is assigned %d partitions, want %d", n.self.NodeID, got, partitions/3)
-		}
-	}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 // A balancer that missed the sync round (here: one that never joined)
@@ -18,21 +19,18 @@ func TestRefreshFromCoordinator(t *testing.T) {
 	topic, group := testkafka.Name(t, "t"), testkafka.Name(t, "g")
 	b.CreateTopic(t, topic, partitions)
 	nodes := []*groupNode{startNode(t, b, group, topic, "n1"), startNode(t, b, group, topic, "n2")}
-	want := waitAgree(t, nodes, topic, partitions, time.Now().Add(20*time.Second))
+	want := waitAgree(t, nodes, topic, partitions)
 
 	late := NewBalancer(Member{NodeID: "late", URL: "http://late.test:7070"})
 	adm := kadm.NewClient(b.Client(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for late.Table().Generation() < want.Generation() {
+	testutil.WaitFor(t, 10*time.Second, "the late balancer learns the group's table", func() bool {
 		if err := late.Refresh(ctx, adm, group); err != nil {
 			t.Fatal(err)
 		}
-		if ctx.Err() != nil {
-			t.Fatal("the group never settled")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return late.Table().Generation() >= want.Generation()
+	})
 	got := late.Table()
 	for p := range int32(partitions) {
 		w, _ := want.Owner(topic, p)

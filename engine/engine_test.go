@@ -8,14 +8,17 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/serde"
 	"github.com/iqengine/iqengine/state"
 )
@@ -96,22 +99,34 @@ func (n *node) stop() {
 func waitCaughtUp(t *testing.T, b *testkafka.Broker, e *Engine, topic string) {
 	t.Helper()
 	ends := b.EndOffsets(t, topic)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testutil.WaitForNil(t, 60*time.Second, "caught up with "+topic, func() error {
 		done := 0
 		for _, p := range e.Partitions() {
 			if p.Topic == topic && p.State == "serving" && p.Offset+1 >= ends[p.Partition] {
 				done++
 			}
 		}
-		if done == len(ends) {
-			return
+		if done < len(ends) {
+			return fmt.Errorf("%d of %d partitions caught up: %+v (ends %v)", done, len(ends), e.Partitions(), ends)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not caught up after 60s: %+v (ends %v)", e.Partitions(), ends)
+		return nil
+	})
+}
+
+// waitApplied waits until e has applied at least n records since it
+// started.
+func waitApplied(t *testing.T, e *Engine, n int64) {
+	t.Helper()
+	testutil.WaitForNil(t, 60*time.Second, fmt.Sprintf("%d records applied", n), func() error {
+		var sum int64
+		for _, p := range e.Partitions() {
+			sum += p.Applied
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		if sum < n {
+			return fmt.Errorf("applied %d", sum)
+		}
+		return nil
+	})
 }
 
 // checkModel asserts that every key answers the model's last value, and
@@ -182,101 +197,106 @@ func TestRestartResumesFromStoredOffsets(t *testing.T) {
 	topic := testkafka.Name(t, "readings")
 	group := testkafka.Name(t, "app")
 	b.CreateTopic(t, topic, 6)
-	cl := b.Client(t, kgo.DefaultProduceTopic(topic))
-	m := model{}
-	rng := rand.New(rand.NewPCG(3, 4))
 	fs := vfs.NewCrashableMem()
+	// A producer keeps writing while the nodes run and stop.
+	stopProducing := startProducing(t, b.Client(t, kgo.DefaultProduceTopic(topic)), rand.New(rand.NewPCG(3, 4)))
 
-	// A producer keeps writing while the node runs and stops.
-	var mu sync.Mutex
-	produce := func(ctx context.Context) {
-		for ctx.Err() == nil {
-			mu.Lock()
-			rs := workload(rng, m, 500, 2_000)
-			mu.Unlock()
-			testkafka.Produce(t, cl, rs...)
+	if !t.Run("a clean stop re-reads nothing", func(t *testing.T) {
+		n1 := startNode(t, b, group, topic, fs, "db")
+		waitApplied(t, n1.e, 5_000)
+		n1.stop()
+		last := appliedUpTo(n1.e)
+		n2 := startNode(t, b, group, topic, fs, "db")
+		defer n2.stop()
+		waitApplied(t, n2.e, 1) // assigned and consuming
+		if got := reread(t, n2.e, last); got != 0 {
+			t.Fatalf("after a clean stop the node re-read %d records, want 0", got)
 		}
+	}) {
+		return
 	}
-	ctx, stopProducing := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); produce(ctx) }()
 
-	waitApplied := func(e *Engine, n int64) {
-		for deadline := time.Now().Add(60 * time.Second); ; {
-			var sum int64
-			for _, p := range e.Partitions() {
-				sum += p.Applied
+	t.Run("after a crash it resumes from what was durable and catches up", func(t *testing.T) {
+		n2 := startNode(t, b, group, topic, fs, "db")
+		waitApplied(t, n2.e, 5_000)
+		// The crash: the file system loses everything not synced, as at a
+		// power cut, between two batches (the applied offsets are exact).
+		n2.e.applyMu.Lock()
+		last := appliedUpTo(n2.e)
+		durable := map[int32]int64{} // synced by the clean stop, before n2 applied anything
+		for _, p := range n2.e.Partitions() {
+			durable[p.Partition] = p.StartOffset
+		}
+		crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+		n2.e.applyMu.Unlock()
+		n2.stop() // what it does now is not seen by the crashed copy
+
+		n3 := startNode(t, b, group, topic, crashed, "db")
+		defer n3.stop()
+		waitApplied(t, n3.e, 1)
+		var applied int64
+		for _, o := range last {
+			applied += o + 1
+		}
+		t.Logf("re-read %d of the %d records applied before the crash", reread(t, n3.e, last), applied)
+		// Only the tail: what was durable before is never read again.
+		for _, p := range n3.e.Partitions() {
+			if p.StartOffset < durable[p.Partition] {
+				t.Fatalf("partition %d: after the crash the node resumed at %d, before %d, which was durable before the crash", p.Partition, p.StartOffset, durable[p.Partition])
 			}
-			if sum >= n {
+		}
+		m := stopProducing()
+		waitCaughtUp(t, b, n3.e, topic)
+		checkModel(t, n3.e, topic, m)
+	})
+}
+
+// startProducing writes workload batches to cl's default topic from a
+// goroutine until the returned stop is called (or the test ends); stop
+// returns the model of everything written.
+func startProducing(t *testing.T, cl *kgo.Client, rng *rand.Rand) (stop func() model) {
+	m := model{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			// A batch is written whole, stopped or not: the model has it.
+			if err := cl.ProduceSync(context.Background(), workload(rng, m, 500, 2_000)...).FirstErr(); err != nil {
+				t.Errorf("produce: %v", err)
 				return
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("applied only %d of %d records in 60s", sum, n)
-			}
-			time.Sleep(10 * time.Millisecond)
 		}
+	}()
+	stop = func() model {
+		cancel()
+		<-done
+		return m
 	}
-	stopped := func(e *Engine) map[int32]int64 {
-		out := map[int32]int64{}
-		for _, p := range e.Partitions() {
-			out[p.Partition] = p.Offset
-		}
-		return out
-	}
-	reread := func(e *Engine, last map[int32]int64) (n int64) {
-		for _, p := range e.Partitions() {
-			if p.StartOffset > last[p.Partition]+1 {
-				t.Fatalf("partition %d skipped records: resumed at %d after applying up to %d", p.Partition, p.StartOffset, last[p.Partition])
-			}
-			n += last[p.Partition] + 1 - p.StartOffset
-		}
-		return n
-	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
 
-	// 1. Clean stop mid-ingest: the restart re-reads nothing.
-	n1 := startNode(t, b, group, topic, fs, "db")
-	waitApplied(n1.e, 5_000)
-	n1.stop()
-	last := stopped(n1.e)
-	n2 := startNode(t, b, group, topic, fs, "db")
-	waitApplied(n2.e, 1) // assigned and consuming
-	if got := reread(n2.e, last); got != 0 {
-		t.Fatalf("after a clean stop the node re-read %d records, want 0", got)
+// appliedUpTo returns the last offset e applied in each partition.
+func appliedUpTo(e *Engine) map[int32]int64 {
+	out := map[int32]int64{}
+	for _, p := range e.Partitions() {
+		out[p.Partition] = p.Offset
 	}
-	t.Logf("clean stop: re-read 0 records")
+	return out
+}
 
-	// 2. Abrupt stop mid-ingest: the file system loses everything not
-	// synced, as at a power cut; the node resumes from what was durable.
-	waitApplied(n2.e, 5_000)
-	n2.e.applyMu.Lock() // between two batches: the applied offsets are exact
-	last = stopped(n2.e)
-	durable := map[int32]int64{} // synced by n1's clean stop, before n2 applied anything
-	for _, p := range n2.e.Partitions() {
-		durable[p.Partition] = p.StartOffset
-	}
-	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
-	n2.e.applyMu.Unlock()
-	n2.stop() // what it does now is not seen by the crashed copy
-	n3 := startNode(t, b, group, topic, crashed, "db")
-	defer n3.stop()
-	waitApplied(n3.e, 1)
-	var applied int64
-	for _, o := range last {
-		applied += o + 1
-	}
-	t.Logf("abrupt stop: re-read %d of the %d records applied before the crash", reread(n3.e, last), applied)
-	// Only the tail: what n1 made durable is never read again.
-	for _, p := range n3.e.Partitions() {
-		if p.StartOffset < durable[p.Partition] {
-			t.Fatalf("partition %d: after the crash the node resumed at %d, before %d, which was durable before the crash", p.Partition, p.StartOffset, durable[p.Partition])
+// reread returns how many records e read again that were applied up to last
+// before it restarted, failing t if it skipped any.
+func reread(t *testing.T, e *Engine, last map[int32]int64) (n int64) {
+	t.Helper()
+	for _, p := range e.Partitions() {
+		if p.StartOffset > last[p.Partition]+1 {
+			t.Fatalf("partition %d skipped records: resumed at %d after applying up to %d", p.Partition, p.StartOffset, last[p.Partition])
 		}
+		n += last[p.Partition] + 1 - p.StartOffset
 	}
-
-	stopProducing()
-	wg.Wait()
-	waitCaughtUp(t, b, n3.e, topic)
-	checkModel(t, n3.e, topic, m)
+	return n
 }
 
 // TestRecreatedTopicIsRebuilt deletes and recreates a topic while the node is
@@ -331,18 +351,16 @@ func TestNotReadyBeforeAssignedPartitionsRegister(t *testing.T) {
 	const partitions = 6
 	b.CreateTopic(t, topic, partitions)
 	e := openStringStore(t, b, topic)
-	seen := make(chan []state.PartitionInfo, 1)
-	go func() {
-		deadline := time.Now().Add(30 * time.Second)
-		for !e.Ready() {
-			if time.Now().After(deadline) {
-				seen <- nil
-				return
-			}
-			time.Sleep(200 * time.Microsecond)
+	// The gap: the group has assigned the partitions (the node joined) and
+	// the engine is asking the brokers where each starts, before it
+	// registers them.
+	var asked, readyInGap atomic.Int32
+	e.brokerAnswers = func(*logBounds) {
+		asked.Add(1)
+		if e.Ready() {
+			readyInGap.Add(1)
 		}
-		seen <- e.Partitions()
-	}()
+	}
 	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -351,9 +369,10 @@ func TestNotReadyBeforeAssignedPartitionsRegister(t *testing.T) {
 		defer cancel()
 		_ = e.Stop(ctx)
 	}()
-	ps := <-seen
-	if ps == nil {
-		t.Fatal("not ready within 30s")
+	testutil.WaitFor(t, 30*time.Second, "ready", e.Ready)
+	ps := e.Partitions()
+	if asked.Load() == 0 || readyInGap.Load() != 0 {
+		t.Fatalf("asked the brokers %d times, ready while asking %d times; want ready never before the partitions register", asked.Load(), readyInGap.Load())
 	}
 	if len(ps) != partitions {
 		t.Fatalf("ready with %d of %d partitions registered", len(ps), partitions)
@@ -371,13 +390,21 @@ func TestNotReadyBeforeAssignedPartitionsRegister(t *testing.T) {
 func TestStartWaitsBrieflyForATopic(t *testing.T) {
 	b := testkafka.Start(t)
 	late := testkafka.Name(t, "late")
-	e := openStringStore(t, b, late)
-	go func() {
-		time.Sleep(topicWait / 3)
-		b.CreateTopic(t, late, 3)
-	}()
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatalf("a topic created %v after Start: %v", topicWait/3, err)
+	// The topic is created once Start has been told it does not exist:
+	// after the first metadata answer to the node's clients.
+	told := make(chan struct{})
+	var once sync.Once
+	e := openStringStore(t, b, late, kgo.WithHooks(metadataAnswered(func() { once.Do(func() { close(told) }) })))
+	started := make(chan error, 1)
+	go func() { started <- e.Start(context.Background()) }()
+	select {
+	case <-told:
+	case err := <-started:
+		t.Fatalf("Start returned before asking for the topic: %v", err)
+	}
+	b.CreateTopic(t, late, 3)
+	if err := <-started; err != nil {
+		t.Fatalf("a topic created while Start waits for it: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -397,16 +424,26 @@ func TestStartWaitsBrieflyForATopic(t *testing.T) {
 	t.Logf("missing topic: %v after %v", err, time.Since(start).Round(time.Millisecond))
 }
 
+// metadataAnswered is a client hook that calls itself after every metadata
+// answer the client reads.
+type metadataAnswered func()
+
+func (f metadataAnswered) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, _ kgo.BrokerE2E) {
+	if key == int16(kmsg.Metadata) {
+		f()
+	}
+}
+
 // openStringStore opens (does not start) a node with one store of string
-// keys and values on topic.
-func openStringStore(t *testing.T, b *testkafka.Broker, topic string) *Engine {
+// keys and values on topic; opts are added to its Kafka client options.
+func openStringStore(t *testing.T, b *testkafka.Broker, topic string, opts ...kgo.Opt) *Engine {
 	t.Helper()
 	str, _ := serde.Lookup("string")
 	e, err := Open(Config{
 		ApplicationID:  testkafka.Name(t, "app"),
 		NodeID:         "n1",
 		Stores:         []state.Store{{Name: "s", Topic: topic, Key: str, Value: str}},
-		Kafka:          []kgo.Opt{kgo.SeedBrokers(b.Addrs...)},
+		Kafka:          append([]kgo.Opt{kgo.SeedBrokers(b.Addrs...)}, opts...),
 		SessionTimeout: 6 * time.Second,
 		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
 	})

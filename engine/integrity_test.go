@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/state"
 )
 
@@ -142,19 +143,14 @@ func TestLogStartPassingANodeRebuilds(t *testing.T) {
 	w.write(t, 30, 400)
 	// Once a fetch is buffered, the client fetches nothing more until the
 	// node polls: the records below are not fetched before they are deleted.
-	for deadline := time.Now().Add(30 * time.Second); n.e.cl.BufferedFetchRecords() == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the held node's client buffered no fetch in 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 30*time.Second, "the held node's client buffers a fetch", func() bool { return n.e.cl.BufferedFetchRecords() > 0 })
 	w.write(t, 3_000, 400)
 	b.DeleteRecords(t, topic, b.EndOffsets(t, topic))
 	w.write(t, 300, 400)
 	close(hold)
 	waitCaughtUp(t, b, n.e, topic)
 	checkModel(t, n.e, topic, stateModel(t, b, topic, w.m))
-	if got := testutil.ToFloat64(n.e.m.rebuilds.WithLabelValues(topic)); got != 3 {
+	if got := promtest.ToFloat64(n.e.m.rebuilds.WithLabelValues(topic)); got != 3 {
 		t.Fatalf("%v partitions rebuilt, want all 3", got)
 	} else {
 		t.Logf("%v partitions rebuilt from the log start", got)
@@ -217,7 +213,7 @@ func TestMetadataErrorsNeverWipe(t *testing.T) {
 	if calls <= len(faults) {
 		t.Fatalf("the engine asked %d times; %d answers were broken", calls, len(faults))
 	}
-	if w := testutil.ToFloat64(n.e.m.wipes.WithLabelValues(topic)); w != 0 {
+	if w := promtest.ToFloat64(n.e.m.wipes.WithLabelValues(topic)); w != 0 {
 		t.Fatalf("%v partitions wiped on broken answers", w)
 	}
 	for _, p := range n.e.Partitions() {
@@ -279,7 +275,7 @@ func TestTruncatedLogIsRebuilt(t *testing.T) {
 	defer n.stop()
 	waitCaughtUp(t, w.b, n.e, w.topic)
 	checkModel(t, n.e, w.topic, stateModel(t, w.b, w.topic, w.m))
-	if got := testutil.ToFloat64(n.e.m.rebuilds.WithLabelValues(w.topic)); got != 3 {
+	if got := promtest.ToFloat64(n.e.m.rebuilds.WithLabelValues(w.topic)); got != 3 {
 		t.Fatalf("%v partitions rebuilt, want 3", got)
 	}
 }
@@ -309,7 +305,7 @@ func TestRetentionExpiresKeys(t *testing.T) {
 		}
 	}
 	waitCaughtUp(t, w.b, n.e, w.topic)
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testutil.WaitForNil(t, 30*time.Second, fmt.Sprintf("the node holds the %d keys the log has", live), func() error {
 		var held int64
 		for p := range int32(3) {
 			c, err := n.e.Count(state.Partition{Topic: w.topic, Partition: p})
@@ -318,14 +314,11 @@ func TestRetentionExpiresKeys(t *testing.T) {
 			}
 			held += c
 		}
-		if held == int64(live) {
-			break
+		if held != int64(live) {
+			return fmt.Errorf("it holds %d", held)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the node holds %d keys after 30s; the log has %d", held, live)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	checkModel(t, n.e, w.topic, want)
-	t.Logf("%v keys expired", testutil.ToFloat64(n.e.m.expired.WithLabelValues(w.topic)))
+	t.Logf("%v keys expired", promtest.ToFloat64(n.e.m.expired.WithLabelValues(w.topic)))
 }

@@ -188,7 +188,7 @@ func inProcessNode(t *testing.T, fs vfs.FS, edit func(*config.Config)) (n *Node,
 	}
 	t.Cleanup(func() { _ = n.Close() })
 	base = "http://" + n.Addr().String()
-	testutil.WaitErr(t, 30*time.Second, "k1 is served", func() error {
+	testutil.WaitForNil(t, 30*time.Second, "k1 is served", func() error {
 		status, body, err := testutil.Get(http.DefaultClient, base+"/v1/stores/orders/keys/k1")
 		if err != nil || status != http.StatusOK {
 			return fmt.Errorf("%d %v %s", status, err, body)

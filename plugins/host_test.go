@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/internal/wasmgen"
 	"github.com/iqengine/iqengine/plugins"
 )
@@ -299,20 +300,23 @@ func TestReplaceUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(50 * time.Millisecond)
+	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopLoad()
+	testutil.WaitFor(t, 10*time.Second, "answers from v1", func() bool { return v1.Load() >= 100 })
 	if err := m.Replace(context.Background(), wasmgen.ConstValue(`{"v":2}`)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	testutil.WaitFor(t, 10*time.Second, "answers from v2", func() bool { return v2.Load() >= 100 })
 	if err := m.Replace(context.Background(), wasmgen.NotWasm()); err == nil {
 		t.Fatal("a broken replacement was accepted")
 	}
 	if err := m.Replace(context.Background(), wasmgen.Trap()[:30]); err == nil {
 		t.Fatal("a truncated replacement was accepted")
 	}
-	time.Sleep(50 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	// v2 keeps answering after the refusals.
+	refused := v2.Load()
+	testutil.WaitFor(t, 10*time.Second, "answers from v2 after the refused replacements", func() bool { return v2.Load() >= refused+100 })
+	stopLoad()
 	if failed.Load() != 0 || v1.Load() == 0 || v2.Load() == 0 {
 		t.Fatalf("failed %d, v1 %d, v2 %d", failed.Load(), v1.Load(), v2.Load())
 	}

@@ -259,7 +259,7 @@ func TestServeProcessesFormACluster(t *testing.T) {
 // if p exits first.
 func waitDial(t *testing.T, p *process, addr string, within time.Duration) {
 	t.Helper()
-	testutil.WaitErr(t, within, fmt.Sprintf("%s accepts connections on %s", p.name, addr), func() error {
+	testutil.WaitForNil(t, within, fmt.Sprintf("%s accepts connections on %s", p.name, addr), func() error {
 		if p.done() {
 			t.Fatalf("%s exited early: %v", p.name, p.err)
 		}
@@ -277,7 +277,7 @@ func waitDial(t *testing.T, p *process, addr string, within time.Duration) {
 func waitTable(t *testing.T, client *http.Client, nodes []*clusterNode, partitions int32, store string, within time.Duration) instancesView {
 	t.Helper()
 	var v instancesView
-	testutil.WaitErr(t, within, fmt.Sprintf("a %d-member table", len(nodes)), func() error {
+	testutil.WaitForNil(t, within, fmt.Sprintf("a %d-member table", len(nodes)), func() error {
 		for _, n := range nodes {
 			if n.done() {
 				t.Fatalf("%s exited: %v", n.id, n.err)

@@ -230,7 +230,7 @@ func TestDemoBinary(t *testing.T) {
 	// Poll until the lookup and the scan both answer, within the promise.
 	ctx, cancel := context.WithDeadline(context.Background(), start.Add(demoAnswerWithin))
 	defer cancel()
-	testutil.WaitErr(t, time.Until(start.Add(demoAnswerWithin)), fmt.Sprintf("the demo answers within %s of start", demoAnswerWithin), func() error {
+	testutil.WaitForNil(t, time.Until(start.Add(demoAnswerWithin)), fmt.Sprintf("the demo answers within %s of start", demoAnswerWithin), func() error {
 		select {
 		case err := <-exited:
 			stopped = true
@@ -247,7 +247,7 @@ func TestDemoBinary(t *testing.T) {
 
 	// The default demo runs three nodes, and each answers every key. The
 	// banner comes once all three have started.
-	testutil.WaitErr(t, time.Until(start.Add(demoAnswerWithin)), "the banner", func() error {
+	testutil.WaitForNil(t, time.Until(start.Add(demoAnswerWithin)), "the banner", func() error {
 		if !strings.Contains(stdout.String(), "Ctrl-C") {
 			return errors.New(logs())
 		}

@@ -438,7 +438,7 @@ func catchUp(t *testing.T, ctx context.Context, cl *kgo.Client, adm *kadm.Client
 		total += o
 	}
 	start := time.Now()
-	testutil.WaitErr(t, 60*time.Second, "the cluster catches up", func() error {
+	testutil.WaitForNil(t, 60*time.Second, "the cluster catches up", func() error {
 		return allServing(client, nodes, partitions, store, topic, ends)
 	})
 	t.Logf("every partition serves all %d records on every node's view, %s after the producer stopped",

@@ -429,7 +429,7 @@ func TestPluginFileReplacedUnderLoad(t *testing.T) {
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		testutil.WaitErr(t, 10*time.Second, what, func() error {
+		testutil.WaitForNil(t, 10*time.Second, what, func() error {
 			if !cond() {
 				return fmt.Errorf("v1 %d, v2 %d, failed %d", v1.Load(), v2.Load(), failed.Load())
 			}

@@ -350,7 +350,7 @@ func (fx *shutdownFixture) stopUnderLoad(t *testing.T, gone *killNode, fz *freez
 		defer thaw()
 		want, held = slowClients, 300*time.Millisecond
 	}
-	testutil.WaitErr(t, 10*time.Second, fmt.Sprintf("%d requests in flight on %s for %s", want, gone.id, held), func() error {
+	testutil.WaitForNil(t, 10*time.Second, fmt.Sprintf("%d requests in flight on %s for %s", want, gone.id, held), func() error {
 		if n := inFlight(held); n < want {
 			return fmt.Errorf("%d", n)
 		}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/iqengine/iqengine/internal/testutil"
@@ -192,17 +193,23 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
+// WatchPID checks on a ticker. In a synctest bubble the clock moves only
+// when every goroutine waits, so a minute of checks takes no time.
 func TestWatchPID(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	select {
-	case <-WatchPID(ctx, os.Getpid()):
-		t.Fatal("own process reported gone")
-	case <-time.After(300 * time.Millisecond):
-	}
-	select {
-	case <-WatchPID(ctx, 1<<30):
-	case <-time.After(5 * time.Second):
-		t.Fatal("missing pid not reported")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		select {
+		case <-WatchPID(ctx, os.Getpid()):
+			t.Fatal("own process reported gone")
+		case <-time.After(time.Minute):
+		}
+		gone := WatchPID(ctx, 1<<30)
+		synctest.Wait()
+		select {
+		case <-gone:
+		default:
+			t.Fatal("missing pid not reported at the first check")
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/internal/kafkaconn"
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 const (
@@ -302,20 +304,8 @@ func TestTLSAndSASL(t *testing.T) {
 	})
 }
 
-// closedPort returns a 127.0.0.1 address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestUnreachable(t *testing.T) {
-	addr := closedPort(t)
+	addr := testutil.FreeAddr(t)
 	k := kafkaCfg([]string{addr})
 	k.SASL = config.SASL{Mechanism: "SCRAM-SHA-256", Username: "alice", Password: "s3cret"}
 	msg := mustFail(t, k, kafkaconn.ErrUnreachable,
@@ -326,38 +316,44 @@ func TestUnreachable(t *testing.T) {
 }
 
 // TestUnreachableWaits checks that Check keeps trying until the timeout: a
-// broker that comes up while Check runs is found.
+// broker that comes up after Check found none is found.
 func TestUnreachableWaits(t *testing.T) {
-	addr := closedPort(t)
+	addr := testutil.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	p, err := strconv.Atoi(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := newClient(t, kafkaCfg([]string{addr}))
-	late := make(chan *kfake.Cluster, 1)
-	go func() {
-		time.Sleep(700 * time.Millisecond)
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(p))
-		if err != nil {
-			t.Errorf("late cluster: %v", err)
-		}
-		late <- c
-	}()
-	defer func() {
-		if c := <-late; c != nil {
-			c.Close()
-		}
-	}()
+	refused := make(chan struct{})
+	var once sync.Once
+	cl := newClient(t, kafkaCfg([]string{addr}), kgo.WithHooks(dialFailed(func() { once.Do(func() { close(refused) }) })))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := kafkaconn.Check(ctx, cl, 10*time.Second); err != nil {
+	checked := make(chan error, 1)
+	go func() { checked <- kafkaconn.Check(ctx, cl, 10*time.Second) }()
+	select {
+	case <-refused:
+	case err := <-checked:
+		t.Fatalf("Check returned before it found no broker: %v", err)
+	}
+	startCluster(t, kfake.Ports(p))
+	if err := <-checked; err != nil {
 		t.Fatalf("Check: %v", err)
 	}
 }
 
+// dialFailed is a client hook that calls itself after every connection
+// attempt that failed.
+type dialFailed func()
+
+func (f dialFailed) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err != nil {
+		f()
+	}
+}
+
 func TestCheckCanceled(t *testing.T) {
-	cl := newClient(t, kafkaCfg([]string{closedPort(t)}))
+	cl := newClient(t, kafkaCfg([]string{testutil.FreeAddr(t)}))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	err := kafkaconn.Check(ctx, cl, time.Minute)
@@ -372,7 +368,7 @@ func TestCheckCanceled(t *testing.T) {
 // TestCheckWithoutOptions checks that Check copes with a client that was
 // not built from Options: it still classifies, it just cannot name the user.
 func TestCheckWithoutOptions(t *testing.T) {
-	addr := closedPort(t)
+	addr := testutil.FreeAddr(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
