@@ -6,13 +6,14 @@ SHELL := bash
 .DEFAULT_GOAL := test
 
 GO ?= go
-KAFKA := scripts/kafka.sh
+# The test brokers: start, stop, status, kill-node, start-node (go doc ./internal/testkafka/cmd/kafka).
+KAFKA := $(GO) run ./internal/testkafka/cmd/kafka
 # What kafka-test runs against the real broker; override to run a subset, e.g.
 #   make kafka-test KAFKA_TEST_PKGS=./router/ KAFKA_TEST_FLAGS='-count=1 -run TestJavaProducedKeys -v'
 KAFKA_TEST_PKGS ?= ./engine/... ./cluster/... ./router/... ./cmd/...
 KAFKA_TEST_FLAGS ?= -count=1 -race -timeout 30m
 # KAFKA_BROKERS=3 starts three brokers (one KRaft quorum, topics replicated
-# three times) instead of one; empty: scripts/kafka.sh's default, one.
+# three times) instead of one; empty: the brokers already running, else one.
 KAFKA_BROKERS ?=
 
 .PHONY: test kafka-test plugins sdk-test bench bench-quick
@@ -24,11 +25,11 @@ test:
 # kafka-test: the engine, cluster (three-node, join/leave/kill), HTTP, Java
 # compatibility (router/java_compat_test.go) and CLI/multi-process suites
 # against a real Apache Kafka broker (needs Java 17; Maven the first time, to
-# fetch Kafka). Starts the broker (KAFKA_BROKERS=3: three) with
-# scripts/kafka.sh, runs the tests, then stops it whether they passed or not
-# and exits with their status.
-# A broker that was already running (scripts/kafka.sh status) is used and
-# left running.
+# fetch Kafka with scripts/kafka.sh). Starts the broker (KAFKA_BROKERS=3:
+# three) with $(KAFKA), runs the tests, then stops it whether they passed or
+# not and exits with their status.
+# A broker that was already running ($(KAFKA) status) is used and left
+# running.
 kafka-test:
 	@started=$$(date +%s)
 	owned=

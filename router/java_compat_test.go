@@ -40,16 +40,18 @@ type javaRecord struct {
 
 // runJavaProducer produces count records with keys of keyType ("string" or
 // "long") into topic with Kafka's own Java producer and default partitioner,
-// through scripts/kafka.sh run-java, and returns what the producer reported.
+// run with Kafka's jars by testkafka.Java, and returns what the producer
+// reported.
 func runJavaProducer(t *testing.T, brokers []string, topic, keyType string, count int) []javaRecord {
 	t.Helper()
 	// Tests run in the package directory; the scripts are one level up.
-	script := filepath.Join("..", "scripts", "kafka.sh")
 	program := filepath.Join("..", "scripts", "java", "JavaProducer.java")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", script, "run-java", program,
-		strings.Join(brokers, ","), topic, keyType, strconv.Itoa(count))
+	cmd, err := testkafka.Java(ctx, program, strings.Join(brokers, ","), topic, keyType, strconv.Itoa(count))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()

@@ -6,8 +6,8 @@
 #   scripts/bench.sh full     1,000,000 records of ~200 bytes, 3 rounds of 20 s load runs (about 10 minutes)
 #   scripts/bench.sh quick    20,000 records, one round of 3 s load runs (about 1.5 minutes; CI runs it)
 #
-# It starts a real Apache Kafka broker with scripts/kafka.sh (or uses the one
-# that is already running, and leaves it running), creates a 12-partition
+# It starts a real Apache Kafka broker with go run ./internal/testkafka/cmd/kafka
+# (or uses the one that is already running, and leaves it running), creates a 12-partition
 # topic, produces the records, builds iqengine and the Kafka Streams peer
 # (bench/streams, Maven), then runs, one system under load at a time and
 # alternating the systems:
@@ -42,7 +42,8 @@
 #   BENCH_WORK_DIR      the run directory (default: a new one under $TMPDIR; kept, its path printed)
 #   BENCH_KEEP_DATA     set to 1 to keep the systems' data directories after a successful run
 #                       (they take about 2.5 GB in full mode; a failed run always keeps them)
-#   plus scripts/kafka.sh's variables (IQENGINE_KAFKA_DIR, KAFKA_VERSION, ...).
+#   plus IQENGINE_KAFKA_DIR (the broker's state directory, internal/testkafka) and
+#   scripts/kafka.sh's variables (KAFKA_VERSION, ...).
 set -euo pipefail
 
 PROG="bench.sh"
@@ -95,7 +96,8 @@ else
 	OUT="${BENCH_OUT:-bench/results/quick.md}"
 fi
 STORE="bench"
-KAFKA="scripts/kafka.sh"
+# kafka COMMAND...: the test broker's command (go doc ./internal/testkafka/cmd/kafka).
+kafka() { go run ./internal/testkafka/cmd/kafka "$@"; }
 
 if ! [[ "$RECORDS" =~ ^[0-9]+$ ]] || ((RECORDS < 200)); then
 	die "BENCH_RECORDS must be a number of at least 200"
@@ -178,10 +180,10 @@ cleanup() {
 	fi
 	if [[ -n "$BROKER_OWNED" ]]; then
 		say "stopping the broker"
-		"$KAFKA" stop || true
+		kafka stop || true
 	elif [[ -n "$BROKERS" && -f "$RESULTS/produce.json" ]]; then
 		# A broker we did not start: remove our topic from it.
-		"$KAFKA" run-class org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" \
+		kafka java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" \
 			--delete --topic "$TOPIC" >/dev/null 2>&1 || say "could not delete topic $TOPIC"
 	fi
 	if ((rc == 0)) && [[ "${BENCH_KEEP_DATA:-}" != 1 ]]; then
@@ -445,8 +447,8 @@ go build -o "$IQ" ./cmd/iqengine
 }
 [[ -f "$PEER_JAR" ]] || die "mvn did not build $PEER_JAR"
 
-"$KAFKA" status >/dev/null 2>&1 || BROKER_OWNED=1
-BROKERS="$("$KAFKA" start | tail -n 1)"
+kafka status >/dev/null 2>&1 || BROKER_OWNED=1
+BROKERS="$(kafka start | tail -n 1)"
 [[ -n "$BROKERS" ]] || die "no broker"
 if [[ -n "$BROKER_OWNED" ]]; then
 	say "started a broker at $BROKERS"
@@ -468,7 +470,7 @@ machine="$(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo
 dist="uniform"
 [[ "$ZIPF" != "0" ]] && dist="zipf s=$ZIPF"
 # shellcheck disable=SC2016 # the pattern matches a literal ${...} in kafka.sh
-kafka_version="${KAFKA_VERSION:-$(sed -n 's/^KAFKA_VERSION="\${KAFKA_VERSION:-\(.*\)}"$/\1/p' "$KAFKA")}"
+kafka_version="${KAFKA_VERSION:-$(sed -n 's/^KAFKA_VERSION="\${KAFKA_VERSION:-\(.*\)}"$/\1/p' scripts/kafka.sh)}"
 cat >"$RESULTS/meta.json" <<EOF
 {
   "kind": "meta",

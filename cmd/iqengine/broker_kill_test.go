@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,27 +12,6 @@ import (
 
 	"github.com/iqengine/iqengine/internal/testkafka"
 )
-
-// kafkaScript returns the path of scripts/kafka.sh when the tests run
-// against three brokers that it runs (`make kafka-test KAFKA_BROKERS=3`),
-// and skips the test otherwise: only then can a test kill and restart one.
-func kafkaScript(t *testing.T) string {
-	t.Helper()
-	const how = "needs three Kafka brokers run by scripts/kafka.sh: make kafka-test KAFKA_BROKERS=3"
-	brokers := os.Getenv(testkafka.EnvBrokers)
-	if !testkafka.Real() || len(strings.Split(brokers, ",")) != 3 {
-		t.Skip(how)
-	}
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "kafka.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(script, "status").Output()
-	if err != nil || strings.TrimSpace(string(out)) != brokers {
-		t.Skipf("%s (%s status: %q, %v)", how, script, out, err)
-	}
-	return script
-}
 
 // waitInSync waits until every partition of every topic, internal ones
 // included, has all its replicas in sync.
@@ -92,7 +68,10 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 		clients        = 3
 		queryTimeout   = "2s"
 	)
-	script := kafkaScript(t)
+	kafka := testkafka.Running(t)
+	if len(kafka.Nodes) != 3 {
+		t.Skip("needs three Kafka brokers: make kafka-test KAFKA_BROKERS=3")
+	}
 	bin := buildBinary(t)
 	testStart := time.Now()
 	dir := t.TempDir()
@@ -129,13 +108,6 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 		first503, last503                      time.Time
 	}
 	var outages []outage
-	kafka := func(args ...string) {
-		t.Helper()
-		out, err := exec.Command(script, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("kafka.sh %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
 	coordinator := func() int {
 		t.Helper()
 		groups, err := pb.adm.DescribeGroups(ctx, pb.app)
@@ -150,10 +122,14 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 			broker = broker%3 + 1 // another one
 		}
 		o := outage{broker: broker, coordinator: crashCoordinator, killed: time.Now()}
-		kafka("kill-node", fmt.Sprint(broker))
+		if err := kafka.KillNode(broker); err != nil {
+			t.Fatal(err)
+		}
 		time.Sleep(brokerDown)
 		o.starting = time.Now()
-		kafka("start-node", fmt.Sprint(broker))
+		if err := kafka.StartNode(ctx, broker); err != nil {
+			t.Fatal(err)
+		}
 		o.back = time.Now()
 		waitInSync(t, ctx, pb.adm, 90*time.Second)
 		o.inSync = time.Now()

@@ -1,9 +1,15 @@
 // Package testkafka gives tests a Kafka broker: the real one named by
-// IQENGINE_TEST_BROKERS (a comma-separated bootstrap list, as started by
-// scripts/kafka.sh), or else an embedded kfake cluster private to the test.
+// IQENGINE_TEST_BROKERS (a comma-separated bootstrap list), or else an
+// embedded kfake cluster private to the test.
 //
 // Tests must not assume they are alone on the broker: they create topics
 // and groups with unique names (see Name) and delete their topics at the end.
+//
+// It also runs the real broker: a Cluster is Apache Kafka's KRaft nodes as
+// Java processes on 127.0.0.1 (StartCluster; the kafka command under cmd/
+// wraps it for make and CI), which a test may crash and restart node by
+// node (Running). Java runs Kafka's tools and the tests' Java programs. Of
+// Kafka only the jars come from elsewhere: scripts/kafka.sh fetches them.
 package testkafka
 
 import (
@@ -89,7 +95,7 @@ func (b *Broker) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 
 // CreateTopic creates a topic and deletes it at t's end. A topic of the same
 // name that is still being deleted is waited for. Its replication factor is
-// the broker's default: 1 on one broker, 3 on scripts/kafka.sh's three.
+// the broker's default: 1 on one broker, 3 on a Cluster of three.
 func (b *Broker) CreateTopic(t testing.TB, name string, partitions int32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

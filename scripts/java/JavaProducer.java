@@ -4,7 +4,7 @@
 //
 // Run with Java's source launcher and the Kafka jars on the classpath:
 //
-//   scripts/kafka.sh run-java scripts/java/JavaProducer.java BOOTSTRAP TOPIC KEYTYPE COUNT
+//   go run ./internal/testkafka/cmd/kafka java scripts/java/JavaProducer.java BOOTSTRAP TOPIC KEYTYPE COUNT
 //
 // KEYTYPE is "string" (StringSerializer keys j-0000.., some of them
 // non-ASCII) or "long" (LongSerializer keys: 0, 1, -1, the extremes, and a
