@@ -54,11 +54,26 @@ kafka-test:
 	fi
 	IQENGINE_TEST_BROKERS=$$brokers $(GO) test $(KAFKA_TEST_FLAGS) $(KAFKA_TEST_PKGS)
 
-# plugins: builds every example plugin (examples/plugins/NAME) into
-# examples/plugins/NAME/NAME.wasm and checks each against its conformance
+# plugins: vets and tests the Go SDK (sdk/go) and every example plugin
+# (examples/plugins/NAME), each a module of its own that `go test ./...` at
+# the root does not reach (vet and, when it is installed, staticcheck, both
+# natively and as GOOS=wasip1), builds each plugin into
+# examples/plugins/NAME/NAME.wasm and checks it against its conformance
 # vectors with `iqengine plugin test`.
 plugins:
-	scripts/plugins.sh
+	@staticcheck=$$(command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck")
+	for mod in sdk/go examples/plugins/*/; do
+		[ -f "$$mod/go.mod" ] || continue
+		echo "make plugins: checking the module in $${mod%/}"
+		(
+			cd "$$mod" &&
+			$(GO) vet ./... &&
+			GOOS=wasip1 GOARCH=wasm $(GO) vet ./... &&
+			{ [ ! -x "$$staticcheck" ] || { "$$staticcheck" ./... && GOOS=wasip1 GOARCH=wasm "$$staticcheck" ./...; }; } &&
+			$(GO) test -count=1 ./...
+		) || exit 1
+	done
+	scripts/plugins.sh || exit 1
 	for dir in examples/plugins/*; do
 		name=$$(basename "$$dir")
 		[ -f "$$dir/$$name.wasm" ] || continue

@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.1.2
 	github.com/cockroachdb/pebble/v2 v2.1.7
+	github.com/iqengine/iqengine/sdk/go v0.0.0
 	github.com/julienschmidt/httprouter v1.3.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/sethvargo/go-retry v0.5.0
@@ -48,3 +49,8 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// The plugin SDK is its own module (sdk/go), so that a plugin's module graph
+// is the SDK alone; the host reads the SDK's conformance vector format
+// (sdk/go/iq/vectors) from this repository's copy.
+replace github.com/iqengine/iqengine/sdk/go => ./sdk/go

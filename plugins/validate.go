@@ -74,8 +74,9 @@ var allowedImports = map[string]bool{
 	"wasi_snapshot_preview1.fd_close":          true,
 	"wasi_snapshot_preview1.fd_fdstat_get":     true,
 	"wasi_snapshot_preview1.fd_seek":           true,
-	// Go's syscall package asks for preopened directories at start-up;
-	// there are none, so these only ever answer "none".
+	// Go's os and syscall packages (linked by fmt, time, encoding/json...)
+	// ask for preopened directories at start-up; there are none, so these
+	// only ever answer "none" (TestGoPluginMayUseTheStandardLibrary).
 	"wasi_snapshot_preview1.fd_prestat_get":      true,
 	"wasi_snapshot_preview1.fd_prestat_dir_name": true,
 	"wasi_snapshot_preview1.fd_fdstat_set_flags": true,

@@ -24,8 +24,10 @@ for dir in "${dirs[@]}"; do
 	dir=${dir%/}
 	name=$(basename "$dir")
 	# A plugin is a package that imports the SDK; others (the sample data
-	# producer) are skipped.
-	imports=$(GOOS=wasip1 GOARCH=wasm "$GO" list -f '{{join .Imports " "}}' "./$dir")
+	# producer) are skipped. Each plugin is a module of its own that requires
+	# only the SDK module (sdk/go), so it is listed and built from its
+	# directory.
+	imports=$(cd "$dir" && GOOS=wasip1 GOARCH=wasm "$GO" list -f '{{join .Imports " "}}' .)
 	if [[ " $imports" != *" github.com/iqengine/iqengine/sdk/go/iq"* ]]; then
 		echo "$dir: not a plugin (does not import sdk/go/iq), skipped"
 		continue

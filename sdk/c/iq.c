@@ -20,6 +20,22 @@ static void iq__copy(uint8_t *dst, const uint8_t *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = src[i];
 }
 
+/* The input region the host wrote at p. */
+static iq_bytes iq__in(int32_t p, int32_t n) {
+    iq_bytes b;
+    b.ptr = (const uint8_t *)(uintptr_t)(uint32_t)p;
+    b.len = (size_t)(uint32_t)n;
+    return b;
+}
+
+/* A region as an operation result. */
+static int64_t iq__region(const void *p, size_t n) {
+    if (n == 0) return 0;
+    return (int64_t)(((uint64_t)(uint32_t)(uintptr_t)p << 32) | (uint64_t)(uint32_t)n);
+}
+
+static void iq__begin_call(void);
+
 /* ---------------------------------------------------------------------- */
 /* Marker, input buffer, config, last error                               */
 
@@ -105,7 +121,7 @@ int32_t iq_fail(const char *msg) {
 }
 
 IQ_EXPORT("iq_last_error") int64_t iq_last_error(void) {
-    return iq_result(iq__err_buf, iq__err_len);
+    return iq__region(iq__err_buf, iq__err_len);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -123,7 +139,7 @@ static void iq__out_reserve(size_t extra) {
     iq__out_cap = cap;
 }
 
-void iq__begin_call(void) { iq__out_len = 0; }
+static void iq__begin_call(void) { iq__out_len = 0; }
 
 void iq_out_reset(void) { iq__out_len = 0; }
 
@@ -146,48 +162,38 @@ void iq_out_cstr(const char *s) {
 
 /* Writes v in decimal, at least `width` digits (zero-padded). */
 static void iq__out_digits(uint64_t v, unsigned width) {
-    uint8_t tmp[24];
+    uint8_t tmp[20];
     unsigned k = 0;
     do {
         tmp[k++] = (uint8_t)('0' + v % 10);
         v /= 10;
     } while (v != 0);
-    while (k < width && k < sizeof tmp) tmp[k++] = '0';
+    for (; width > k; width--) iq_out_byte('0');
     iq__out_reserve(k);
     while (k > 0) iq__out_buf[iq__out_len++] = tmp[--k];
 }
 
-void iq_out_u64(uint64_t v) { iq__out_digits(v, 1); }
+void iq_out_uint(uint64_t v) { iq__out_digits(v, 1); }
 
-void iq_out_i64(int64_t v) {
-    if (v < 0) {
-        iq_out_byte('-');
-        iq__out_digits((uint64_t)0 - (uint64_t)v, 1);
-    } else {
-        iq__out_digits((uint64_t)v, 1);
-    }
-}
-
-void iq_out_ufixed(uint64_t v, unsigned places) {
-    if (places == 0) {
-        iq__out_digits(v, 1);
-        return;
-    }
-    if (places > 19) places = 19;
-    uint64_t p10 = 1;
-    for (unsigned i = 0; i < places; i++) p10 *= 10;
-    iq__out_digits(v / p10, 1);
-    iq_out_byte('.');
-    iq__out_digits(v % p10, places);
-}
+void iq_out_int(int64_t v) { iq_out_fixed(v, 0); }
 
 void iq_out_fixed(int64_t v, unsigned places) {
-    if (v < 0) {
-        iq_out_byte('-');
-        iq_out_ufixed((uint64_t)0 - (uint64_t)v, places);
-    } else {
-        iq_out_ufixed((uint64_t)v, places);
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    if (v < 0) iq_out_byte('-');
+    if (places == 0) {
+        iq__out_digits(mag, 1);
+        return;
     }
+    uint64_t whole = 0, frac = mag;
+    if (places < 20) { /* 10^19 is the largest power of ten a uint64_t holds */
+        uint64_t p10 = 1;
+        for (unsigned i = 0; i < places; i++) p10 *= 10;
+        whole = mag / p10;
+        frac = mag % p10;
+    }
+    iq__out_digits(whole, 1);
+    iq_out_byte('.');
+    iq__out_digits(frac, places);
 }
 
 void iq_out_json_string(const void *p, size_t n) {
@@ -224,12 +230,13 @@ void iq_out_json_string(const void *p, size_t n) {
     iq_out_byte('"');
 }
 
-int64_t iq_result(const void *p, size_t n) {
-    if (n == 0) return 0;
-    return (int64_t)(((uint64_t)(uint32_t)(uintptr_t)p << 32) | (uint64_t)(uint32_t)n);
+/* An operation's i64 result from its function's status: IQ_OK is the output
+ * buffer. */
+static int64_t iq__result(int32_t st) {
+    if (st == IQ_OK) return iq__region(iq__out_buf, iq__out_len);
+    if (st > 0) return iq_fail("the plugin returned an unknown status");
+    return st;
 }
-
-int64_t iq_out_result(void) { return iq_result(iq__out_buf, iq__out_len); }
 
 /* ---------------------------------------------------------------------- */
 /* UTF-8                                                                  */
@@ -281,7 +288,7 @@ static int iq__hex(uint8_t c) {
     return -1;
 }
 
-size_t iq_json_skip_ws(const uint8_t *s, size_t n, size_t i) {
+static size_t iq__skip_ws(const uint8_t *s, size_t n, size_t i) {
     while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
     return i;
 }
@@ -350,14 +357,14 @@ static size_t iq__skip_key(const uint8_t *s, size_t n, size_t i) {
     if (i >= n || s[i] != '"') return IQ_BAD;
     i = iq__skip_string(s, n, i);
     if (i == IQ_BAD) return IQ_BAD;
-    i = iq_json_skip_ws(s, n, i);
+    i = iq__skip_ws(s, n, i);
     if (i >= n || s[i] != ':') return IQ_BAD;
-    return iq_json_skip_ws(s, n, i + 1);
+    return iq__skip_ws(s, n, i + 1);
 }
 
 static uint8_t iq__stack[IQ_JSON_MAX_DEPTH];
 
-size_t iq_json_skip_value(const uint8_t *s, size_t n, size_t i) {
+static size_t iq__skip_value(const uint8_t *s, size_t n, size_t i) {
     size_t depth = 0;
     for (;;) {
         /* A value starts at s[i]. */
@@ -366,7 +373,7 @@ size_t iq_json_skip_value(const uint8_t *s, size_t n, size_t i) {
         if (c == '{' || c == '[') {
             if (depth == IQ_JSON_MAX_DEPTH) return IQ_BAD;
             iq__stack[depth++] = c;
-            i = iq_json_skip_ws(s, n, i + 1);
+            i = iq__skip_ws(s, n, i + 1);
             if (i < n && s[i] == (c == '{' ? '}' : ']')) {
                 depth--;
                 i++;
@@ -394,11 +401,11 @@ size_t iq_json_skip_value(const uint8_t *s, size_t n, size_t i) {
         /* After a value: close containers until a comma or the end. */
         for (;;) {
             if (depth == 0) return i;
-            i = iq_json_skip_ws(s, n, i);
+            i = iq__skip_ws(s, n, i);
             if (i >= n) return IQ_BAD;
             uint8_t top = iq__stack[depth - 1];
             if (s[i] == ',') {
-                i = iq_json_skip_ws(s, n, i + 1);
+                i = iq__skip_ws(s, n, i + 1);
                 if (top == '{') {
                     i = iq__skip_key(s, n, i);
                     if (i == IQ_BAD) return IQ_BAD;
@@ -418,10 +425,10 @@ size_t iq_json_skip_value(const uint8_t *s, size_t n, size_t i) {
 int32_t iq_json_object_open(iq_json_object *it, iq_bytes json) {
     it->s = json.ptr;
     it->n = json.len;
-    size_t i = iq_json_skip_ws(json.ptr, json.len, 0);
+    size_t i = iq__skip_ws(json.ptr, json.len, 0);
     if (i >= json.len || json.ptr[i] != '{') {
         it->state = 2;
-        return IQ_REJECT;
+        return iq_reject("not a JSON object");
     }
     it->i = i + 1;
     it->state = 0;
@@ -432,16 +439,16 @@ int iq_json_object_next(iq_json_object *it, iq_bytes *name, iq_bytes *value) {
     const uint8_t *s = it->s;
     size_t n = it->n;
     if (it->state == 2) return 0;
-    size_t i = iq_json_skip_ws(s, n, it->i);
+    size_t i = iq__skip_ws(s, n, it->i);
     int end = 0;
     if (i < n && s[i] == '}') {
         end = 1;
     } else if (it->state == 1) {
         if (i >= n || s[i] != ',') goto bad;
-        i = iq_json_skip_ws(s, n, i + 1);
+        i = iq__skip_ws(s, n, i + 1);
     }
     if (end) {
-        i = iq_json_skip_ws(s, n, i + 1);
+        i = iq__skip_ws(s, n, i + 1);
         if (i != n) goto bad;
         it->i = i;
         it->state = 2;
@@ -452,10 +459,10 @@ int iq_json_object_next(iq_json_object *it, iq_bytes *name, iq_bytes *value) {
     if (j == IQ_BAD) goto bad;
     name->ptr = s + i + 1;
     name->len = j - i - 2;
-    i = iq_json_skip_ws(s, n, j);
+    i = iq__skip_ws(s, n, j);
     if (i >= n || s[i] != ':') goto bad;
-    i = iq_json_skip_ws(s, n, i + 1);
-    j = iq_json_skip_value(s, n, i);
+    i = iq__skip_ws(s, n, i + 1);
+    j = iq__skip_value(s, n, i);
     if (j == IQ_BAD) goto bad;
     value->ptr = s + i;
     value->len = j - i;
@@ -464,118 +471,8 @@ int iq_json_object_next(iq_json_object *it, iq_bytes *name, iq_bytes *value) {
     return 1;
 bad:
     it->state = 2;
+    iq_reject("not well-formed JSON");
     return -1;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Exact decimal comparison                                               */
-
-typedef struct {
-    int neg;
-    const uint8_t *ip, *fp; /* integer and fraction digits */
-    size_t il, fl;
-    int64_t exp;
-} iq__dec;
-
-int iq_decimal_valid(iq_bytes a) {
-    size_t i = 0, n = a.len;
-    const uint8_t *s = a.ptr;
-    if (i < n && s[i] == '-') i++;
-    if (i >= n || !iq__is_digit(s[i])) return 0;
-    while (i < n && iq__is_digit(s[i])) i++;
-    if (i < n && s[i] == '.') {
-        i++;
-        if (i >= n || !iq__is_digit(s[i])) return 0;
-        while (i < n && iq__is_digit(s[i])) i++;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
-        if (i >= n || !iq__is_digit(s[i])) return 0;
-        while (i < n && iq__is_digit(s[i])) i++;
-    }
-    return i == n;
-}
-
-static void iq__dec_parse(iq_bytes a, iq__dec *d) {
-    const uint8_t *s = a.ptr;
-    size_t i = 0, n = a.len;
-    d->neg = 0;
-    if (i < n && s[i] == '-') {
-        d->neg = 1;
-        i++;
-    }
-    d->ip = s + i;
-    while (i < n && iq__is_digit(s[i])) i++;
-    d->il = (size_t)(s + i - d->ip);
-    d->fp = s + i;
-    d->fl = 0;
-    if (i < n && s[i] == '.') {
-        i++;
-        d->fp = s + i;
-        while (i < n && iq__is_digit(s[i])) i++;
-        d->fl = (size_t)(s + i - d->fp);
-    }
-    d->exp = 0;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        int eneg = 0;
-        if (i < n && (s[i] == '+' || s[i] == '-')) eneg = s[i++] == '-';
-        int64_t e = 0;
-        while (i < n && iq__is_digit(s[i])) {
-            if (e < 1000000000000000LL) e = e * 10 + (s[i] - '0');
-            i++;
-        }
-        d->exp = eneg ? -e : e;
-    }
-}
-
-static uint8_t iq__dec_digit(const iq__dec *d, size_t j) {
-    return j < d->il ? d->ip[j] : d->fp[j - d->il];
-}
-
-int iq_decimal_cmp(iq_bytes a, iq_bytes b) {
-    iq__dec d[2];
-    iq__dec_parse(a, &d[0]);
-    iq__dec_parse(b, &d[1]);
-    size_t first[2], last[2];
-    int sign[2];
-    int64_t e[2];
-    for (int k = 0; k < 2; k++) {
-        size_t total = d[k].il + d[k].fl, f = 0;
-        while (f < total && iq__dec_digit(&d[k], f) == '0') f++;
-        if (f == total) {
-            sign[k] = 0;
-            continue;
-        }
-        size_t l = total - 1;
-        while (iq__dec_digit(&d[k], l) == '0') l--;
-        first[k] = f;
-        last[k] = l;
-        sign[k] = d[k].neg ? -1 : 1;
-        /* value = 0.d[f..l] x 10^e */
-        e[k] = (int64_t)d[k].il + d[k].exp - (int64_t)f;
-    }
-    if (sign[0] != sign[1]) return sign[0] < sign[1] ? -1 : 1;
-    if (sign[0] == 0) return 0;
-    int mag = 0;
-    if (e[0] != e[1]) {
-        mag = e[0] > e[1] ? 1 : -1;
-    } else {
-        for (size_t j = 0;; j++) {
-            int has0 = first[0] + j <= last[0], has1 = first[1] + j <= last[1];
-            if (!has0 || !has1) {
-                mag = has0 ? 1 : (has1 ? -1 : 0);
-                break;
-            }
-            uint8_t c0 = iq__dec_digit(&d[0], first[0] + j), c1 = iq__dec_digit(&d[1], first[1] + j);
-            if (c0 != c1) {
-                mag = c0 > c1 ? 1 : -1;
-                break;
-            }
-        }
-    }
-    return sign[0] > 0 ? mag : -mag;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -650,7 +547,9 @@ static size_t iq__decode_string(const uint8_t *s, size_t n, size_t i, size_t *k)
     return end;
 }
 
-int32_t iq_params_parse(iq_bytes json, const iq_param **params, size_t *count) {
+/* Parses a JSON object of strings. IQ_OK, or IQ_REJECT (error set). The
+ * result lives until the next call. */
+static int32_t iq__params_parse(iq_bytes json, const iq_param **params, size_t *count) {
     const uint8_t *s = json.ptr;
     size_t n = json.len, k = 0, cnt = 0;
     *params = NULL;
@@ -659,9 +558,9 @@ int32_t iq_params_parse(iq_bytes json, const iq_param **params, size_t *count) {
         iq__arena_cap = json.len + 1;
         iq__arena = iq__grow(iq__arena, iq__arena_cap);
     }
-    size_t i = iq_json_skip_ws(s, n, 0);
+    size_t i = iq__skip_ws(s, n, 0);
     if (i >= n || s[i] != '{') goto bad;
-    i = iq_json_skip_ws(s, n, i + 1);
+    i = iq__skip_ws(s, n, i + 1);
     if (i < n && s[i] == '}') {
         i++;
     } else {
@@ -671,9 +570,9 @@ int32_t iq_params_parse(iq_bytes json, const iq_param **params, size_t *count) {
             i = iq__decode_string(s, n, i, &k);
             if (i == IQ_BAD) goto bad;
             size_t name_len = k - name_off;
-            i = iq_json_skip_ws(s, n, i);
+            i = iq__skip_ws(s, n, i);
             if (i >= n || s[i] != ':') goto bad;
-            i = iq_json_skip_ws(s, n, i + 1);
+            i = iq__skip_ws(s, n, i + 1);
             if (i >= n || s[i] != '"') goto bad;
             size_t value_off = k;
             i = iq__decode_string(s, n, i, &k);
@@ -688,9 +587,9 @@ int32_t iq_params_parse(iq_bytes json, const iq_param **params, size_t *count) {
             iq__params[cnt].value.ptr = iq__arena + value_off;
             iq__params[cnt].value.len = k - value_off;
             cnt++;
-            i = iq_json_skip_ws(s, n, i);
+            i = iq__skip_ws(s, n, i);
             if (i < n && s[i] == ',') {
-                i = iq_json_skip_ws(s, n, i + 1);
+                i = iq__skip_ws(s, n, i + 1);
                 continue;
             }
             if (i < n && s[i] == '}') {
@@ -700,7 +599,7 @@ int32_t iq_params_parse(iq_bytes json, const iq_param **params, size_t *count) {
             goto bad;
         }
     }
-    if (iq_json_skip_ws(s, n, i) != n) goto bad;
+    if (iq__skip_ws(s, n, i) != n) goto bad;
     *params = iq__params;
     *count = cnt;
     return IQ_OK;
@@ -722,7 +621,20 @@ int iq_bytes_has_prefix(iq_bytes b, const char *s) {
 }
 
 /* ---------------------------------------------------------------------- */
-/* Transform batches                                                      */
+/* Operations and transform batches                                       */
+
+int64_t iq__op(int32_t p, int32_t n, int32_t (*fn)(iq_bytes)) {
+    iq__begin_call();
+    return iq__result(fn(iq__in(p, n)));
+}
+
+int32_t iq__partition(int32_t p, int32_t n, int32_t parts, int32_t (*fn)(iq_bytes, int32_t)) {
+    iq__begin_call();
+    if (parts <= 0) return iq_fail("iq_partition: partitions must be positive");
+    int32_t got = fn(iq__in(p, n), parts);
+    if (got >= parts) return iq_fail("iq_partition: the plugin returned a partition past the last");
+    return got;
+}
 
 static int iq__in_batch;
 
@@ -731,14 +643,14 @@ int32_t iq__transform_begin(int32_t p, int32_t n, int32_t (*fn)(const iq_param *
     iq__in_batch = 0;
     const iq_param *params;
     size_t count;
-    int32_t st = iq_params_parse(iq__in(p, n), &params, &count);
+    int32_t st = iq__params_parse(iq__in(p, n), &params, &count);
     if (st != IQ_OK) return st;
     st = fn(params, count);
     if (st == IQ_OK) iq__in_batch = 1;
     return st;
 }
 
-int64_t iq__transform_record(int32_t p, int32_t n, int64_t (*fn)(iq_bytes, iq_bytes)) {
+int64_t iq__transform_record(int32_t p, int32_t n, int32_t (*fn)(iq_bytes, iq_bytes)) {
     iq__begin_call();
     if (!iq__in_batch) return iq_fail("iq_transform_record called outside a batch");
     iq_bytes in = iq__in(p, n);
@@ -748,7 +660,7 @@ int64_t iq__transform_record(int32_t p, int32_t n, int64_t (*fn)(iq_bytes, iq_by
     if (klen > in.len - 4) return iq_reject("record frame: key length past the end");
     iq_bytes key = {in.ptr + 4, klen};
     iq_bytes value = {in.ptr + 4 + klen, in.len - 4 - klen};
-    return fn(key, value);
+    return iq__result(fn(key, value));
 }
 
 void iq__transform_end(void (*fn)(void)) {

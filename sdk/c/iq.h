@@ -11,17 +11,18 @@
  * iq_on_init to look at it) and iq_last_error. A plugin adds its capabilities
  * with the IQ_* export macros below, each naming a plain C function:
  *
- *   static int64_t value_to_json(iq_bytes in) {
+ *   static int32_t value_to_json(iq_bytes in) {
  *       if (in.len < 4) return iq_reject("too short");
  *       iq_out_cstr("{\"n\":");
- *       iq_out_u64(in.ptr[0]);
+ *       iq_out_uint(in.ptr[0]);
  *       iq_out_byte('}');
- *       return iq_out_result();
+ *       return IQ_OK;
  *   }
  *   IQ_VALUE_TO_JSON(value_to_json)
  *
- * Results are built in one output buffer owned by the SDK, emptied before
- * every operation, and valid until the host's next call (as the ABI wants).
+ * A function writes its result into one output buffer owned by the SDK,
+ * emptied before every operation and valid until the host's next call (as
+ * the ABI wants), and returns IQ_OK (the buffer is the result) or a status.
  * Nothing here uses stdio, files or the clock: a module built with this SDK
  * imports nothing at all.
  */
@@ -67,37 +68,28 @@ void iq_error_set(const char *msg);
 void iq_error_append(const void *p, size_t n);
 void iq_error_append_cstr(const char *s);
 
-/* ---- results ---- */
+/* ---- results: the output buffer ---- */
 
 void iq_out_reset(void);
 void iq_out_write(const void *p, size_t n);
 void iq_out_byte(uint8_t c);
 void iq_out_cstr(const char *s);
-void iq_out_u64(uint64_t v);
-void iq_out_i64(int64_t v);
+
+/* ---- the SDK helpers of every language (sdk/ABI.md "SDK helpers") ---- */
+
+/* An integer in decimal. */
+void iq_out_int(int64_t v);
+void iq_out_uint(uint64_t v);
 /* v / 10^places written exactly, with `places` fraction digits:
- * iq_out_fixed(-5, 2) writes -0.05, iq_out_fixed(451, 1) writes 45.1. */
+ * iq_out_fixed(2137, 2) writes 21.37, iq_out_fixed(-5, 2) -0.05,
+ * iq_out_fixed(451, 1) 45.1, iq_out_fixed(7, 0) 7. */
 void iq_out_fixed(int64_t v, unsigned places);
-/* Same for an unsigned value. */
-void iq_out_ufixed(uint64_t v, unsigned places);
 /* A JSON string with its quotes: " and \ escaped, \n \r \t \b \f in short
  * form, other bytes below 0x20 as \u00xx, every other byte copied. */
 void iq_out_json_string(const void *p, size_t n);
-/* The output buffer's content as an operation result. */
-int64_t iq_out_result(void);
-/* Any plugin-owned region as a result (it must outlive the call). */
-int64_t iq_result(const void *p, size_t n);
-
-/* ---- helpers ---- */
 
 /* 1 if the bytes are valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int iq_utf8_valid(const void *p, size_t n);
-
-/* Skips one JSON value starting at s[i] (no leading whitespace); returns
- * the index just past it, or (size_t)-1 when it is not well-formed JSON. */
-size_t iq_json_skip_value(const uint8_t *s, size_t n, size_t i);
-/* Index of the first non-whitespace byte at or after i (n when none). */
-size_t iq_json_skip_ws(const uint8_t *s, size_t n, size_t i);
 
 /* Walks the members of a JSON object without copying anything. */
 typedef struct {
@@ -106,31 +98,24 @@ typedef struct {
     int state; /* 0 before first member, 1 after a member, 2 done */
 } iq_json_object;
 
-/* IQ_OK when json is an object (after optional whitespace), else IQ_REJECT. */
+/* IQ_OK when json is an object (after optional whitespace), else
+ * iq_reject(...). */
 int32_t iq_json_object_open(iq_json_object *it, iq_bytes json);
 /* 1: a member, with name = the raw text between the quotes (not
  * unescaped) and value = the raw value text; 0: end of the object (and of
- * the input, apart from whitespace); -1: malformed JSON. */
+ * the input, apart from whitespace); -1: malformed JSON (nesting deeper
+ * than 10000 included), with iq_reject(...)'s message set. */
 int iq_json_object_next(iq_json_object *it, iq_bytes *name, iq_bytes *value);
-
-/* Compares two decimal numbers exactly (no floating point): the text of a
- * JSON number, or [-]digits[.digits] with leading zeros. Returns -1, 0 or
- * 1. Both must be well-formed (iq_decimal_valid). */
-int iq_decimal_cmp(iq_bytes a, iq_bytes b);
-/* 1 if the text is [-]digits[.digits][(e|E)[+|-]digits]. */
-int iq_decimal_valid(iq_bytes a);
 
 /* ---- transform parameters ---- */
 
-/* One parameter of a transform batch, decoded (escapes resolved). */
+/* One parameter of a transform batch, decoded (escapes resolved). The SDK
+ * parses them before calling the begin function; they stay valid until the
+ * next batch begins. */
 typedef struct {
     iq_bytes name;
     iq_bytes value;
 } iq_param;
-
-/* Parses a JSON object of strings. IQ_OK, or IQ_REJECT (error set).
- * The result lives until the next iq_params_parse call. */
-int32_t iq_params_parse(iq_bytes json, const iq_param **params, size_t *count);
 
 /* 1 if b holds exactly the C string s. */
 int iq_bytes_eq(iq_bytes b, const char *s);
@@ -139,50 +124,44 @@ int iq_bytes_has_prefix(iq_bytes b, const char *s);
 
 /* ---- internals used by the export macros ---- */
 
-void iq__begin_call(void);
+int64_t iq__op(int32_t p, int32_t n, int32_t (*fn)(iq_bytes));
+int32_t iq__partition(int32_t p, int32_t n, int32_t parts, int32_t (*fn)(iq_bytes, int32_t));
 int32_t iq__transform_begin(int32_t p, int32_t n, int32_t (*fn)(const iq_param *, size_t));
-int64_t iq__transform_record(int32_t p, int32_t n, int64_t (*fn)(iq_bytes, iq_bytes));
+int64_t iq__transform_record(int32_t p, int32_t n, int32_t (*fn)(iq_bytes, iq_bytes));
 void iq__transform_end(void (*fn)(void));
 
-static inline iq_bytes iq__in(int32_t p, int32_t n) {
-    iq_bytes b;
-    b.ptr = (const uint8_t *)(uintptr_t)(uint32_t)p;
-    b.len = (size_t)(uint32_t)n;
-    return b;
-}
+/* ---- export macros: one per capability ----
+ * Each function writes its result with iq_out_* and returns IQ_OK, or
+ * returns a status: iq_reject(msg), iq_fail(msg), or (transform records
+ * only) IQ_SKIP. */
 
-/* ---- export macros: one per capability ---- */
-
-/* int64_t fn(iq_bytes key) */
+/* int32_t fn(iq_bytes key) */
 #define IQ_KEY_TO_JSON(fn)                                                      \
     IQ_EXPORT("iq_key_to_json") int64_t iq_key_to_json(int32_t p, int32_t n) { \
-        iq__begin_call();                                                       \
-        return fn(iq__in(p, n));                                                \
+        return iq__op(p, n, fn);                                                \
     }
 
-/* int64_t fn(iq_bytes value) */
+/* int32_t fn(iq_bytes value) */
 #define IQ_VALUE_TO_JSON(fn)                                                        \
     IQ_EXPORT("iq_value_to_json") int64_t iq_value_to_json(int32_t p, int32_t n) { \
-        iq__begin_call();                                                           \
-        return fn(iq__in(p, n));                                                    \
+        return iq__op(p, n, fn);                                                    \
     }
 
-/* int64_t fn(iq_bytes text) */
+/* int32_t fn(iq_bytes text) */
 #define IQ_KEY_FROM_TEXT(fn)                                                        \
     IQ_EXPORT("iq_key_from_text") int64_t iq_key_from_text(int32_t p, int32_t n) { \
-        iq__begin_call();                                                           \
-        return fn(iq__in(p, n));                                                    \
+        return iq__op(p, n, fn);                                                    \
     }
 
-/* int32_t fn(iq_bytes key, int32_t partitions): a partition or a status */
+/* int32_t fn(iq_bytes key, int32_t partitions): a partition or a status. The
+ * SDK fails the call when partitions is not positive. */
 #define IQ_PARTITION(fn)                                                                    \
     IQ_EXPORT("iq_partition") int32_t iq_partition(int32_t p, int32_t n, int32_t parts) { \
-        iq__begin_call();                                                                   \
-        return fn(iq__in(p, n), parts);                                                     \
+        return iq__partition(p, n, parts, fn);                                              \
     }
 
 /* int32_t begin(const iq_param *params, size_t count)
- * int64_t record(iq_bytes key_json, iq_bytes value_json)
+ * int32_t record(iq_bytes key_json, iq_bytes value_json)
  * void end(void)
  * The SDK parses the parameters (a malformed object rejects the batch) and
  * unframes each record (a malformed frame rejects the record). */

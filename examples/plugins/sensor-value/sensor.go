@@ -54,26 +54,10 @@ func appendJSON(dst, rec []byte) ([]byte, error) {
 	dst = append(dst, `,"status":"`...)
 	dst = append(dst, statusNames[rec[1]]...)
 	dst = append(dst, `","temp_c":`...)
-	dst = appendFixed(dst, int64(temp), 100)
+	dst = iq.AppendFixed(dst, int64(temp), 2)
 	dst = append(dst, `,"humidity":`...)
-	dst = appendFixed(dst, int64(humidity), 10)
+	dst = iq.AppendFixed(dst, int64(humidity), 1)
 	dst = append(dst, `,"label":`...)
 	dst = iq.AppendJSONString(dst, label)
 	return append(dst, '}'), nil
-}
-
-// appendFixed writes v/scale with exactly as many fraction digits as scale
-// has zeros (scale is 10 or 100): 2137/100 → 21.37, -5/100 → -0.05.
-func appendFixed(dst []byte, v, scale int64) []byte {
-	if v < 0 {
-		dst = append(dst, '-')
-		v = -v // v is at most 32 bits wide: no overflow
-	}
-	dst = strconv.AppendInt(dst, v/scale, 10)
-	dst = append(dst, '.')
-	frac := v % scale
-	for s := scale / 10; s > 0; s /= 10 {
-		dst = append(dst, byte('0'+frac/s%10))
-	}
-	return dst
 }

@@ -55,19 +55,3 @@ func TestAppendJSONRejects(t *testing.T) {
 		}
 	}
 }
-
-func TestAppendFixed(t *testing.T) {
-	cases := []struct {
-		v, scale int64
-		want     string
-	}{
-		{2137, 100, "21.37"}, {-5, 100, "-0.05"}, {0, 100, "0.00"}, {-100, 100, "-1.00"},
-		{5, 100, "0.05"}, {-2147483648, 100, "-21474836.48"}, {451, 10, "45.1"},
-		{0, 10, "0.0"}, {4294967295, 10, "429496729.5"},
-	}
-	for _, c := range cases {
-		if got := string(appendFixed(nil, c.v, c.scale)); got != c.want {
-			t.Errorf("appendFixed(%d, %d) = %s, want %s", c.v, c.scale, got, c.want)
-		}
-	}
-}

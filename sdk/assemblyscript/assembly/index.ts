@@ -1,23 +1,26 @@
 // The iqengine plugin SDK for AssemblyScript (ABI v1, see sdk/ABI.md).
 //
-// A plugin's entry file re-exports what every plugin needs and writes its
-// capabilities as plain exports:
+// A plugin's entry file re-exports the SDK's export module of each
+// capability it has (each also brings the exports every plugin needs:
+// iq_abi_v1, iq_alloc, iq_init, iq_last_error) and registers a plain
+// function for it:
 //
-//   export { iq_abi_v1, iq_alloc, iq_init, iq_last_error } from "<sdk>/assembly/index";
-//   import { begin, out, reject, result } from "<sdk>/assembly/index";
+//   export * from "<sdk>/assembly/export/value-to-json";
+//   import { OK, out, reject, valueToJson } from "<sdk>/assembly/index";
 //
-//   export function iq_value_to_json(ptr: usize, len: usize): i64 {
-//     begin();
+//   valueToJson((ptr: usize, len: usize): i32 => {
 //     if (len < 4) return reject("too short");
 //     out.ascii('{"n":');
 //     out.uint(load<u8>(ptr));
 //     out.byte(0x7d); // }
-//     return result();
-//   }
+//     return OK;
+//   });
 //
-// Everything works on raw linear memory: nothing here allocates per call,
-// so the stub runtime (`--runtime stub`, which never frees) is enough. The
-// buffers grow geometrically and are reused for the life of the instance.
+// A function writes its result into `out`, emptied before every operation,
+// and returns OK (the output is the result) or a status. Everything works on
+// raw linear memory: nothing here allocates per call, so the stub runtime
+// (`--runtime stub`, which never frees) is enough. The buffers grow
+// geometrically and are reused for the life of the instance.
 
 // ---------------------------------------------------------------------------
 // Statuses (sdk/ABI.md "Results")
@@ -114,18 +117,15 @@ export class Buf {
   }
 
   /** Writes v in decimal, at least `width` digits (zero-padded). */
-  digits(v: u64, width: i32): void {
-    let tmp = memory.data(24);
+  private digits(v: u64, width: i32): void {
+    let tmp = memory.data(20);
     let k = 0;
     do {
       store<u8>(tmp + k, <u8>(0x30 + <u32>(v % 10)));
       k++;
       v /= 10;
     } while (v != 0);
-    while (k < width && k < 24) {
-      store<u8>(tmp + k, 0x30);
-      k++;
-    }
+    for (; width > k; width--) this.byte(0x30);
     this.reserve(<usize>k);
     while (k > 0) {
       k--;
@@ -134,42 +134,37 @@ export class Buf {
     }
   }
 
+  /** An integer in decimal. */
   uint(v: u64): void {
     this.digits(v, 1);
   }
 
   int(v: i64): void {
-    if (v < 0) {
-      this.byte(0x2d);
-      this.digits(<u64>0 - <u64>v, 1);
-    } else {
-      this.digits(<u64>v, 1);
-    }
+    this.fixed(v, 0);
   }
 
   /** v / 10^places written exactly, with `places` fraction digits:
-   *  fixed(-5, 2) writes -0.05. */
+   *  fixed(2137, 2) writes 21.37, fixed(-5, 2) -0.05, fixed(451, 1) 45.1,
+   *  fixed(7, 0) 7. */
   fixed(v: i64, places: i32): void {
-    if (v < 0) {
-      this.byte(0x2d);
-      this.ufixed(<u64>0 - <u64>v, places);
-    } else {
-      this.ufixed(<u64>v, places);
-    }
-  }
-
-  /** The unsigned fixed(): ufixed(451, 1) writes 45.1. */
-  ufixed(v: u64, places: i32): void {
+    let mag: u64 = v < 0 ? <u64>0 - <u64>v : <u64>v;
+    if (v < 0) this.byte(0x2d);
     if (places <= 0) {
-      this.digits(v, 1);
+      this.digits(mag, 1);
       return;
     }
-    if (places > 19) places = 19;
-    let p10: u64 = 1;
-    for (let i = 0; i < places; i++) p10 *= 10;
-    this.digits(v / p10, 1);
+    let whole: u64 = 0;
+    let frac = mag;
+    if (places < 20) {
+      // 10^19 is the largest power of ten a u64 holds
+      let p10: u64 = 1;
+      for (let i = 0; i < places; i++) p10 *= 10;
+      whole = mag / p10;
+      frac = mag % p10;
+    }
+    this.digits(whole, 1);
     this.byte(0x2e);
-    this.digits(v % p10, places);
+    this.digits(frac, places);
   }
 
   /** A JSON string with its quotes: " and \ escaped, \n \r \t \b \f in
@@ -208,27 +203,25 @@ function hexDigit(v: u32): u32 {
 // ---------------------------------------------------------------------------
 // Instance state: the host never calls an instance concurrently.
 
-/** The output buffer: emptied by begin(), returned by result(). */
+/** The output buffer: emptied before every operation; what a function
+ *  returning OK wrote there is the operation's result. */
 export const out = new Buf();
 const errorBuf = new Buf();
 const configBuf = new Buf();
 let inputPtr: usize = 0;
 let inputCap: usize = 0;
 
-/** Packs a region as an operation result. */
-export function region(ptr: usize, len: usize): i64 {
+// A region as an operation result.
+function region(ptr: usize, len: usize): i64 {
   if (len == 0) return 0;
   return (<i64>ptr << 32) | <i64>(<u32>len);
 }
 
-/** Call first in every operation: empties the output buffer. */
-export function begin(): void {
-  out.reset();
-}
-
-/** The output buffer as an operation result. */
-export function result(): i64 {
-  return region(out.ptr, out.len);
+// An operation's i64 result from its function's status: OK is the output.
+function result(st: i32): i64 {
+  if (st == OK) return region(out.ptr, out.len);
+  if (st > 0) return fail("the plugin returned an unknown status");
+  return st;
 }
 
 /** Sets iq_last_error's message and returns REJECT. */
@@ -269,14 +262,69 @@ export function configLen(): usize {
   return configBuf.len;
 }
 
-/** Stores the config; a plugin writing its own iq_init calls this first. */
-export function storeConfig(ptr: usize, len: usize): void {
-  configBuf.reset();
-  configBuf.write(ptr, len);
+// ---------------------------------------------------------------------------
+// Registering the plugin's functions. Call these from the entry file's top
+// level, which runs when the instance starts, before any export is called.
+
+/** A serializer operation: the input region in, OK (the output is `out`)
+ *  or a status back. */
+export type Op = (ptr: usize, len: usize) => i32;
+/** A partitioner: the key region and the partition count in, the partition
+ *  or a status back. */
+export type PartitionOp = (ptr: usize, len: usize, partitions: i32) => i32;
+/** A transform's batch start: the parameters are paramCount(), paramNamePtr(i)
+ *  and the rest; OK, or a status (reject: a bad parameter). */
+export type BeginOp = () => i32;
+/** A transform's record: its key JSON and value JSON in; OK (the answer's
+ *  value is `out`), SKIP to filter it out, or a status. */
+export type RecordOp = (keyPtr: usize, keyLen: usize, valuePtr: usize, valueLen: usize) => i32;
+/** A transform's batch end. */
+export type EndOp = () => void;
+
+let initFn: Op | null = null;
+let keyToJsonFn: Op | null = null;
+let valueToJsonFn: Op | null = null;
+let keyFromTextFn: Op | null = null;
+let partitionFn: PartitionOp | null = null;
+let beginFn: BeginOp | null = null;
+let recordFn: RecordOp | null = null;
+let endFn: EndOp | null = null;
+
+/** Checks the static config (a JSON object) when the instance starts: a
+ *  status other than OK refuses the module for that store. */
+export function onInit(f: Op): void {
+  initFn = f;
+}
+/** iq_key_to_json (re-export "<sdk>/assembly/export/key-to-json"). */
+export function keyToJson(f: Op): void {
+  keyToJsonFn = f;
+}
+/** iq_value_to_json (re-export "<sdk>/assembly/export/value-to-json"). */
+export function valueToJson(f: Op): void {
+  valueToJsonFn = f;
+}
+/** iq_key_from_text (re-export "<sdk>/assembly/export/key-from-text"). */
+export function keyFromText(f: Op): void {
+  keyFromTextFn = f;
+}
+/** iq_partition (re-export "<sdk>/assembly/export/partition"). The SDK fails
+ *  the call when partitions is not positive or f returns one past the last. */
+export function partition(f: PartitionOp): void {
+  partitionFn = f;
+}
+/** iq_transform_begin, _record and _end (re-export
+ *  "<sdk>/assembly/export/transform"). The SDK parses the parameters (a
+ *  malformed object rejects the batch) and unframes each record (a malformed
+ *  frame rejects the record). */
+export function transform(begin: BeginOp, record: RecordOp, end: EndOp | null = null): void {
+  beginFn = begin;
+  recordFn = record;
+  endFn = end;
 }
 
 // ---------------------------------------------------------------------------
-// The exports every plugin re-exports
+// The exports. The modules in export/ re-export them; what follows is not
+// API.
 
 /** The ABI version marker; never called. */
 export function iq_abi_v1(): void {}
@@ -296,16 +344,53 @@ export function iq_alloc(size: usize): usize {
   return inputPtr;
 }
 
-/** Stores the config and accepts it. */
+/** Stores the config and runs the onInit function. */
 export function iq_init(ptr: usize, len: usize): i32 {
-  begin();
-  storeConfig(ptr, len);
-  return OK;
+  out.reset();
+  configBuf.reset();
+  configBuf.write(ptr, len);
+  let f = initFn;
+  return f == null ? OK : f(configPtr(), configLen());
 }
 
 /** The message of the last failed call. */
 export function iq_last_error(): i64 {
   return region(errorBuf.ptr, errorBuf.len);
+}
+
+function noHandler(register: string): i32 {
+  setError("no handler registered (call ");
+  errorString(register);
+  errorString(" from the entry file)");
+  return FAIL;
+}
+
+function op(f: Op | null, register: string, ptr: usize, len: usize): i64 {
+  out.reset();
+  if (f == null) return noHandler(register);
+  return result(f(ptr, len));
+}
+
+export function __iqKeyToJson(ptr: usize, len: usize): i64 {
+  return op(keyToJsonFn, "keyToJson", ptr, len);
+}
+
+export function __iqValueToJson(ptr: usize, len: usize): i64 {
+  return op(valueToJsonFn, "valueToJson", ptr, len);
+}
+
+export function __iqKeyFromText(ptr: usize, len: usize): i64 {
+  return op(keyFromTextFn, "keyFromText", ptr, len);
+}
+
+export function __iqPartition(ptr: usize, len: usize, partitions: i32): i32 {
+  out.reset();
+  let f = partitionFn;
+  if (f == null) return noHandler("partition");
+  if (partitions <= 0) return fail("iq_partition: partitions must be positive");
+  let p = f(ptr, len, partitions);
+  if (p >= partitions) return fail("iq_partition: the plugin returned a partition past the last");
+  return p;
 }
 
 // ---------------------------------------------------------------------------
@@ -372,7 +457,7 @@ export function bytesHasPrefixAscii(p: usize, n: usize, s: string): bool {
 // Reading JSON
 
 const BAD: usize = <usize>-1;
-/** The deepest nesting skipValue accepts. */
+/** The deepest nesting of arrays and objects JsonObject accepts in a member's value. */
 export const JSON_MAX_DEPTH: usize = 10000;
 const stack = new Buf();
 
@@ -391,8 +476,8 @@ function hexValue(c: u32): i32 {
   return <u32>load<u8>(s + i);
 }
 
-/** Index of the first non-whitespace byte at or after i (n when none). */
-export function skipWs(s: usize, n: usize, i: usize): usize {
+// Index of the first non-whitespace byte at or after i (n when none).
+function skipWs(s: usize, n: usize, i: usize): usize {
   while (i < n) {
     let c = at(s, i);
     if (c != 0x20 && c != 0x09 && c != 0x0a && c != 0x0d) break;
@@ -472,9 +557,9 @@ function skipKey(s: usize, n: usize, i: usize): usize {
   return skipWs(s, n, i + 1);
 }
 
-/** Skips one JSON value starting at s[i] (no leading whitespace); returns
- *  the index just past it, or <usize>-1 when it is not well-formed. */
-export function skipValue(s: usize, n: usize, i: usize): usize {
+// Skips one JSON value starting at s[i] (no leading whitespace); returns
+// the index just past it, or BAD when it is not well-formed.
+function skipValue(s: usize, n: usize, i: usize): usize {
   stack.reset();
   while (true) {
     // A value starts at s[i].
@@ -534,8 +619,12 @@ export function skipValue(s: usize, n: usize, i: usize): usize {
   return BAD;
 }
 
-/** Walks the members of a JSON object without copying anything. Create
- *  walkers once, at module level (each `new` allocates). */
+/** Walks the members of a JSON object without copying anything: each
+ *  member's name is the raw text between its quotes (escapes not resolved)
+ *  and its value the raw JSON text. The walk is strict: it stops at the
+ *  first byte that is not well-formed JSON, including anything but
+ *  whitespace after the object. Create walkers once, at module level (each
+ *  `new` allocates). */
 @unmanaged
 export class JsonObject {
   s: usize = 0;
@@ -549,14 +638,15 @@ export class JsonObject {
   valuePtr: usize = 0;
   valueLen: usize = 0;
 
-  /** OK when the text (after optional whitespace) is an object, else REJECT. */
+  /** OK when the text (after optional whitespace) is an object, else
+   *  reject("not a JSON object"). */
   open(p: usize, n: usize): i32 {
     this.s = p;
     this.n = n;
     let i = skipWs(p, n, 0);
     if (i >= n || at(p, i) != 0x7b) {
       this.state = 2;
-      return REJECT;
+      return reject("not a JSON object");
     }
     this.i = i + 1;
     this.state = 0;
@@ -564,7 +654,9 @@ export class JsonObject {
   }
 
   /** 1: a member (namePtr.. and valuePtr.. are set); 0: the end of the
-   *  object and of the input; -1: malformed JSON. */
+   *  object and of the input; -1: malformed JSON (nesting deeper than
+   *  JSON_MAX_DEPTH included), with reject("not well-formed JSON")'s message
+   *  set. */
   next(): i32 {
     if (this.state == 2) return 0;
     let s = this.s;
@@ -572,8 +664,9 @@ export class JsonObject {
     let i = skipWs(s, n, this.i);
     if (i < n && at(s, i) == 0x7d) {
       i = skipWs(s, n, i + 1);
+      if (i != n) return this.bad();
       this.state = 2;
-      return i == n ? 0 : -1;
+      return 0;
     }
     if (this.state == 1) {
       if (i >= n || at(s, i) != 0x2c) return this.bad();
@@ -598,129 +691,9 @@ export class JsonObject {
 
   private bad(): i32 {
     this.state = 2;
+    reject("not well-formed JSON");
     return -1;
   }
-}
-
-// ---------------------------------------------------------------------------
-// Exact decimal comparison
-
-/** Whether the text is [-]digits[.digits][(e|E)[+|-]digits]. */
-export function decimalValid(p: usize, n: usize): bool {
-  let i: usize = 0;
-  if (i < n && at(p, i) == 0x2d) i++;
-  let j = skipDigits(p, n, i);
-  if (j == i) return false;
-  i = j;
-  if (i < n && at(p, i) == 0x2e) {
-    j = skipDigits(p, n, i + 1);
-    if (j == i + 1) return false;
-    i = j;
-  }
-  if (i < n && (at(p, i) == 0x65 || at(p, i) == 0x45)) {
-    i++;
-    if (i < n && (at(p, i) == 0x2b || at(p, i) == 0x2d)) i++;
-    j = skipDigits(p, n, i);
-    if (j == i) return false;
-    i = j;
-  }
-  return i == n;
-}
-
-// A parsed decimal: value = 0.d[first..last] x 10^exp, digits taken from
-// the integer part then the fraction part.
-@unmanaged
-class Dec {
-  sign: i32 = 0;
-  ip: usize = 0;
-  il: usize = 0;
-  fp: usize = 0;
-  first: usize = 0;
-  last: usize = 0;
-  exp: i64 = 0;
-
-  digit(j: usize): u32 {
-    return j < this.il ? at(this.ip, j) : at(this.fp, j - this.il);
-  }
-
-  parse(p: usize, n: usize): void {
-    let i: usize = 0;
-    let neg = false;
-    if (i < n && at(p, i) == 0x2d) {
-      neg = true;
-      i++;
-    }
-    this.ip = p + i;
-    i = skipDigits(p, n, i);
-    this.il = p + i - this.ip;
-    this.fp = p + i;
-    let fl: usize = 0;
-    if (i < n && at(p, i) == 0x2e) {
-      i++;
-      this.fp = p + i;
-      i = skipDigits(p, n, i);
-      fl = p + i - this.fp;
-    }
-    let e: i64 = 0;
-    if (i < n && (at(p, i) == 0x65 || at(p, i) == 0x45)) {
-      i++;
-      let eneg = false;
-      if (i < n && (at(p, i) == 0x2b || at(p, i) == 0x2d)) {
-        eneg = at(p, i) == 0x2d;
-        i++;
-      }
-      while (i < n && isDigit(at(p, i))) {
-        if (e < 1000000000000000) e = e * 10 + <i64>(at(p, i) - 0x30);
-        i++;
-      }
-      if (eneg) e = -e;
-    }
-    let total = this.il + fl;
-    let f: usize = 0;
-    while (f < total && this.digit(f) == 0x30) f++;
-    if (f == total) {
-      this.sign = 0;
-      return;
-    }
-    let l = total - 1;
-    while (this.digit(l) == 0x30) l--;
-    this.first = f;
-    this.last = l;
-    this.sign = neg ? -1 : 1;
-    this.exp = <i64>this.il + e - <i64>f;
-  }
-}
-
-const decA = new Dec();
-const decB = new Dec();
-
-/** Compares two decimal numbers exactly (no floating point): -1, 0 or 1.
- *  Both must be well-formed (decimalValid). */
-export function decimalCmp(a: usize, an: usize, b: usize, bn: usize): i32 {
-  decA.parse(a, an);
-  decB.parse(b, bn);
-  if (decA.sign != decB.sign) return decA.sign < decB.sign ? -1 : 1;
-  if (decA.sign == 0) return 0;
-  let mag: i32 = 0;
-  if (decA.exp != decB.exp) {
-    mag = decA.exp > decB.exp ? 1 : -1;
-  } else {
-    for (let j: usize = 0; ; j++) {
-      let ha = decA.first + j <= decA.last;
-      let hb = decB.first + j <= decB.last;
-      if (!ha || !hb) {
-        mag = ha ? 1 : hb ? -1 : 0;
-        break;
-      }
-      let ca = decA.digit(decA.first + j);
-      let cb = decB.digit(decB.first + j);
-      if (ca != cb) {
-        mag = ca > cb ? 1 : -1;
-        break;
-      }
-    }
-  }
-  return decA.sign > 0 ? mag : -mag;
 }
 
 // ---------------------------------------------------------------------------
@@ -730,10 +703,6 @@ const arena = new Buf(); // decoded parameter text
 const table = new Buf(); // per parameter: name offset, name length, value offset, value length (u32 each)
 let paramTotal: i32 = 0;
 let inBatch = false;
-let recKeyPtr: usize = 0;
-let recKeyLen: usize = 0;
-let recValuePtr: usize = 0;
-let recValueLen: usize = 0;
 
 function hex4(p: usize): u32 {
   return (
@@ -823,10 +792,9 @@ function parseParamsInner(s: usize, n: usize): bool {
   return skipWs(s, n, i) == n;
 }
 
-/** Parses a JSON object of strings into the parameter table (paramCount,
- *  paramNamePtr, ...). OK, or REJECT with the error set. The table lives
- *  until the next parseParams. */
-export function parseParams(ptr: usize, len: usize): i32 {
+// Parses a JSON object of strings into the parameter table. OK, or REJECT
+// with the error set. The table lives until the next parseParams.
+function parseParams(ptr: usize, len: usize): i32 {
   arena.reset();
   table.reset();
   paramTotal = 0;
@@ -837,15 +805,19 @@ export function parseParams(ptr: usize, len: usize): i32 {
   return OK;
 }
 
+/** The number of the batch's parameters (in a transform's begin function;
+ *  they stay valid until the next batch begins). */
 export function paramCount(): i32 {
   return paramTotal;
 }
+/** Parameter i's name (decoded: escapes resolved). */
 export function paramNamePtr(i: i32): usize {
   return arena.ptr + <usize>load<u32>(table.ptr + (<usize>i << 4));
 }
 export function paramNameLen(i: i32): usize {
   return <usize>load<u32>(table.ptr + (<usize>i << 4), 4);
 }
+/** Parameter i's value (decoded: escapes resolved). */
 export function paramValuePtr(i: i32): usize {
   return arena.ptr + <usize>load<u32>(table.ptr + (<usize>i << 4), 8);
 }
@@ -853,51 +825,31 @@ export function paramValueLen(i: i32): usize {
   return <usize>load<u32>(table.ptr + (<usize>i << 4), 12);
 }
 
-/** Call first in iq_transform_begin: parses the parameters (a malformed
- *  object rejects the batch). Finish with acceptBatch(). */
-export function beginBatch(ptr: usize, len: usize): i32 {
-  begin();
+export function __iqTransformBegin(ptr: usize, len: usize): i32 {
+  out.reset();
   inBatch = false;
-  return parseParams(ptr, len);
+  let f = beginFn;
+  if (f == null) return noHandler("transform");
+  let st = parseParams(ptr, len);
+  if (st == OK) st = f();
+  inBatch = st == OK;
+  return st;
 }
 
-/** The batch's parameters are good: records may follow. Returns OK. */
-export function acceptBatch(): i32 {
-  inBatch = true;
-  return OK;
-}
-
-/** Call first in iq_transform_record: unframes the record (recordKeyPtr,
- *  recordValuePtr, ...). OK, REJECT for a malformed frame, FAIL outside a
- *  batch. */
-export function readRecord(ptr: usize, len: usize): i32 {
-  begin();
+export function __iqTransformRecord(ptr: usize, len: usize): i64 {
+  out.reset();
+  let f = recordFn;
+  if (f == null) return noHandler("transform");
   if (!inBatch) return fail("iq_transform_record called outside a batch");
   if (len < 4) return reject("record frame shorter than 4 bytes");
   let klen = <usize>load<u32>(ptr);
   if (klen > len - 4) return reject("record frame: key length past the end");
-  recKeyPtr = ptr + 4;
-  recKeyLen = klen;
-  recValuePtr = ptr + 4 + klen;
-  recValueLen = len - 4 - klen;
-  return OK;
+  return result(f(ptr + 4, klen, ptr + 4 + klen, len - 4 - klen));
 }
 
-export function recordKeyPtr(): usize {
-  return recKeyPtr;
-}
-export function recordKeyLen(): usize {
-  return recKeyLen;
-}
-export function recordValuePtr(): usize {
-  return recValuePtr;
-}
-export function recordValueLen(): usize {
-  return recValueLen;
-}
-
-/** Call in iq_transform_end. */
-export function endBatch(): void {
-  begin();
+export function __iqTransformEnd(): void {
+  out.reset();
   inBatch = false;
+  let f = endFn;
+  if (f != null) f();
 }

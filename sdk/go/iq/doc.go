@@ -51,7 +51,8 @@
 //
 //	func main() {}
 //
-// Build it with
+// Build it with Go 1.24 or later (the first with //go:wasmexport and c-shared
+// builds for wasip1):
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o text-value.wasm .
 //
@@ -92,17 +93,24 @@
 //		})
 //	}
 //
+// # Helpers
+//
+// The helpers every iqengine SDK has under the same names (sdk/ABI.md, The
+// SDKs): JSONObject walks the members of a JSON object without copying,
+// AppendJSONString writes a JSON string and AppendFixed a fixed-point
+// number; integers are strconv.AppendInt and strconv.AppendUint.
+//
 // # Standard library
 //
-// The host allows a plugin only a few WASI imports (sdk/ABI.md, Imports).
-// Packages whose initialisation touches the file system import more: any
-// program that links os or syscall (fmt, log, time, encoding/json,
-// encoding/hex, math/big, ...) imports fd_prestat_get, fd_prestat_dir_name
-// and fd_fdstat_set_flags, and the host refuses the module at load time,
-// naming the import. strconv, strings, bytes, errors, unicode/utf8,
-// encoding/binary, slices, maps, sort, sync, math and hash/* are fine. The
-// SDK itself uses none of the others: Reject formats its message without fmt.
-// `iqengine plugin inspect MODULE.wasm` lists a module's imports.
+// A plugin may use the standard library: fmt, strconv, time, encoding/json,
+// log and the like. The Go runtime and package os import a few
+// WASI functions at start-up (fd_prestat_get, fd_prestat_dir_name and
+// fd_fdstat_set_flags among them), which the host allows (sdk/ABI.md,
+// Imports). The host gives no files (no directory is preopened), no network
+// (a module importing WASI's socket functions is refused) and no
+// environment, and a virtual clock unless the module's config sets
+// allow_clock. `iqengine plugin inspect MODULE.wasm` lists a module's
+// imports.
 //
 // A module has one instance per concurrent query (a bounded pool), each
 // single-threaded: package-level state is per instance, and a handler never

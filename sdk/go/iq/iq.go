@@ -29,14 +29,9 @@ func OnInit(f func(config []byte) error) {
 // Reject returns an error meaning "this input is not valid for this plugin"
 // (status reject, HTTP 422 plugin-rejected). Any other non-nil error returned
 // by a handler means "the plugin could not do its job" (status fail, HTTP 500
-// plugin-failed). A rejection stays a rejection when wrapped
-// (fmt.Errorf("...: %w", err)).
-//
-// The format is a subset of fmt.Sprintf's: the verbs %v %s %q %d %x %X %c %t
-// %f %e %g %w %%, with flags, width and precision, for strings, byte slices,
-// errors, Stringers, booleans and numbers. An error given to %w is wrapped
-// (errors.Is and errors.As see it). The SDK does not use package fmt: see the
-// package documentation.
+// plugin-failed). The message is formatted as fmt.Errorf formats it, and an
+// error given to %w is wrapped (errors.Is and errors.As see it). A rejection
+// stays a rejection when wrapped (fmt.Errorf("...: %w", err)).
 func Reject(format string, args ...any) error {
 	return abi.Reject(format, args...)
 }

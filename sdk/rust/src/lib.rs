@@ -14,7 +14,7 @@
 //!         return Err(iq::reject("too short"));
 //!     }
 //!     out.extend_from_slice(b"{\"n\":");
-//!     iq::write_u64(out, input[0] as u64);
+//!     iq::write_uint(out, input[0] as u64);
 //!     out.push(b'}');
 //!     Ok(())
 //! }
@@ -22,10 +22,12 @@
 //!
 //! Results are written into one output buffer owned by the SDK, emptied
 //! before every operation and kept until the host's next call, as the ABI
-//! wants. Nothing here imports anything from the host.
+//! wants. Text crosses as `&str` (a key in a URL, transform parameters, the
+//! JSON a transform sees), bytes as `&[u8]`. Nothing here imports anything
+//! from the host.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
+use std::cell::Cell;
 
 // ---------------------------------------------------------------------------
 // Statuses and errors
@@ -75,56 +77,53 @@ pub fn skip() -> Error {
 pub type Result<T = ()> = core::result::Result<T, Error>;
 
 // ---------------------------------------------------------------------------
-// Instance state. An instance is single-threaded (sdk/ABI.md), so plain
-// statics are enough.
+// Instance state. An instance is single-threaded (sdk/ABI.md), and wasm32
+// has one thread: thread-locals are the instance's state. A buffer is taken
+// out of its cell for the length of a host call and put back, so no two
+// borrows of it can overlap, and moving a Vec does not move its bytes, so a
+// result region stays valid.
 
-static mut INPUT: Vec<u8> = Vec::new();
-static mut OUT: Vec<u8> = Vec::new();
-static mut ERROR: Vec<u8> = Vec::new();
-static mut CONFIG: Vec<u8> = Vec::new();
-static mut IN_BATCH: bool = false;
+thread_local! {
+    static INPUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    static OUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    static ERROR: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    static CONFIG: Cell<String> = const { Cell::new(String::new()) };
+    static IN_BATCH: Cell<bool> = const { Cell::new(false) };
+}
 
-// SAFETY (all four): the host never calls an instance concurrently, each
-// buffer has its own static, and no reference returned here outlives the
-// host call that took it.
-fn input_buf() -> &'static mut Vec<u8> {
-    unsafe { &mut *core::ptr::addr_of_mut!(INPUT) }
-}
-fn out_buf() -> &'static mut Vec<u8> {
-    unsafe { &mut *core::ptr::addr_of_mut!(OUT) }
-}
-fn error_buf() -> &'static mut Vec<u8> {
-    unsafe { &mut *core::ptr::addr_of_mut!(ERROR) }
-}
-fn set_in_batch(v: bool) {
-    unsafe { IN_BATCH = v }
-}
-fn in_batch() -> bool {
-    unsafe { IN_BATCH }
+/// Runs `f` on the buffer in `cell`, taken out for the call.
+fn with<T: Default, R>(
+    cell: &'static std::thread::LocalKey<Cell<T>>,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    cell.with(|c| {
+        let mut v = c.take();
+        let r = f(&mut v);
+        c.set(v);
+        r
+    })
 }
 
 /// The static config given to `iq_init` (a JSON object, `{}` when none).
-pub fn config() -> &'static [u8] {
-    let c = unsafe { &*core::ptr::addr_of!(CONFIG) };
-    if c.is_empty() {
-        b"{}"
-    } else {
-        c
-    }
+pub fn config() -> String {
+    with(&CONFIG, |c| if c.is_empty() { "{}".to_string() } else { c.clone() })
 }
 
 fn set_error(e: &Error) -> i32 {
-    let b = error_buf();
-    b.clear();
-    b.extend_from_slice(e.message.as_bytes());
+    with(&ERROR, |b| {
+        b.clear();
+        b.extend_from_slice(e.message.as_bytes());
+    });
     e.code
 }
 
-fn region(ptr: *const u8, len: usize) -> i64 {
-    if len == 0 {
+/// A region as an operation result: the region stays valid until the next
+/// call because the buffer holding it is not touched before then.
+fn region(b: &[u8]) -> i64 {
+    if b.is_empty() {
         return 0;
     }
-    (((ptr as usize as u64) << 32) | (len as u32 as u64)) as i64
+    (((b.as_ptr() as usize as u64) << 32) | (b.len() as u32 as u64)) as i64
 }
 
 /// # Safety
@@ -137,14 +136,18 @@ unsafe fn input<'a>(p: i32, n: i32) -> &'a [u8] {
     core::slice::from_raw_parts(p as u32 as usize as *const u8, n)
 }
 
-fn finish(r: Result) -> i64 {
-    match r {
-        Ok(()) => {
-            let out = out_buf();
-            region(out.as_ptr(), out.len())
-        }
-        Err(e) => set_error(&e) as i64,
-    }
+/// Runs `f` with the emptied output buffer and turns what it returns into
+/// the operation's result.
+fn with_out(f: impl FnOnce(&mut Vec<u8>) -> Result) -> i64 {
+    let r = with(&OUT, |out| {
+        out.clear();
+        f(out).map(|()| region(out))
+    });
+    r.unwrap_or_else(|e| set_error(&e) as i64)
+}
+
+fn text<'a>(b: &'a [u8], what: &'static str) -> Result<&'a str> {
+    core::str::from_utf8(b).map_err(|_| reject(what))
 }
 
 // ---------------------------------------------------------------------------
@@ -153,69 +156,69 @@ fn finish(r: Result) -> i64 {
 #[doc(hidden)]
 pub fn __alloc(size: i32) -> i32 {
     let want = (size as u32 as usize).max(1);
-    let buf = input_buf();
-    if want > buf.len() {
-        let cap = want.max(buf.len() * 2).max(256);
-        // The old content need not survive: drop it before allocating.
-        // The whole buffer is initialised once, so that reading what the
-        // host wrote there reads initialised memory.
-        *buf = Vec::new();
-        buf.resize(cap, 0);
-    }
-    buf.as_mut_ptr() as usize as i32
+    with(&INPUT, |buf| {
+        if want > buf.len() {
+            let cap = want.max(buf.len() * 2).max(256);
+            // The old content need not survive: drop it before allocating.
+            // The whole buffer is initialised once, so that reading what the
+            // host wrote there reads initialised memory.
+            *buf = Vec::new();
+            buf.resize(cap, 0);
+        }
+        buf.as_mut_ptr() as usize as i32
+    })
 }
 
 #[doc(hidden)]
-pub fn __init(p: i32, n: i32, hook: Option<fn(&[u8]) -> Result>) -> i32 {
-    out_buf().clear();
-    {
-        let cfg = unsafe { &mut *core::ptr::addr_of_mut!(CONFIG) };
-        cfg.clear();
-        cfg.extend_from_slice(unsafe { input(p, n) });
-    }
-    match hook {
-        Some(f) => match f(config()) {
-            Ok(()) => 0,
-            Err(e) => set_error(&e),
-        },
-        None => 0,
+pub fn __init(p: i32, n: i32, hook: Option<fn(&str) -> Result>) -> i32 {
+    let r = text(unsafe { input(p, n) }, "the config is not UTF-8").and_then(|cfg| {
+        CONFIG.with(|c| c.set(cfg.to_string()));
+        match hook {
+            Some(f) => f(&config()),
+            None => Ok(()),
+        }
+    });
+    match r {
+        Ok(()) => 0,
+        Err(e) => set_error(&e),
     }
 }
 
 #[doc(hidden)]
 pub fn __last_error() -> i64 {
-    let e = error_buf();
-    region(e.as_ptr(), e.len())
+    with(&ERROR, |e| region(e))
 }
 
 #[doc(hidden)]
 pub fn __op(p: i32, n: i32, f: fn(&[u8], &mut Vec<u8>) -> Result) -> i64 {
-    let out = out_buf();
-    out.clear();
-    let r = f(unsafe { input(p, n) }, out);
-    finish(r)
+    with_out(|out| f(unsafe { input(p, n) }, out))
+}
+
+#[doc(hidden)]
+pub fn __text_op(p: i32, n: i32, f: fn(&str, &mut Vec<u8>) -> Result) -> i64 {
+    with_out(|out| f(text(unsafe { input(p, n) }, "the key text is not UTF-8")?, out))
 }
 
 #[doc(hidden)]
 pub fn __partition(p: i32, n: i32, parts: i32, f: fn(&[u8], i32) -> Result<i32>) -> i32 {
-    out_buf().clear();
+    if parts <= 0 {
+        return set_error(&fail("iq_partition: partitions must be positive"));
+    }
     match f(unsafe { input(p, n) }, parts) {
-        Ok(v) => v,
+        Ok(v) if (0..parts).contains(&v) => v,
+        Ok(_) => set_error(&fail(
+            "iq_partition: the plugin returned a partition outside [0, partitions)",
+        )),
         Err(e) => set_error(&e),
     }
 }
 
 #[doc(hidden)]
 pub fn __transform_begin<F: FnOnce(&[Param]) -> Result>(p: i32, n: i32, f: F) -> i32 {
-    out_buf().clear();
-    set_in_batch(false);
-    let params = match parse_params(unsafe { input(p, n) }) {
-        Ok(v) => v,
-        Err(e) => return set_error(&e),
-    };
-    match f(&params) {
+    IN_BATCH.with(|b| b.set(false));
+    match parse_params(unsafe { input(p, n) }).and_then(|params| f(&params)) {
         Ok(()) => {
-            set_in_batch(true);
+            IN_BATCH.with(|b| b.set(true));
             0
         }
         Err(e) => set_error(&e),
@@ -223,33 +226,32 @@ pub fn __transform_begin<F: FnOnce(&[Param]) -> Result>(p: i32, n: i32, f: F) ->
 }
 
 #[doc(hidden)]
-pub fn __transform_record<F: FnOnce(&[u8], &[u8], &mut Vec<u8>) -> Result>(
+pub fn __transform_record<F: FnOnce(&str, &str, &mut Vec<u8>) -> Result>(
     p: i32,
     n: i32,
     f: F,
 ) -> i64 {
-    let out = out_buf();
-    out.clear();
-    if !in_batch() {
-        return finish(Err(fail("iq_transform_record called outside a batch")));
-    }
-    let frame = unsafe { input(p, n) };
-    if frame.len() < 4 {
-        return finish(Err(reject("record frame shorter than 4 bytes")));
-    }
-    let klen = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
-    if klen > frame.len() - 4 {
-        return finish(Err(reject("record frame: key length past the end")));
-    }
-    let (key, value) = frame[4..].split_at(klen);
-    let r = f(key, value, out);
-    finish(r)
+    with_out(|out| {
+        if !IN_BATCH.with(Cell::get) {
+            return Err(fail("iq_transform_record called outside a batch"));
+        }
+        let frame = unsafe { input(p, n) };
+        if frame.len() < 4 {
+            return Err(reject("record frame shorter than 4 bytes"));
+        }
+        let klen = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+        if klen > frame.len() - 4 {
+            return Err(reject("record frame: key length past the end"));
+        }
+        let (key, value) = frame[4..].split_at(klen);
+        let what = "the record's JSON is not UTF-8";
+        f(text(key, what)?, text(value, what)?, out)
+    })
 }
 
 #[doc(hidden)]
 pub fn __transform_end() {
-    out_buf().clear();
-    set_in_batch(false);
+    IN_BATCH.with(|b| b.set(false));
 }
 
 // ---------------------------------------------------------------------------
@@ -257,7 +259,7 @@ pub fn __transform_end() {
 
 /// Exports what every plugin needs: the `iq_abi_v1` marker, `iq_alloc`,
 /// `iq_init` (stores the config; see [`config`]) and `iq_last_error`.
-/// `iq::plugin!(init = check)` also runs `fn check(config: &[u8]) ->
+/// `iq::plugin!(init = check)` also runs `fn check(config: &str) ->
 /// iq::Result` at init: an error refuses the module for that store.
 #[macro_export]
 macro_rules! plugin {
@@ -265,7 +267,7 @@ macro_rules! plugin {
         $crate::__plugin_exports!(None);
     };
     (init = $hook:path) => {
-        $crate::__plugin_exports!(Some($hook as fn(&[u8]) -> $crate::Result));
+        $crate::__plugin_exports!(Some($hook as fn(&str) -> $crate::Result));
     };
 }
 
@@ -315,18 +317,21 @@ macro_rules! value_to_json {
     };
 }
 
-/// Exports `iq_key_from_text` from `fn(text: &[u8], out: &mut Vec<u8>) -> iq::Result`.
+/// Exports `iq_key_from_text` from `fn(text: &str, out: &mut Vec<u8>) -> iq::Result`.
+/// Text that is not UTF-8 is rejected before `f` runs.
 #[macro_export]
 macro_rules! key_from_text {
     ($f:path) => {
         #[export_name = "iq_key_from_text"]
         pub extern "C" fn __iq_key_from_text(p: i32, n: i32) -> i64 {
-            $crate::__op(p, n, $f)
+            $crate::__text_op(p, n, $f)
         }
     };
 }
 
 /// Exports `iq_partition` from `fn(key: &[u8], partitions: i32) -> iq::Result<i32>`.
+/// The SDK fails the call when `partitions` is not positive or `f` returns a
+/// partition outside `0..partitions`.
 #[macro_export]
 macro_rules! partition {
     ($f:path) => {
@@ -343,33 +348,39 @@ macro_rules! partition {
 #[macro_export]
 macro_rules! transform {
     ($t:ty) => {
-        static mut __IQ_TRANSFORM: Option<$t> = None;
-
-        fn __iq_transform_slot() -> &'static mut Option<$t> {
-            unsafe { &mut *::core::ptr::addr_of_mut!(__IQ_TRANSFORM) }
+        ::std::thread_local! {
+            static __IQ_TRANSFORM: ::core::cell::Cell<Option<$t>> = const { ::core::cell::Cell::new(None) };
         }
 
         #[export_name = "iq_transform_begin"]
         pub extern "C" fn __iq_transform_begin(p: i32, n: i32) -> i32 {
-            *__iq_transform_slot() = None;
+            __IQ_TRANSFORM.with(|slot| slot.set(None));
             $crate::__transform_begin(p, n, |params| {
                 let t = <$t as $crate::Transform>::begin(params)?;
-                *__iq_transform_slot() = Some(t);
+                __IQ_TRANSFORM.with(|slot| slot.set(Some(t)));
                 Ok(())
             })
         }
 
         #[export_name = "iq_transform_record"]
         pub extern "C" fn __iq_transform_record(p: i32, n: i32) -> i64 {
-            $crate::__transform_record(p, n, |key, value, out| match __iq_transform_slot() {
-                Some(t) => $crate::Transform::record(t, key, value, out),
-                None => Err($crate::fail("iq_transform_record called outside a batch")),
+            $crate::__transform_record(p, n, |key, value, out| {
+                // Taken out of its cell for the call and put back.
+                __IQ_TRANSFORM.with(|slot| {
+                    let mut t = slot.take();
+                    let r = match t.as_mut() {
+                        Some(t) => $crate::Transform::record(t, key, value, out),
+                        None => Err($crate::fail("iq_transform_record called outside a batch")),
+                    };
+                    slot.set(t);
+                    r
+                })
             })
         }
 
         #[export_name = "iq_transform_end"]
         pub extern "C" fn __iq_transform_end() {
-            if let Some(t) = __iq_transform_slot().take() {
+            if let Some(t) = __IQ_TRANSFORM.with(|slot| slot.take()) {
                 $crate::Transform::end(t);
             }
             $crate::__transform_end();
@@ -382,9 +393,10 @@ pub trait Transform: Sized {
     /// Starts a batch with its parameters (decoded, in the order given).
     /// `Err(iq::reject(..))` answers the query 422 (a bad parameter).
     fn begin(params: &[Param]) -> Result<Self>;
-    /// Maps one record: writes the value JSON to answer into `out`, or
-    /// returns `Err(iq::skip())` to filter it out.
-    fn record(&mut self, key: &[u8], value: &[u8], out: &mut Vec<u8>) -> Result;
+    /// Maps one record, given its key JSON and value JSON: writes the value
+    /// JSON to answer into `out`, or returns `Err(iq::skip())` to filter it
+    /// out.
+    fn record(&mut self, key: &str, value: &str, out: &mut Vec<u8>) -> Result;
     /// Ends the batch.
     fn end(self) {}
 }
@@ -392,50 +404,48 @@ pub trait Transform: Sized {
 /// One transform parameter, with JSON escapes resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
-    pub name: Vec<u8>,
-    pub value: Vec<u8>,
+    pub name: String,
+    pub value: String,
 }
 
 // ---------------------------------------------------------------------------
-// Writing results
+// The SDK helpers every language's SDK has (sdk/ABI.md "SDK helpers")
 
 /// Writes `v` in decimal.
-pub fn write_u64(out: &mut Vec<u8>, v: u64) {
+pub fn write_uint(out: &mut Vec<u8>, v: u64) {
     write_digits(out, v, 1);
 }
 
 /// Writes `v` in decimal, `-` for negatives.
-pub fn write_i64(out: &mut Vec<u8>, v: i64) {
-    if v < 0 {
-        out.push(b'-');
-    }
-    write_digits(out, v.unsigned_abs(), 1);
+pub fn write_int(out: &mut Vec<u8>, v: i64) {
+    write_fixed(out, v, 0);
 }
 
 /// Writes `v / 10^places` exactly, with `places` fraction digits:
-/// `write_fixed(out, -5, 2)` writes `-0.05`.
+/// `write_fixed(out, 2137, 2)` writes `21.37`, `(-5, 2)` `-0.05`,
+/// `(451, 1)` `45.1`, `(7, 0)` `7`.
 pub fn write_fixed(out: &mut Vec<u8>, v: i64, places: u32) {
     if v < 0 {
         out.push(b'-');
     }
-    write_ufixed(out, v.unsigned_abs(), places);
-}
-
-/// [`write_fixed`] for an unsigned value: `write_ufixed(out, 451, 1)` writes `45.1`.
-pub fn write_ufixed(out: &mut Vec<u8>, v: u64, places: u32) {
+    let mag = v.unsigned_abs();
     if places == 0 {
-        write_digits(out, v, 1);
+        write_digits(out, mag, 1);
         return;
     }
-    let places = places.min(19);
-    let p10 = 10u64.pow(places);
-    write_digits(out, v / p10, 1);
+    // 10^19 is the largest power of ten a u64 holds.
+    let (whole, frac) = match 10u64.checked_pow(places) {
+        Some(p10) => (mag / p10, mag % p10),
+        None => (0, mag),
+    };
+    write_digits(out, whole, 1);
     out.push(b'.');
-    write_digits(out, v % p10, places as usize);
+    write_digits(out, frac, places as usize);
 }
 
+/// Writes `v` in decimal, at least `width` digits (zero-padded).
 fn write_digits(out: &mut Vec<u8>, mut v: u64, width: usize) {
-    let mut tmp = [0u8; 24];
+    let mut tmp = [0u8; 20];
     let mut k = 0;
     loop {
         tmp[k] = b'0' + (v % 10) as u8;
@@ -445,9 +455,8 @@ fn write_digits(out: &mut Vec<u8>, mut v: u64, width: usize) {
             break;
         }
     }
-    while k < width && k < tmp.len() {
-        tmp[k] = b'0';
-        k += 1;
+    for _ in k..width {
+        out.push(b'0');
     }
     out.extend(tmp[..k].iter().rev());
 }
@@ -455,8 +464,9 @@ fn write_digits(out: &mut Vec<u8>, mut v: u64, width: usize) {
 /// Writes a JSON string with its quotes: `"` and `\` escaped, `\n \r \t \b
 /// \f` in short form, other bytes below 0x20 as `\u00xx`, every other byte
 /// copied as is.
-pub fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let s = s.as_bytes();
     out.push(b'"');
     let mut start = 0;
     for (i, &c) in s.iter().enumerate() {
@@ -487,19 +497,99 @@ pub fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
-/// Whether the bytes are valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF).
-pub fn utf8_valid(s: &[u8]) -> bool {
-    core::str::from_utf8(s).is_ok()
+/// The deepest nesting of arrays and objects [`JsonObject`] accepts in a
+/// member's value.
+pub const JSON_MAX_DEPTH: usize = 10000;
+
+/// Walks the members of a JSON object without copying: each member is
+/// `(name, value)`, the name being the raw text between its quotes (escapes
+/// not resolved) and the value its raw JSON text. The walk is strict: it
+/// ends with `Err(iq::reject(..))` at the first byte that is not
+/// well-formed JSON, including anything but whitespace after the object.
+///
+/// ```ignore
+/// for member in iq::JsonObject::open(value)? {
+///     let (name, value) = member?;
+/// }
+/// ```
+pub struct JsonObject<'a> {
+    s: &'a str,
+    i: usize,
+    state: u8, // 0 before the first member, 1 after a member, 2 done
+}
+
+impl<'a> JsonObject<'a> {
+    /// Starts a walk over `json`, which must be an object after optional
+    /// whitespace: `Err(iq::reject("not a JSON object"))` otherwise.
+    pub fn open(json: &'a str) -> Result<JsonObject<'a>> {
+        let i = skip_ws(json.as_bytes(), 0);
+        if json.as_bytes().get(i) != Some(&b'{') {
+            return Err(reject("not a JSON object"));
+        }
+        Ok(JsonObject { s: json, i: i + 1, state: 0 })
+    }
+
+    /// The next member's (name start, name end, value start, value end), or
+    /// None at the end of the object; Err when malformed.
+    fn step(&mut self) -> core::result::Result<Option<(usize, usize, usize, usize)>, ()> {
+        let s = self.s.as_bytes();
+        let mut i = skip_ws(s, self.i);
+        if s.get(i) == Some(&b'}') {
+            return if skip_ws(s, i + 1) == s.len() { Ok(None) } else { Err(()) };
+        }
+        if self.state == 1 {
+            if s.get(i) != Some(&b',') {
+                return Err(());
+            }
+            i = skip_ws(s, i + 1);
+        }
+        if s.get(i) != Some(&b'"') {
+            return Err(());
+        }
+        let j = skip_string(s, i).ok_or(())?;
+        let name = (i + 1, j - 1);
+        i = skip_ws(s, j);
+        if s.get(i) != Some(&b':') {
+            return Err(());
+        }
+        i = skip_ws(s, i + 1);
+        let j = skip_value(s, i).ok_or(())?;
+        self.i = j;
+        Ok(Some((name.0, name.1, i, j)))
+    }
+}
+
+impl<'a> Iterator for JsonObject<'a> {
+    type Item = Result<(&'a str, &'a str)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.state == 2 {
+            return None;
+        }
+        // Every boundary is next to an ASCII byte, so a char boundary.
+        let s = self.s;
+        match self.step() {
+            Ok(Some((a, b, c, d))) => {
+                self.state = 1;
+                Some(Ok((&s[a..b], &s[c..d])))
+            }
+            Ok(None) => {
+                self.state = 2;
+                None
+            }
+            Err(()) => {
+                self.state = 2;
+                Some(Err(reject("not well-formed JSON")))
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
-// Reading JSON
-
-/// The deepest nesting [`skip_value`] accepts.
-pub const JSON_MAX_DEPTH: usize = 10000;
+// Reading JSON (the walker's and the parameters')
 
 /// The index of the first non-whitespace byte at or after `i`.
-pub fn skip_ws(s: &[u8], mut i: usize) -> usize {
+fn skip_ws(s: &[u8], mut i: usize) -> usize {
     while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r') {
         i += 1;
     }
@@ -586,7 +676,7 @@ fn skip_key(s: &[u8], i: usize) -> Option<usize> {
 
 /// Skips one JSON value starting at `s[i]` (no leading whitespace) and
 /// returns the index just past it, or `None` when it is not well-formed.
-pub fn skip_value(s: &[u8], mut i: usize) -> Option<usize> {
+fn skip_value(s: &[u8], mut i: usize) -> Option<usize> {
     let mut stack: Vec<u8> = Vec::new();
     loop {
         // A value starts at s[i].
@@ -644,90 +734,8 @@ pub fn skip_value(s: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
-/// The input is not well-formed JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct JsonError;
-
-/// The members of a JSON object, without copying: each is `(name, value)`
-/// with the name's raw text between its quotes (not unescaped) and the
-/// value's raw text. Made by [`object_members`].
-pub struct Members<'a> {
-    s: &'a [u8],
-    i: usize,
-    state: u8, // 0 before the first member, 1 after a member, 2 done
-}
-
-/// Walks a JSON object's members; `None` when the text (after optional
-/// whitespace) is not an object. The walk ends with an error at the first
-/// malformed byte, including trailing bytes after the object.
-pub fn object_members(json: &[u8]) -> Option<Members<'_>> {
-    let i = skip_ws(json, 0);
-    if json.get(i) != Some(&b'{') {
-        return None;
-    }
-    Some(Members { s: json, i: i + 1, state: 0 })
-}
-
-impl<'a> Members<'a> {
-    fn step(&mut self) -> Option<Option<(&'a [u8], &'a [u8])>> {
-        let s = self.s;
-        let mut i = skip_ws(s, self.i);
-        if s.get(i) == Some(&b'}') {
-            i = skip_ws(s, i + 1);
-            if i != s.len() {
-                return None;
-            }
-            self.i = i;
-            return Some(None);
-        }
-        if self.state == 1 {
-            if s.get(i) != Some(&b',') {
-                return None;
-            }
-            i = skip_ws(s, i + 1);
-        }
-        if s.get(i) != Some(&b'"') {
-            return None;
-        }
-        let j = skip_string(s, i)?;
-        let name = &s[i + 1..j - 1];
-        i = skip_ws(s, j);
-        if s.get(i) != Some(&b':') {
-            return None;
-        }
-        i = skip_ws(s, i + 1);
-        let j = skip_value(s, i)?;
-        self.i = j;
-        Some(Some((name, &s[i..j])))
-    }
-}
-
-impl<'a> Iterator for Members<'a> {
-    type Item = core::result::Result<(&'a [u8], &'a [u8]), JsonError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.state == 2 {
-            return None;
-        }
-        match self.step() {
-            Some(Some(m)) => {
-                self.state = 1;
-                Some(Ok(m))
-            }
-            Some(None) => {
-                self.state = 2;
-                None
-            }
-            None => {
-                self.state = 2;
-                Some(Err(JsonError))
-            }
-        }
-    }
-}
-
 /// Parses a JSON object of strings (transform parameters), resolving escapes.
-pub fn parse_params(json: &[u8]) -> Result<Vec<Param>> {
+fn parse_params(json: &[u8]) -> Result<Vec<Param>> {
     parse_params_inner(json).ok_or_else(|| reject("parameters are not a JSON object of strings"))
 }
 
@@ -755,7 +763,10 @@ fn parse_params_inner(s: &[u8]) -> Option<Vec<Param>> {
                 return None;
             }
             let (value, j) = decode_string(s, i)?;
-            params.push(Param { name, value });
+            params.push(Param {
+                name: String::from_utf8(name).ok()?,
+                value: String::from_utf8(value).ok()?,
+            });
             i = skip_ws(s, j);
             match s.get(i) {
                 Some(b',') => i = skip_ws(s, i + 1),
@@ -825,147 +836,4 @@ fn decode_string(s: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
         }
     }
     Some((out, end))
-}
-
-// ---------------------------------------------------------------------------
-// Exact decimal comparison
-
-/// Whether the text is `[-]digits[.digits][(e|E)[+|-]digits]` (a JSON
-/// number, or a decimal with leading zeros).
-pub fn decimal_valid(a: &[u8]) -> bool {
-    let mut i = 0;
-    if a.first() == Some(&b'-') {
-        i += 1;
-    }
-    let j = skip_digits(a, i);
-    if j == i {
-        return false;
-    }
-    i = j;
-    if a.get(i) == Some(&b'.') {
-        let j = skip_digits(a, i + 1);
-        if j == i + 1 {
-            return false;
-        }
-        i = j;
-    }
-    if matches!(a.get(i), Some(b'e') | Some(b'E')) {
-        i += 1;
-        if matches!(a.get(i), Some(b'+') | Some(b'-')) {
-            i += 1;
-        }
-        let j = skip_digits(a, i);
-        if j == i {
-            return false;
-        }
-        i = j;
-    }
-    i == a.len()
-}
-
-struct Dec<'a> {
-    neg: bool,
-    int: &'a [u8],
-    frac: &'a [u8],
-    exp: i64,
-}
-
-impl<'a> Dec<'a> {
-    fn parse(a: &'a [u8]) -> Dec<'a> {
-        let mut i = 0;
-        let neg = a.first() == Some(&b'-');
-        if neg {
-            i += 1;
-        }
-        let j = skip_digits(a, i);
-        let int = &a[i..j];
-        i = j;
-        let mut frac: &[u8] = &[];
-        if a.get(i) == Some(&b'.') {
-            let j = skip_digits(a, i + 1);
-            frac = &a[i + 1..j];
-            i = j;
-        }
-        let mut exp = 0i64;
-        if matches!(a.get(i), Some(b'e') | Some(b'E')) {
-            i += 1;
-            let mut eneg = false;
-            if matches!(a.get(i), Some(b'+') | Some(b'-')) {
-                eneg = a[i] == b'-';
-                i += 1;
-            }
-            while i < a.len() && a[i].is_ascii_digit() {
-                if exp < 1_000_000_000_000_000 {
-                    exp = exp * 10 + (a[i] - b'0') as i64;
-                }
-                i += 1;
-            }
-            if eneg {
-                exp = -exp;
-            }
-        }
-        Dec { neg, int, frac, exp }
-    }
-
-    fn digit(&self, j: usize) -> u8 {
-        if j < self.int.len() {
-            self.int[j]
-        } else {
-            self.frac[j - self.int.len()]
-        }
-    }
-
-    /// (sign, first significant digit, last significant digit, exponent)
-    /// with value = 0.d[first..=last] x 10^exponent.
-    fn normal(&self) -> (i32, usize, usize, i64) {
-        let total = self.int.len() + self.frac.len();
-        let mut f = 0;
-        while f < total && self.digit(f) == b'0' {
-            f += 1;
-        }
-        if f == total {
-            return (0, 0, 0, 0);
-        }
-        let mut l = total - 1;
-        while self.digit(l) == b'0' {
-            l -= 1;
-        }
-        let sign = if self.neg { -1 } else { 1 };
-        (sign, f, l, self.int.len() as i64 + self.exp - f as i64)
-    }
-}
-
-/// Compares two decimal numbers exactly (no floating point). Both must be
-/// well-formed ([`decimal_valid`]).
-pub fn decimal_cmp(a: &[u8], b: &[u8]) -> Ordering {
-    let (da, db) = (Dec::parse(a), Dec::parse(b));
-    let (sa, fa, la, ea) = da.normal();
-    let (sb, fb, lb, eb) = db.normal();
-    if sa != sb {
-        return sa.cmp(&sb);
-    }
-    if sa == 0 {
-        return Ordering::Equal;
-    }
-    let mag = if ea != eb {
-        ea.cmp(&eb)
-    } else {
-        let mut j = 0;
-        loop {
-            let (ha, hb) = (fa + j <= la, fb + j <= lb);
-            if !ha || !hb {
-                break ha.cmp(&hb);
-            }
-            let (ca, cb) = (da.digit(fa + j), db.digit(fb + j));
-            if ca != cb {
-                break ca.cmp(&cb);
-            }
-            j += 1;
-        }
-    };
-    if sa > 0 {
-        mag
-    } else {
-        mag.reverse()
-    }
 }

@@ -1,13 +1,13 @@
 // project: the project-and-filter transform (contract in
 // sdk/conformance/README.md). fields=a,b keeps those top-level members in
 // input order; min_FIELD=N keeps records whose FIELD is a number >= N,
-// compared exactly as decimals.
-export { iq_abi_v1, iq_alloc, iq_init, iq_last_error } from "../../assembly/index";
+// compared exactly as decimals (the decimal code is this example's own; the
+// SDK walks the JSON object).
+export * from "../../assembly/export/transform";
 import {
   Buf, JsonObject, OK, REJECT, SKIP,
-  acceptBatch, beginBatch, bytesEqual, bytesEqualAscii, bytesHasPrefixAscii, decimalCmp, endBatch,
-  errorBytes, errorString, out, paramCount, paramNameLen, paramNamePtr, paramValueLen, paramValuePtr,
-  readRecord, recordValueLen, recordValuePtr, reject, result, setError,
+  bytesEqual, bytesEqualAscii, bytesHasPrefixAscii, errorBytes, errorString, out, paramCount,
+  paramNameLen, paramNamePtr, paramValueLen, paramValuePtr, setError, transform,
 } from "../../assembly/index";
 
 // The batch's parameters, as indexes into the SDK's parameter table.
@@ -24,24 +24,30 @@ function minParam(k: i32): i32 {
   return load<i32>(mins.ptr + (<usize>k << 2));
 }
 
+function isDigit(c: u32): bool {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function skipDigits(p: usize, n: usize, i: usize): usize {
+  while (i < n && isDigit(load<u8>(p + i))) i++;
+  return i;
+}
+
+// Whether a min_ parameter is [-]digits[.digits].
 function isDecimalParam(p: usize, n: usize): bool {
-  let i: usize = 0;
-  if (i < n && load<u8>(p) == 0x2d) i++;
+  let i: usize = n > 0 && load<u8>(p) == 0x2d ? 1 : 0;
   let start = i;
-  while (i < n && load<u8>(p + i) >= 0x30 && load<u8>(p + i) <= 0x39) i++;
+  i = skipDigits(p, n, i);
   if (i == start) return false;
   if (i < n && load<u8>(p + i) == 0x2e) {
-    i++;
-    start = i;
-    while (i < n && load<u8>(p + i) >= 0x30 && load<u8>(p + i) <= 0x39) i++;
+    start = i + 1;
+    i = skipDigits(p, n, start);
     if (i == start) return false;
   }
   return i == n;
 }
 
-export function iq_transform_begin(ptr: usize, len: usize): i32 {
-  let st = beginBatch(ptr, len);
-  if (st != OK) return st;
+function begin(): i32 {
   fieldsParam = -1;
   mins.reset();
   for (let i = 0; i < paramCount(); i++) {
@@ -74,7 +80,7 @@ export function iq_transform_begin(ptr: usize, len: usize): i32 {
       return REJECT;
     }
   }
-  return acceptBatch();
+  return OK;
 }
 
 // Whether the member name is one of the comma-separated names in fields.
@@ -92,16 +98,13 @@ function kept(name: usize, nameLen: usize): bool {
   return false;
 }
 
-export function iq_transform_record(ptr: usize, len: usize): i64 {
-  let st = readRecord(ptr, len);
-  if (st != OK) return st;
-  let value = recordValuePtr();
-  let valueLen = recordValueLen();
+function record(keyPtr: usize, keyLen: usize, value: usize, valueLen: usize): i32 {
   let count = minCount();
 
   // Pass 1: validate the whole object and apply the filters. For a
   // repeated member name, the last occurrence is the one filtered on.
-  if (members.open(value, valueLen) != OK) return reject("value is not a JSON object");
+  let st = members.open(value, valueLen);
+  if (st != OK) return st;
   found.reset();
   found.reserve(<usize>count << 3);
   found.len = <usize>count << 3;
@@ -117,13 +120,13 @@ export function iq_transform_record(ptr: usize, len: usize): i64 {
       }
     }
   }
-  if (r < 0) return reject("value is not well-formed JSON");
+  if (r < 0) return REJECT; // the walker set the message
   for (let k = 0; k < count; k++) {
     let v = <usize>load<u32>(found.ptr + (<usize>k << 3));
     let vn = <usize>load<u32>(found.ptr + (<usize>k << 3), 4);
     if (v == 0) return SKIP;
     let c = load<u8>(v);
-    if (c != 0x2d && (c < 0x30 || c > 0x39)) return SKIP;
+    if (c != 0x2d && !isDigit(c)) return SKIP;
     let m = minParam(k);
     if (decimalCmp(v, vn, paramValuePtr(m), paramValueLen(m)) < 0) return SKIP;
   }
@@ -142,11 +145,101 @@ export function iq_transform_record(ptr: usize, len: usize): i64 {
     out.write(members.valuePtr, members.valueLen);
   }
   out.byte(0x7d); // }
-  return result();
+  return OK;
 }
 
-export function iq_transform_end(): void {
-  endBatch();
+function end(): void {
   fieldsParam = -1;
   mins.reset();
 }
+
+// A decimal number read exactly: value = sign x 0.D x 10^exp, where D is its
+// significant digits (no leading or trailing zeros), taken from the integer
+// part then the fraction part. Zero has sign 0.
+@unmanaged
+class Decimal {
+  sign: i32 = 0;
+  ip: usize = 0; // integer digits
+  il: usize = 0;
+  fp: usize = 0; // fraction digits
+  first: usize = 0; // D's first and last digit, counted over ip then fp
+  last: usize = 0;
+  exp: i64 = 0;
+
+  digit(j: usize): u32 {
+    return j < this.il ? load<u8>(this.ip + j) : load<u8>(this.fp + j - this.il);
+  }
+
+  // Reads a JSON number or a parameter: [-]digits[.digits][(e|E)[+|-]digits].
+  parse(p: usize, n: usize): void {
+    let i: usize = n > 0 && load<u8>(p) == 0x2d ? 1 : 0;
+    let neg = i == 1;
+    this.ip = p + i;
+    i = skipDigits(p, n, i);
+    this.il = p + i - this.ip;
+    this.fp = p + i;
+    let fl: usize = 0;
+    if (i < n && load<u8>(p + i) == 0x2e) {
+      this.fp = p + i + 1;
+      i = skipDigits(p, n, i + 1);
+      fl = p + i - this.fp;
+    }
+    let e: i64 = 0;
+    if (i < n && (load<u8>(p + i) | 0x20) == 0x65) {
+      i++;
+      let eneg = i < n && load<u8>(p + i) == 0x2d;
+      if (i < n && (load<u8>(p + i) == 0x2b || load<u8>(p + i) == 0x2d)) i++;
+      // past 10^15 a number's magnitude is beyond what its digits change
+      for (; i < n && isDigit(load<u8>(p + i)); i++) {
+        if (e < 1000000000000000) e = e * 10 + <i64>(load<u8>(p + i) - 0x30);
+      }
+      if (eneg) e = -e;
+    }
+    let total = this.il + fl;
+    let f: usize = 0;
+    while (f < total && this.digit(f) == 0x30) f++;
+    if (f == total) {
+      this.sign = 0;
+      return;
+    }
+    let l = total - 1;
+    while (this.digit(l) == 0x30) l--;
+    this.first = f;
+    this.last = l;
+    this.sign = neg ? -1 : 1;
+    this.exp = <i64>this.il + e - <i64>f;
+  }
+}
+
+const decA = new Decimal();
+const decB = new Decimal();
+
+// Compares two decimal numbers exactly (no floating point): -1, 0 or 1.
+function decimalCmp(a: usize, an: usize, b: usize, bn: usize): i32 {
+  decA.parse(a, an);
+  decB.parse(b, bn);
+  if (decA.sign != decB.sign) return decA.sign < decB.sign ? -1 : 1;
+  if (decA.sign == 0) return 0;
+  let mag: i32 = 0; // |a| against |b|
+  if (decA.exp != decB.exp) {
+    mag = decA.exp > decB.exp ? 1 : -1;
+  } else {
+    for (let j: usize = 0; ; j++) {
+      let ha = decA.first + j <= decA.last;
+      let hb = decB.first + j <= decB.last;
+      if (!ha || !hb) {
+        mag = <i32>ha - <i32>hb;
+        break;
+      }
+      let ca = decA.digit(decA.first + j);
+      let cb = decB.digit(decB.first + j);
+      if (ca != cb) {
+        mag = ca > cb ? 1 : -1;
+        break;
+      }
+    }
+  }
+  return decA.sign * mag;
+}
+
+transform(begin, record, end);

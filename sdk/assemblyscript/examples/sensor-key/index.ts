@@ -1,11 +1,12 @@
 // sensor-key: the composite sensor key serializer (contract in
 // sdk/conformance/README.md). Key bytes: u16 site then u32 sensor, both
 // big-endian; URL text: SITE-SENSOR, or SITE alone for a prefix.
-export { iq_abi_v1, iq_alloc, iq_init, iq_last_error } from "../../assembly/index";
-import { begin, fail, out, reject, result } from "../../assembly/index";
+export * from "../../assembly/export/key-to-json";
+export * from "../../assembly/export/key-from-text";
+export * from "../../assembly/export/partition";
+import { OK, keyFromText, keyToJson, out, partition, reject } from "../../assembly/index";
 
-export function iq_key_to_json(ptr: usize, len: usize): i64 {
-  begin();
+keyToJson((ptr: usize, len: usize): i32 => {
   if (len != 6) return reject("key is not 6 bytes");
   let site = (<u32>load<u8>(ptr) << 8) | <u32>load<u8>(ptr, 1);
   let sensor = bswap<u32>(load<u32>(ptr, 2));
@@ -14,8 +15,8 @@ export function iq_key_to_json(ptr: usize, len: usize): i64 {
   out.ascii(',"sensor":');
   out.uint(sensor);
   out.byte(0x7d); // }
-  return result();
-}
+  return OK;
+});
 
 const NOT_A_NUMBER: u64 = <u64>-1;
 
@@ -32,28 +33,25 @@ function parseUint(p: usize, n: usize, max: u64): u64 {
   return v;
 }
 
-export function iq_key_from_text(ptr: usize, len: usize): i64 {
-  begin();
+keyFromText((ptr: usize, len: usize): i32 => {
   let dash: usize = 0;
   while (dash < len && load<u8>(ptr + dash) != 0x2d) dash++;
   let site = parseUint(ptr, dash, 65535);
   if (site == NOT_A_NUMBER) return reject("key text is not SITE or SITE-SENSOR (decimal, site <= 65535)");
   out.byte(<u32>(site >> 8));
   out.byte(<u32>site);
-  if (dash == len) return result();
+  if (dash == len) return OK;
   let sensor = parseUint(ptr + dash + 1, len - dash - 1, 4294967295);
   if (sensor == NOT_A_NUMBER) return reject("key text is not SITE or SITE-SENSOR (decimal, sensor <= 4294967295)");
   out.byte(<u32>(sensor >> 24));
   out.byte(<u32>(sensor >> 16));
   out.byte(<u32>(sensor >> 8));
   out.byte(<u32>sensor);
-  return result();
-}
+  return OK;
+});
 
-export function iq_partition(ptr: usize, len: usize, partitions: i32): i32 {
-  begin();
-  if (partitions <= 0) return fail("partitions must be positive");
+partition((ptr: usize, len: usize, partitions: i32): i32 => {
   if (len < 2) return reject("key shorter than 2 bytes");
   let site = (<u32>load<u8>(ptr) << 8) | <u32>load<u8>(ptr, 1);
   return <i32>(site % <u32>partitions);
-}
+});

@@ -1,11 +1,10 @@
 // sensor-value: the sensor record value serializer (contract in
 // sdk/conformance/README.md). A fixed little-endian layout of at least 24
-// bytes, written as one JSON object with the decimals written by hand.
-export { iq_abi_v1, iq_alloc, iq_init, iq_last_error } from "../../assembly/index";
-import { begin, out, reject, result, utf8Valid } from "../../assembly/index";
+// bytes, written as one JSON object.
+export * from "../../assembly/export/value-to-json";
+import { OK, out, reject, utf8Valid, valueToJson } from "../../assembly/index";
 
-export function iq_value_to_json(ptr: usize, len: usize): i64 {
-  begin();
+valueToJson((ptr: usize, len: usize): i32 => {
   if (len < 24) return reject("value shorter than 24 bytes");
   if (load<u8>(ptr) != 1) return reject("version is not 1");
   let status = load<u8>(ptr, 1);
@@ -27,9 +26,9 @@ export function iq_value_to_json(ptr: usize, len: usize): i64 {
   out.ascii('","temp_c":');
   out.fixed(load<i32>(ptr, 16), 2);
   out.ascii(',"humidity":');
-  out.ufixed(load<u32>(ptr, 20), 1);
+  out.fixed(load<u32>(ptr, 20), 1);
   out.ascii(',"label":');
   out.jsonString(label, labelLen);
   out.byte(0x7d); // }
-  return result();
-}
+  return OK;
+});

@@ -9,6 +9,7 @@ package abi
 
 import (
 	"errors"
+	"fmt"
 	"unsafe"
 )
 
@@ -19,22 +20,18 @@ const (
 	StatusSkip   int32 = -3 // transform record only: filtered out
 )
 
-// Rejection is the error that maps to StatusReject. It may wrap another error
-// (with %w in the format), which errors.Is and errors.As see.
-type Rejection struct {
-	Msg string
-	Err error
-}
+// Rejection is the error that maps to StatusReject. It wraps the formatted
+// error, so errors.Is and errors.As see what a %w verb wrapped.
+type Rejection struct{ err error }
 
-func (r *Rejection) Error() string { return r.Msg }
+func (r *Rejection) Error() string { return r.err.Error() }
 
-// Unwrap returns the wrapped error, if any.
-func (r *Rejection) Unwrap() error { return r.Err }
+// Unwrap returns the formatted error, which wraps the %w arguments.
+func (r *Rejection) Unwrap() error { return r.err }
 
-// Reject builds a Rejection from a format and its arguments (see Sprintf).
+// Reject builds a Rejection as fmt.Errorf formats and wraps.
 func Reject(format string, args ...any) error {
-	msg, wrapped := Sprintf(format, args...)
-	return &Rejection{Msg: msg, Err: wrapped}
+	return &Rejection{fmt.Errorf(format, args...)}
 }
 
 // IsReject reports whether err, or an error it wraps, is a Rejection.

@@ -4,66 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"testing"
 )
-
-type stringer struct{}
-
-func (stringer) String() string { return "str" }
-
-func TestSprintfMatchesFmt(t *testing.T) {
-	cases := []struct {
-		format string
-		args   []any
-	}{
-		{"plain", nil},
-		{"%d%%", []any{50}},
-		{"version %d, want 1", []any{uint8(3)}},
-		{"%s and %v", []any{"a", "b"}},
-		{"%q", []any{"a\"b\n\x00é"}},
-		{"%x %X", []any{[]byte{0xab, 0x01}, "\xff"}},
-		{"%x %X %x", []any{255, 255, -255}},
-		{"%5d|%-5d|%05d|%+d|% d", []any{42, 42, -42, 42, 42}},
-		{"%08.3f %e %g %v", []any{-3.14159, 1234.5678, 1e21, 0.1}},
-		{"%v %v", []any{float32(0.1), math.Inf(-1)}},
-		{"%c%c %q", []any{'é', 0x65e5, 'x'}},
-		{"%t %v", []any{true, false}},
-		{"%v %s", []any{io.EOF, stringer{}}},
-		{"%v", []any{nil}},
-		{"%v", []any{[]byte{1, 2, 3}}},
-		{"%s", []any{[]byte("bytes")}},
-		{"%.2s|%6s|%-6s|", []any{"日本語", "ab", "ab"}},
-		{"%d %d", []any{int64(math.MinInt64), uint64(math.MaxUint64)}},
-		{"%d %d %d %d", []any{int8(-8), int16(-16), int32(-32), uintptr(7)}},
-	}
-	for _, c := range cases {
-		got, _ := Sprintf(c.format, c.args...)
-		want := fmt.Sprintf(c.format, c.args...)
-		if got != want {
-			t.Errorf("Sprintf(%q, %v) = %q, fmt says %q", c.format, c.args, got, want)
-		}
-	}
-}
-
-func TestSprintfBadUse(t *testing.T) {
-	cases := []struct {
-		format string
-		args   []any
-		want   string
-	}{
-		{"%d", nil, "%!d(MISSING)"},
-		{"a", []any{1, "x"}, "a%!(EXTRA 1, x)"},
-		{"%d", []any{"x"}, "%!d(?)"},
-		{"%v", []any{struct{}{}}, "%!v(?)"},
-		{"100%", nil, "100%!(NOVERB)"},
-	}
-	for _, c := range cases {
-		if got, _ := Sprintf(c.format, c.args...); got != c.want {
-			t.Errorf("Sprintf(%q, %v) = %q, want %q", c.format, c.args, got, c.want)
-		}
-	}
-}
 
 func TestRejectWraps(t *testing.T) {
 	err := Reject("bad key %q: %w", "k", io.ErrUnexpectedEOF)

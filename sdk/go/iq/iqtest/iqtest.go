@@ -26,7 +26,6 @@ import (
 
 	"github.com/iqengine/iqengine/sdk/go/internal/abi"
 	"github.com/iqengine/iqengine/sdk/go/iq/vectors"
-	"github.com/iqengine/iqengine/serde"
 )
 
 // Vector is one line of a vector file.
@@ -80,6 +79,8 @@ func RunWithConfig(t *testing.T, path string, config []byte) {
 			}
 			if problem := Check(v); problem != "" {
 				t.Errorf("%s:%d: %s: %s", path, v.Line, v.Op, problem)
+			} else if defaultPartitioned(v) {
+				t.Skipf("%s:%d: the output is right; its partition under Kafka's default partitioner (the plugin has no iq_partition) is checked by `iqengine plugin test`, not natively", path, v.Line)
 			}
 		})
 	}
@@ -106,8 +107,17 @@ func statusName(err error) string {
 	return "fail"
 }
 
+// defaultPartitioned reports whether v wants the partition of a
+// key_from_text output and the plugin has no partitioner of its own: the host
+// then uses Kafka's default partitioner, which this package does not carry
+// (it lives in the engine, and the SDK does not depend on the engine).
+func defaultPartitioned(v Vector) bool {
+	return v.Op == "key_from_text" && v.Partitions != nil && abi.Partition == nil
+}
+
 // Check runs one vector (not init) and describes how its result differs
-// from the expected one; "" when it passes.
+// from the expected one; "" when it passes. The partition of a key_from_text
+// output is checked only when the plugin has its own iq_partition.
 func Check(v Vector) string {
 	switch v.Op {
 	case "key_to_json", "value_to_json", "key_from_text":
@@ -129,13 +139,12 @@ func Check(v Vector) string {
 			if v.Partition == nil {
 				return "partitions without partition"
 			}
-			var p int32
-			if abi.Partition != nil {
-				if p, err = abi.Partition(out, *v.Partitions); err != nil {
-					return fmt.Sprintf("partition of the output: %s (%v)", statusName(err), err)
-				}
-			} else {
-				p = serde.Partition(out, *v.Partitions)
+			if abi.Partition == nil {
+				return "" // Kafka's default partitioner: see defaultPartitioned
+			}
+			p, err := abi.Partition(out, *v.Partitions)
+			if err != nil {
+				return fmt.Sprintf("partition of the output: %s (%v)", statusName(err), err)
 			}
 			if p != *v.Partition {
 				return fmt.Sprintf("partition of the output: got %d, want %d", p, *v.Partition)

@@ -77,7 +77,7 @@ func TestCheckFindsProblems(t *testing.T) {
 {"op":"key_to_json","in":"","error":"fail"}
 {"op":"value_to_json","in":"x","out":"x"}
 {"op":"partition","in":"x","partitions":2,"partition":0}
-{"op":"key_from_text","in":"k","out_hex":"6b","partitions":3,"partition":1}
+{"op":"key_from_text","in":"k","out_hex":"6c","partitions":3,"partition":1}
 {"op":"transform","params":{"out":"[1"},"key":"1","value":"2","out":"[1"}
 {"op":"transform","params":{},"key":"1","value":"{}","out":"{}"}
 `))
@@ -91,7 +91,7 @@ func TestCheckFindsProblems(t *testing.T) {
 		`got reject (empty), want fail`,
 		`does not import the SDK package for iq_value_to_json`,
 		`does not import the SDK package for iq_partition`,
-		`partition of the output: got 2, want 1`,
+		`got 6b, want 6c`,
 		`is not valid JSON`,
 		`got skip, want an output`,
 	}

@@ -23,6 +23,7 @@ package partition
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/iqengine/iqengine/sdk/go/internal/abi"
 	_ "github.com/iqengine/iqengine/sdk/go/iq" // the core exports
@@ -48,8 +49,7 @@ func call(key []byte, partitions int32) (int32, error) {
 		return 0, err
 	}
 	if p < 0 || p >= partitions {
-		msg, _ := abi.Sprintf("iq_partition: the handler returned partition %d, outside [0, %d)", p, partitions)
-		return 0, errors.New(msg)
+		return 0, fmt.Errorf("iq_partition: the handler returned partition %d, outside [0, %d)", p, partitions)
 	}
 	return p, nil
 }

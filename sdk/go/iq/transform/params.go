@@ -1,110 +1,54 @@
 package transform
 
 import (
-	"errors"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/iqengine/iqengine/sdk/go/iq"
 )
 
 // ParseParams decodes a batch's parameters: a JSON object whose values are
 // strings. Empty input is an empty object. A repeated name keeps its last
-// value.
+// value. Anything else is a rejection.
 func ParseParams(b []byte) (map[string]string, error) {
 	params := map[string]string{}
-	i := skipSpace(b, 0)
-	if i == len(b) {
+	if len(b) == 0 {
 		return params, nil
 	}
-	if b[i] != '{' {
-		return nil, errors.New("params are not a JSON object")
+	var obj iq.JSONObject
+	if err := obj.Open(b); err != nil {
+		return nil, err
 	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return params, checkEnd(b, i+1)
+	for obj.Next() {
+		name, value := unquote(obj.Name()), obj.Value()
+		if value[0] != '"' {
+			return nil, iq.Reject("parameter %q is not a string", name)
+		}
+		params[name] = unquote(value[1 : len(value)-1])
 	}
-	for {
-		name, j, err := parseString(b, i)
-		if err != nil {
-			return nil, err
-		}
-		i = skipSpace(b, j)
-		if i == len(b) || b[i] != ':' {
-			return nil, errors.New("params: expected ':' after a name")
-		}
-		i = skipSpace(b, i+1)
-		if i == len(b) || b[i] != '"' {
-			return nil, errors.New("params: parameter " + quote(name) + " is not a string")
-		}
-		value, j, err := parseString(b, i)
-		if err != nil {
-			return nil, err
-		}
-		params[name] = value
-		i = skipSpace(b, j)
-		if i == len(b) {
-			return nil, errors.New("params: unexpected end")
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return params, checkEnd(b, i+1)
-		default:
-			return nil, errors.New("params: expected ',' or '}'")
-		}
-	}
+	return params, obj.Err()
 }
 
-func checkEnd(b []byte, i int) error {
-	if skipSpace(b, i) != len(b) {
-		return errors.New("params: data after the object")
-	}
-	return nil
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-func quote(s string) string { return `"` + s + `"` }
-
-// parseString decodes the JSON string starting at b[i] (a '"') and returns it
-// with the index after its closing quote. A lone surrogate escape becomes
+// unquote decodes the text between the quotes of a JSON string that
+// JSONObject has checked is well-formed. A lone surrogate escape becomes
 // U+FFFD.
-func parseString(b []byte, i int) (string, int, error) {
-	if i >= len(b) || b[i] != '"' {
-		return "", i, errors.New("params: expected a string")
-	}
-	i++
-	start := i
-	for i < len(b) && b[i] != '"' && b[i] != '\\' && b[i] >= 0x20 {
+func unquote(b []byte) string {
+	i := 0
+	for i < len(b) && b[i] != '\\' {
 		i++
 	}
-	if i < len(b) && b[i] == '"' {
-		return string(b[start:i]), i + 1, nil // no escapes
+	if i == len(b) {
+		return string(b) // no escapes
 	}
-	s := append([]byte(nil), b[start:i]...)
+	s := append([]byte(nil), b[:i]...)
 	for i < len(b) {
 		c := b[i]
-		switch {
-		case c == '"':
-			return string(s), i + 1, nil
-		case c < 0x20:
-			return "", i, errors.New("params: control character in a string")
-		case c != '\\':
+		if c != '\\' {
 			s = append(s, c)
 			i++
 			continue
 		}
-		if i+1 >= len(b) {
-			break
-		}
 		switch e := b[i+1]; e {
-		case '"', '\\', '/':
-			s = append(s, e)
 		case 'b':
 			s = append(s, '\b')
 		case 'f':
@@ -116,14 +60,11 @@ func parseString(b []byte, i int) (string, int, error) {
 		case 't':
 			s = append(s, '\t')
 		case 'u':
-			r, ok := hex4(b, i+2)
-			if !ok {
-				return "", i, errors.New("params: bad \\u escape")
-			}
+			r := hex4(b[i+2:])
 			i += 6
 			if utf16.IsSurrogate(r) {
-				if r2, ok := hex4(b, i+2); ok && i+1 < len(b) && b[i] == '\\' && b[i+1] == 'u' {
-					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+				if i+6 <= len(b) && b[i] == '\\' && b[i+1] == 'u' {
+					if d := utf16.DecodeRune(r, hex4(b[i+2:])); d != utf8.RuneError {
 						s = utf8.AppendRune(s, d)
 						i += 6
 						continue
@@ -133,31 +74,27 @@ func parseString(b []byte, i int) (string, int, error) {
 			}
 			s = utf8.AppendRune(s, r)
 			continue
-		default:
-			return "", i, errors.New("params: bad escape")
+		default: // " \ /
+			s = append(s, e)
 		}
 		i += 2
 	}
-	return "", i, errors.New("params: unterminated string")
+	return string(s)
 }
 
-func hex4(b []byte, i int) (rune, bool) {
-	if i+4 > len(b) {
-		return 0, false
-	}
+// hex4 is the value of the 4 hex digits b starts with.
+func hex4(b []byte) rune {
 	var r rune
-	for _, c := range b[i : i+4] {
+	for _, c := range b[:4] {
 		switch {
-		case '0' <= c && c <= '9':
+		case c <= '9':
 			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
+		case c <= 'F':
 			c -= 'A' - 10
 		default:
-			return 0, false
+			c -= 'a' - 10
 		}
 		r = r<<4 | rune(c)
 	}
-	return r, true
+	return r
 }

@@ -38,6 +38,7 @@ package transform
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"github.com/iqengine/iqengine/sdk/go/internal/abi"
 	_ "github.com/iqengine/iqengine/sdk/go/iq" // the core exports
@@ -72,7 +73,7 @@ func beginBatch(in []byte) error {
 	}
 	params, err := ParseParams(in)
 	if err != nil {
-		return errors.New("iq_transform_begin: " + err.Error())
+		return fmt.Errorf("iq_transform_begin: parameters: %w", err)
 	}
 	f, err := handler(params)
 	if err != nil {
@@ -88,7 +89,7 @@ func record(in []byte) (out []byte, keep bool, err error) {
 	}
 	key, value, err := SplitFrame(in)
 	if err != nil {
-		return nil, false, errors.New("iq_transform_record: " + err.Error())
+		return nil, false, abi.Reject("iq_transform_record: %w", err)
 	}
 	if current == nil {
 		return value, true, nil

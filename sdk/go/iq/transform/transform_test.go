@@ -45,8 +45,8 @@ func TestParseParams(t *testing.T) {
 		`{"a":"unterminated}`, `{"a":"\`,
 	}
 	for _, in := range bad {
-		if got, err := ParseParams([]byte(in)); err == nil {
-			t.Errorf("ParseParams(%q) = %q, want an error", in, got)
+		if got, err := ParseParams([]byte(in)); !iq.IsReject(err) {
+			t.Errorf("ParseParams(%q) = %q, %v; want a rejection", in, got, err)
 		}
 	}
 }
@@ -107,7 +107,7 @@ func TestBatch(t *testing.T) {
 	if _, _, err := record(frame(`1`, `2`)); err == nil {
 		t.Fatal("record after a rejected begin")
 	}
-	if err := beginBatch([]byte(`{"mode":1}`)); abi.StatusOf(err) != abi.StatusFail {
+	if err := beginBatch([]byte(`{"mode":1}`)); abi.StatusOf(err) != abi.StatusReject {
 		t.Fatalf("begin(malformed params): %v", err)
 	}
 	if err := beginBatch([]byte(`{"mode":"x"}`)); err != nil || got["mode"] != "x" {
@@ -125,7 +125,7 @@ func TestBatch(t *testing.T) {
 	if _, _, err := record(frame(`k`, `fail`)); abi.StatusOf(err) != abi.StatusFail {
 		t.Fatalf("record(fail): %v", err)
 	}
-	if _, _, err := record([]byte{9, 0, 0, 0}); abi.StatusOf(err) != abi.StatusFail {
+	if _, _, err := record([]byte{9, 0, 0, 0}); abi.StatusOf(err) != abi.StatusReject {
 		t.Fatalf("record(bad frame): %v", err)
 	}
 	endBatch()

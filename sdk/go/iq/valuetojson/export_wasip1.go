@@ -1,5 +1,7 @@
 //go:build wasip1
 
+//lint:file-ignore U1000 the host calls these: //go:wasmexport exports them
+
 package valuetojson
 
 import (

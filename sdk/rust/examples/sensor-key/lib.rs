@@ -14,9 +14,9 @@ fn key_to_json(k: &[u8], out: &mut Vec<u8>) -> iq::Result {
     let site = u16::from_be_bytes([k[0], k[1]]);
     let sensor = u32::from_be_bytes([k[2], k[3], k[4], k[5]]);
     out.extend_from_slice(b"{\"site\":");
-    iq::write_u64(out, site as u64);
+    iq::write_uint(out, site as u64);
     out.extend_from_slice(b",\"sensor\":");
-    iq::write_u64(out, sensor as u64);
+    iq::write_uint(out, sensor as u64);
     out.push(b'}');
     Ok(())
 }
@@ -39,7 +39,8 @@ fn parse_uint(t: &[u8], max: u64) -> Option<u64> {
     Some(v)
 }
 
-fn key_from_text(t: &[u8], out: &mut Vec<u8>) -> iq::Result {
+fn key_from_text(text: &str, out: &mut Vec<u8>) -> iq::Result {
+    let t = text.as_bytes(); // the key's format is ASCII
     let dash = t.iter().position(|&c| c == b'-').unwrap_or(t.len());
     let site = parse_uint(&t[..dash], 65535).ok_or_else(|| {
         iq::reject("key text is not SITE or SITE-SENSOR (decimal, site <= 65535)")
@@ -56,9 +57,6 @@ fn key_from_text(t: &[u8], out: &mut Vec<u8>) -> iq::Result {
 }
 
 fn partition(k: &[u8], partitions: i32) -> iq::Result<i32> {
-    if partitions <= 0 {
-        return Err(iq::fail("partitions must be positive"));
-    }
     if k.len() < 2 {
         return Err(iq::reject("key shorter than 2 bytes"));
     }

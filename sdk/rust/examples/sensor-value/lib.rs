@@ -1,6 +1,6 @@
 //! sensor-value: the sensor record value serializer (contract in
 //! sdk/conformance/README.md). A fixed little-endian layout of at least 24
-//! bytes, written as one JSON object with the decimals written by hand.
+//! bytes, written as one JSON object.
 
 iq::plugin!();
 iq::value_to_json!(value_to_json);
@@ -33,22 +33,20 @@ fn value_to_json(v: &[u8], out: &mut Vec<u8>) -> iq::Result {
     if label.len() > 64 {
         return Err(iq::reject("label longer than 64 bytes"));
     }
-    if !iq::utf8_valid(label) {
-        return Err(iq::reject("label is not valid UTF-8"));
-    }
+    let label = core::str::from_utf8(label).map_err(|_| iq::reject("label is not valid UTF-8"))?;
 
     out.extend_from_slice(b"{\"sensor\":");
-    iq::write_u64(out, le32(&v[4..]) as u64);
+    iq::write_uint(out, le32(&v[4..]) as u64);
     out.extend_from_slice(b",\"site\":");
-    iq::write_u64(out, le16(&v[2..]) as u64);
+    iq::write_uint(out, le16(&v[2..]) as u64);
     out.extend_from_slice(b",\"time\":");
-    iq::write_i64(out, le64(&v[8..]) as i64);
+    iq::write_int(out, le64(&v[8..]) as i64);
     out.extend_from_slice(b",\"status\":\"");
     out.extend_from_slice(STATUS[v[1] as usize]);
     out.extend_from_slice(b"\",\"temp_c\":");
     iq::write_fixed(out, le32(&v[16..]) as i32 as i64, 2);
     out.extend_from_slice(b",\"humidity\":");
-    iq::write_ufixed(out, le32(&v[20..]) as u64, 1);
+    iq::write_fixed(out, le32(&v[20..]) as i64, 1);
     out.extend_from_slice(b",\"label\":");
     iq::write_json_string(out, label);
     out.push(b'}');
