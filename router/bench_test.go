@@ -32,6 +32,7 @@ import (
 	"github.com/iqengine/iqengine/engine"
 	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testplugins"
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/router"
 	"github.com/iqengine/iqengine/serde"
@@ -145,21 +146,15 @@ func waitCaughtUp(b *testing.B, adm *kadm.Client, e *engine.Engine) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for deadline := time.Now().Add(2 * time.Minute); ; {
+	testutil.WaitFor(b, 2*time.Minute, "the bench topic was not caught up with", func() bool {
 		done := 0
 		for _, p := range e.Partitions() {
 			if end, ok := ends.Lookup(p.Topic, p.Partition); ok && p.State == "serving" && p.Offset+1 >= end.Offset {
 				done++
 			}
 		}
-		if done == benchPartitions {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("not caught up after 2m: %+v", e.Partitions())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return done == benchPartitions
+	})
 }
 
 // BenchmarkLookup looks up a random present key. The "handler" sub-benchmark

@@ -17,9 +17,13 @@ import (
 	"github.com/iqengine/iqengine/engine"
 	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/serde"
 	"github.com/iqengine/iqengine/state"
 )
+
+// The engine is what the handler reads in production.
+var _ Engine = (*engine.Engine)(nil)
 
 // testCluster runs several nodes of one application in this process, each
 // with its own store, balancer and real HTTP server on loopback, against
@@ -204,13 +208,24 @@ func (c *testCluster) kill(id string) {
 // every owner serves its partitions.
 func (c *testCluster) waitStable(timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !c.stable() {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("cluster %v not stable after %s", c.ids(), timeout)
+	testutil.WaitFor(c.t, timeout, fmt.Sprintf("cluster %v not stable", c.ids()), c.stable)
+}
+
+// waitErr is testutil.WaitFor for a check that says why it does not hold
+// yet: it polls until check returns nil, and when the wait fails, check's
+// last error is logged with it.
+func waitErr(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	var last error
+	defer func() {
+		if last != nil {
+			t.Logf("%s: at the last check, %v", what, last)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}()
+	testutil.WaitFor(t, timeout, what, func() bool {
+		last = check()
+		return last == nil
+	})
 }
 
 func (c *testCluster) stable() bool {

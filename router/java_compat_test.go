@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -147,18 +148,15 @@ func waitJavaNodes(t *testing.T, nodes []*javaNode, partitions int32, want map[s
 	for _, n := range nodes {
 		byID[n.id] = n
 	}
-	why := "not checked"
-	settled := func() bool {
+	waitErr(t, timeout, "nodes not settled", func() error {
 		gen := nodes[0].bal.Table().Generation()
 		for _, n := range nodes {
 			tb := n.bal.Table()
 			if tb.Generation() != gen || len(tb.Members()) != len(nodes) {
-				why = fmt.Sprintf("%s: generation %d with %d members", n.id, tb.Generation(), len(tb.Members()))
-				return false
+				return fmt.Errorf("%s: generation %d with %d members", n.id, tb.Generation(), len(tb.Members()))
 			}
 			if !n.e.Ready() {
-				why = n.id + " not ready"
-				return false
+				return errors.New(n.id + " not ready")
 			}
 		}
 		tb := nodes[0].bal.Table()
@@ -166,25 +164,16 @@ func waitJavaNodes(t *testing.T, nodes []*javaNode, partitions int32, want map[s
 			for p := int32(0); p < partitions; p++ {
 				o, ok := tb.Owner(topic, p)
 				if !ok || byID[o.NodeID] == nil {
-					why = fmt.Sprintf("%s/%d has no running owner", topic, p)
-					return false
+					return fmt.Errorf("%s/%d has no running owner", topic, p)
 				}
 				got, err := byID[o.NodeID].e.Count(state.Partition{Topic: topic, Partition: p})
 				if err != nil || got != counts[p] {
-					why = fmt.Sprintf("%s/%d at %s: %d keys (%v), want %d", topic, p, o.NodeID, got, err, counts[p])
-					return false
+					return fmt.Errorf("%s/%d at %s: %d keys (%v), want %d", topic, p, o.NodeID, got, err, counts[p])
 				}
 			}
 		}
-		return true
-	}
-	deadline := time.Now().Add(timeout)
-	for !settled() {
-		if time.Now().After(deadline) {
-			t.Fatalf("nodes not settled after %s: %s", timeout, why)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestJavaProducedKeys: data produced by Kafka's own Java producer with
@@ -326,16 +315,6 @@ func TestJavaProducedKeys(t *testing.T) {
 	t.Logf("%d string keys and %d long keys found through each of %d nodes (%d lookups, %d forwarded, in %s)",
 		len(suites[0].recs), len(suites[1].recs), len(nodes),
 		len(nodes)*(len(suites[0].recs)+len(suites[1].recs)), forwarded, time.Since(start).Round(time.Millisecond))
-}
-
-// keyText is the text form of a key in an answer: a JSON string's content,
-// or a JSON number as written.
-func keyText(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return string(raw)
 }
 
 func sortedCounts(m map[int32]int64) []int64 {

@@ -8,18 +8,16 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/serde"
 	"github.com/iqengine/iqengine/state"
@@ -174,21 +172,25 @@ func TestForwardedDeadlineAnswersLikeTheOwner(t *testing.T) {
 // timeout (a call to the owner that waits for it up to the deadline), await
 // reports the partitions that did not serve, not the deadline's bare
 // context error, which would answer 500.
+// It runs in a synctest bubble: the first try's wait for the deadline
+// takes no real time.
 func TestAwaitDeadlineDuringFirstTry(t *testing.T) {
-	p := state.Partition{Topic: "orders", Partition: 7}
-	tries := 0
-	_, waited, err := await(context.Background(), 50*time.Millisecond, func(_ context.Context, deadline time.Time) (struct{}, error) {
-		tries++
-		time.Sleep(time.Until(deadline))
-		return struct{}{}, &waitError{p, "owner n2 did not answer before the deadline"}
+	synctest.Test(t, func(t *testing.T) {
+		p := state.Partition{Topic: "orders", Partition: 7}
+		tries := 0
+		_, waited, err := await(context.Background(), 50*time.Millisecond, func(_ context.Context, deadline time.Time) (struct{}, error) {
+			tries++
+			time.Sleep(time.Until(deadline))
+			return struct{}{}, &waitError{p, "owner n2 did not answer before the deadline"}
+		})
+		var ue *unavailableError
+		if !errors.As(err, &ue) || len(ue.partitions) != 1 || ue.partitions[0].Topic != p.Topic || ue.partitions[0].Partition != p.Partition {
+			t.Fatalf("after %d tries: %v (%T), want an *unavailableError naming %s", tries, err, err, p)
+		}
+		if tries != 1 || waited != 50*time.Millisecond {
+			t.Errorf("%d tries, waited %v; want 1 try that took the whole 50ms", tries, waited)
+		}
 	})
-	var ue *unavailableError
-	if !errors.As(err, &ue) || len(ue.partitions) != 1 || ue.partitions[0].Topic != p.Topic || ue.partitions[0].Partition != p.Partition {
-		t.Fatalf("after %d tries: %v (%T), want an *unavailableError naming %s", tries, err, err, p)
-	}
-	if waited < 50*time.Millisecond {
-		t.Errorf("waited %v, less than the timeout", waited)
-	}
 }
 
 // TestOverlongPeerAnswerFails has n2 answer n1's internal calls with pages
@@ -294,55 +296,4 @@ func TestOverlongPeerAnswerFails(t *testing.T) {
 	wantOverlong("scan", httpGet(t, n1.URL+"/v1/stores/orders/keys?limit=1000"))
 	wantOverlong("lookup of "+remoteKey, httpGet(t, n1.URL+"/v1/stores/orders/keys/"+remoteKey))
 	wantOverlong("count", httpGet(t, n1.URL+"/v1/stores/orders/count"))
-}
-
-// TestClosedStoreIsNotServing: a read that fails with state.ErrClosed (the
-// node's store closed under a query, as its shutdown does) is routed as a
-// partition that does not serve here, never answered as a 500. A query
-// waits for another owner and, when none serves before its deadline,
-// answers 503 partition-unavailable with Retry-After and the partition; a
-// call from a peer answers 421 at once, which makes the peer refresh its
-// routing table and ask again. (Reads only meet ErrClosed in the instant
-// between the engine's serving check and the store's, so this asks the
-// router's decisions directly, of a node that knows no other owner.)
-func TestClosedStoreIsNotServing(t *testing.T) {
-	str, _ := serde.Lookup("string")
-	e, err := engine.Open(engine.Config{
-		NodeID: "n1",
-		Stores: []state.Store{{Name: "orders", Topic: "orders", Key: str, Value: str}},
-		Store:  store.Options{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 1 << 20},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
-	h := New(Options{Engine: e, Timeout: time.Second, MaxTimeout: time.Second, DefaultLimit: 10, MaxLimit: 10})
-	p := state.Partition{Topic: "orders", Partition: 3}
-	closed := fmt.Errorf("engine: %w", state.ErrClosed)
-
-	// A query: 503 at its deadline, naming the partition.
-	_, _, err = await(context.Background(), 50*time.Millisecond, func(context.Context, time.Time) (struct{}, error) {
-		_, local, err := h.route(p, closed, 0)
-		if local {
-			return struct{}{}, closed
-		}
-		return struct{}{}, err
-	})
-	rec := httptest.NewRecorder()
-	h.queryError(rec, httptest.NewRequest(http.MethodGet, "/v1/stores/orders/keys/k", nil), err, "key")
-	a := answer{rec.Code, rec.Result().Header, rec.Body.Bytes()}
-	if got, ok := unavailable(t, "a query whose read met a closed store", a, "orders"); ok && !slices.Equal(got, []int32{3}) {
-		t.Errorf("503 names partitions %v, want [3]: %s", got, a.body)
-	}
-
-	// A call from a peer: 421, through the public and the internal
-	// endpoints' paths alike.
-	var no *notOwnerError
-	if _, local, err := h.route(p, closed, 1); local || !errors.As(err, &no) {
-		t.Errorf("forwarded query whose read met a closed store: local %v, %v; want a *notOwnerError", local, err)
-	}
-	req := httptest.NewRequest(http.MethodGet, "/v1/internal/stores/orders/partitions/3/get", nil)
-	if _, err := localOnly(h, req, p, time.Second, func() (int, error) { return 0, closed }); !errors.As(err, &no) {
-		t.Errorf("internal call whose read met a closed store: %v; want a *notOwnerError", err)
-	}
 }

@@ -21,7 +21,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/serde"
 )
 
@@ -77,6 +79,7 @@ type lookupLoad struct {
 	resent   []lookupSample  // requests re-sent because their node stopped
 	draining map[string]bool // nodes the clients no longer pick
 	inFlight map[string]int  // node -> requests sent to it and not yet answered
+	answered *sync.Cond      // on mu: a request in flight was answered
 }
 
 func newLookupLoad(c *testCluster) *lookupLoad {
@@ -90,6 +93,7 @@ func newLookupLoad(c *testCluster) *lookupLoad {
 		draining: map[string]bool{},
 		inFlight: map[string]int{},
 	}
+	l.answered = sync.NewCond(&l.mu)
 	empty := ""
 	l.query.Store(&empty)
 	l.phase.Store(1)
@@ -214,6 +218,7 @@ func (l *lookupLoad) release(id string) {
 	l.mu.Lock()
 	l.inFlight[id]--
 	l.mu.Unlock()
+	l.answered.Broadcast()
 }
 
 // drain makes the clients stop picking node id and waits until the requests
@@ -221,16 +226,10 @@ func (l *lookupLoad) release(id string) {
 // it is stopped.
 func (l *lookupLoad) drain(id string) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.draining[id] = true
-	l.mu.Unlock()
-	for {
-		l.mu.Lock()
-		n := l.inFlight[id]
-		l.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		time.Sleep(time.Millisecond)
+	for l.inFlight[id] > 0 {
+		l.answered.Wait()
 	}
 }
 
@@ -451,10 +450,10 @@ func TestQueriesSurviveRebalances(t *testing.T) {
 	t.Logf("whole load: %v", time.Since(t0).Round(time.Millisecond))
 }
 
-// TestCursorScanWhilePartitionsMove pages through a full scan, 25 keys at a
+// TestScanPagesWhilePartitionsMove pages through a full scan, 25 keys at a
 // time, through one node while a node joins and another leaves between
 // pages: the cursor names no node, so every key comes exactly once, in order.
-func TestCursorScanWhilePartitionsMove(t *testing.T) {
+func TestScanPagesWhilePartitionsMove(t *testing.T) {
 	c := newTestCluster(t, 12, 1000)
 	for _, id := range []string{"n1", "n2", "n3"} {
 		c.start(id)
@@ -464,13 +463,10 @@ func TestCursorScanWhilePartitionsMove(t *testing.T) {
 	gen := func() int32 { return n1.bal.Table().Generation() }
 	startGen := gen()
 
-	// waitGen waits (a bounded time) for n1's routing table to change, so
-	// the next pages are asked while partitions move.
+	// waitGen waits for n1's routing table to change, so the next pages
+	// are asked while partitions move.
 	waitGen := func(from int32) {
-		deadline := time.Now().Add(20 * time.Second)
-		for gen() == from && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
+		testutil.WaitFor(t, 20*time.Second, "n1's routing table did not change", func() bool { return gen() != from })
 	}
 
 	var stopping sync.WaitGroup
@@ -602,6 +598,108 @@ func doRequest(t *testing.T, client *http.Client, req *http.Request) answer {
 	return answer{resp.StatusCode, resp.Header, body}
 }
 
+// forwarding is the fixture of TestForwardingIsBoundedAndSafe: three nodes
+// over 12 partitions, a trap server that no node may ever call, and a key
+// that is the trap's address.
+type forwarding struct {
+	c       *testCluster
+	n1      *testNode
+	table   *cluster.Table // n1's
+	trap    *httptest.Server
+	trapKey string
+	// away is a key of partition awayP, which n1 does not own and owner
+	// does; home is a key of a partition n1 owns.
+	away, home string
+	awayP      int32
+	owner      *testNode
+	client     *http.Client // follows no redirect
+
+	trapped []string // requests the trap received
+	mu      sync.Mutex
+}
+
+func newForwarding(t *testing.T) *forwarding {
+	f := &forwarding{}
+	f.trap = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.trapped = append(f.trapped, r.Method+" "+r.URL.String())
+		f.mu.Unlock()
+		http.Error(w, "trapped", http.StatusTeapot)
+	}))
+	t.Cleanup(f.trap.Close)
+	c := newTestCluster(t, 12, 300)
+	f.c = c
+	// A key that is an address of the trap: only data.
+	f.trapKey = f.trap.URL + "/steal"
+	c.want[f.trapKey] = `{"trap":true}`
+	testkafka.Produce(t, c.b.Client(t), &kgo.Record{Topic: c.topic, Key: []byte(f.trapKey), Value: []byte(c.want[f.trapKey])})
+	for _, id := range []string{"n1", "n2", "n3"} {
+		c.start(id)
+	}
+	c.waitStable(60 * time.Second)
+	f.n1 = c.node("n1")
+	f.table = f.n1.bal.Table()
+	for _, k := range c.keys() {
+		o, ok := f.table.Owner(c.topic, serde.Partition([]byte(k), c.partitions))
+		if !ok {
+			t.Fatalf("no owner for %s in a stable cluster", k)
+		}
+		switch {
+		case o.NodeID != "n1" && f.away == "":
+			f.away, f.owner = k, c.node(o.NodeID)
+		case o.NodeID == "n1" && f.home == "":
+			f.home = k
+		}
+	}
+	if f.away == "" || f.home == "" {
+		t.Fatal("n1 owns all or none of the partitions")
+	}
+	f.awayP = serde.Partition([]byte(f.away), c.partitions)
+	f.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	t.Cleanup(f.client.CloseIdleConnections)
+	return f
+}
+
+// lookup is a request for key through the node at nodeURL.
+func (f *forwarding) lookup(t *testing.T, nodeURL, key string) *http.Request {
+	req, err := http.NewRequest(http.MethodGet, nodeURL+"/v1/stores/orders/keys/"+key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// wantValue checks that a is the answer for key with its produced value.
+func (f *forwarding) wantValue(t *testing.T, what string, a answer, key string) {
+	t.Helper()
+	var got struct {
+		Key   string          `json:"key"`
+		Value json.RawMessage `json:"value"`
+	}
+	if a.status != http.StatusOK {
+		t.Errorf("%s: %d %s", what, a.status, a.body)
+		return
+	}
+	a.decode(t, &got)
+	if got.Key != key || string(got.Value) != f.c.want[key] {
+		t.Errorf("%s: wrong answer %s", what, a.body)
+	}
+}
+
+// wantKind checks that a is a problem of kind with status.
+func wantKind(t *testing.T, what string, a answer, status int, kind string) {
+	t.Helper()
+	var p problem
+	if a.status != status {
+		t.Errorf("%s: %d %s, want %d %s", what, a.status, a.body, status, kind)
+		return
+	}
+	a.decode(t, &p)
+	if p.Type != problemTypePrefix+kind {
+		t.Errorf("%s: problem type %q, want %q", what, p.Type, problemTypePrefix+kind)
+	}
+}
+
 // TestForwardingIsBoundedAndSafe checks that a node forwards a request at
 // most once (a request that says it was forwarded is answered 421, not
 // forwarded again, and the internal endpoints never forward nor wait for a
@@ -610,160 +708,86 @@ func doRequest(t *testing.T, client *http.Client, req *http.Request) answer {
 // query parameters, the key, an absolute request URI) makes it call an
 // address of the client's choosing.
 func TestForwardingIsBoundedAndSafe(t *testing.T) {
-	var trapped atomic.Int64
-	var trappedMu sync.Mutex
-	var trappedReqs []string
-	trap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		trapped.Add(1)
-		trappedMu.Lock()
-		trappedReqs = append(trappedReqs, r.Method+" "+r.URL.String())
-		trappedMu.Unlock()
-		http.Error(w, "trapped", http.StatusTeapot)
-	}))
-	defer trap.Close()
+	f := newForwarding(t)
+	c, n1, away, home, awayP, owner, client, trap := f.c, f.n1, f.away, f.home, f.awayP, f.owner, f.client, f.trap
 	trapHost := strings.TrimPrefix(trap.URL, "http://")
 
-	c := newTestCluster(t, 12, 300)
-	// A key that is an address of the trap: only data.
-	trapKey := trap.URL + "/steal"
-	c.want[trapKey] = `{"trap":true}`
-	testkafka.Produce(t, c.b.Client(t), &kgo.Record{Topic: c.topic, Key: []byte(trapKey), Value: []byte(c.want[trapKey])})
-	for _, id := range []string{"n1", "n2", "n3"} {
-		c.start(id)
-	}
-	c.waitStable(60 * time.Second)
-	n1 := c.node("n1")
-	table := n1.bal.Table()
-	var away, home string // keys of a partition n1 does not own, and of one it owns
-	var awayOwner string
-	for _, k := range c.keys() {
-		o, ok := table.Owner(c.topic, serde.Partition([]byte(k), c.partitions))
-		if !ok {
-			t.Fatalf("no owner for %s in a stable cluster", k)
+	t.Run("a lookup through a non-owner is one internal get on the owner", func(t *testing.T) {
+		before := metricRequests(t, owner, "internal-get")
+		f.wantValue(t, "plain lookup", doRequest(t, client, f.lookup(t, n1.URL, away)), away)
+		if after := metricRequests(t, owner, "internal-get"); after != before+1 {
+			t.Fatalf("a forwarded lookup made %v internal gets on the owner %s, want 1", after-before, owner.id)
 		}
-		switch {
-		case o.NodeID != "n1" && away == "":
-			away, awayOwner = k, o.NodeID
-		case o.NodeID == "n1" && home == "":
-			home = k
-		}
-	}
-	if away == "" || home == "" {
-		t.Fatal("n1 owns all or none of the partitions")
-	}
-	awayP := serde.Partition([]byte(away), c.partitions)
-	owner := c.node(awayOwner)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	defer client.CloseIdleConnections()
+	})
 
-	lookup := func(nodeURL, key string) *http.Request {
-		req, err := http.NewRequest(http.MethodGet, nodeURL+"/v1/stores/orders/keys/"+key, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return req
-	}
-	wantValue := func(what string, a answer, key string) {
-		t.Helper()
-		var got struct {
-			Key   string          `json:"key"`
-			Value json.RawMessage `json:"value"`
-		}
-		if a.status != http.StatusOK {
-			t.Errorf("%s: %d %s", what, a.status, a.body)
-			return
-		}
-		a.decode(t, &got)
-		if got.Key != key || string(got.Value) != c.want[key] {
-			t.Errorf("%s: wrong answer %s", what, a.body)
-		}
-	}
-	wantProblem := func(what string, a answer, status int, kind string) {
-		t.Helper()
-		var p problem
-		if a.status != status {
-			t.Errorf("%s: %d %s, want %d %s", what, a.status, a.body, status, kind)
-			return
-		}
-		a.decode(t, &p)
-		if p.Type != problemTypePrefix+kind {
-			t.Errorf("%s: problem type %q, want %q", what, p.Type, problemTypePrefix+kind)
-		}
-	}
-
-	// The counters see forwarding: a plain lookup of away through n1 is one
-	// internal get on its owner.
-	before := metricRequests(t, owner, "internal-get")
-	wantValue("plain lookup", doRequest(t, client, lookup(n1.URL, away)), away)
-	if after := metricRequests(t, owner, "internal-get"); after != before+1 {
-		t.Fatalf("a forwarded lookup made %v internal gets on the owner %s, want 1", after-before, awayOwner)
-	}
-
-	// A lookup that says it was forwarded already is not forwarded again:
-	// 421 at once, with n1's routing generation.
-	calls := internalCalls(t, c)
-	req := lookup(n1.URL, away)
-	req.Header.Set(hopsHeader, "1")
-	start := time.Now()
-	a := doRequest(t, client, req)
-	took := time.Since(start)
-	wantProblem("lookup with "+hopsHeader+": 1 on a non-owner", a, http.StatusMisdirectedRequest, probNotOwner)
-	if g := a.header.Get(generationHeader); g != strconv.Itoa(int(table.Generation())) {
-		t.Errorf("421 with %s %q, want %d", generationHeader, g, table.Generation())
-	}
-	if took > 2*time.Second {
-		t.Errorf("421 after %v: it waited", took)
-	}
-	if now := internalCalls(t, c); !maps.Equal(now, calls) {
-		t.Errorf("a lookup with %s: 1 was forwarded: internal calls %v, before %v", hopsHeader, now, calls)
-	}
-	// Of a key it owns, the node answers itself.
-	req = lookup(n1.URL, home)
-	req.Header.Set(hopsHeader, "1")
-	wantValue("lookup with "+hopsHeader+": 1 on the owner", doRequest(t, client, req), home)
-
-	// The internal endpoints asked of a non-owner answer 421 at once, even
-	// with a long timeout, and call nobody.
-	calls = internalCalls(t, c)
-	key := base64.RawURLEncoding.EncodeToString([]byte(away))
-	for _, path := range []string{
-		fmt.Sprintf("/v1/internal/stores/orders/partitions/%d/get?key=%s", awayP, key),
-		fmt.Sprintf("/v1/internal/stores/orders/partitions/%d/get?key=%s&timeout=30s", awayP, key),
-		fmt.Sprintf("/v1/internal/stores/orders/partitions/%d/scan?limit=10", awayP),
-		fmt.Sprintf("/v1/internal/stores/orders/partitions/%d/count?timeout=30s", awayP),
-	} {
+	t.Run("a lookup already forwarded once is answered 421 at once, not forwarded", func(t *testing.T) {
+		calls := internalCalls(t, c)
+		req := f.lookup(t, n1.URL, away)
+		req.Header.Set(hopsHeader, "1")
 		start := time.Now()
-		a := httpGet(t, n1.URL+path)
+		a := doRequest(t, client, req)
 		took := time.Since(start)
-		wantProblem(path+" on a non-owner", a, http.StatusMisdirectedRequest, probNotOwner)
+		wantKind(t, "lookup with "+hopsHeader+": 1 on a non-owner", a, http.StatusMisdirectedRequest, probNotOwner)
+		if g := a.header.Get(generationHeader); g != strconv.Itoa(int(f.table.Generation())) {
+			t.Errorf("421 with %s %q, want %d", generationHeader, g, f.table.Generation())
+		}
 		if took > 2*time.Second {
-			t.Errorf("%s: 421 after %v: it waited", path, took)
+			t.Errorf("421 after %v: it waited", took)
 		}
-	}
-	n1Self := []string{"n1 internal-get", "n1 internal-scan", "n1 internal-count"}
-	now := internalCalls(t, c)
-	for k := range now {
-		if !slices.Contains(n1Self, k) && now[k] != calls[k] {
-			t.Errorf("internal calls on a non-owner reached %s: %v -> %v", k, calls[k], now[k])
+		if now := internalCalls(t, c); !maps.Equal(now, calls) {
+			t.Errorf("a lookup with %s: 1 was forwarded: internal calls %v, before %v", hopsHeader, now, calls)
 		}
-	}
-	// The owner answers its partition's internal get.
-	a = httpGet(t, fmt.Sprintf("%s/v1/internal/stores/orders/partitions/%d/get?key=%s", owner.URL, awayP, key))
-	if a.status != http.StatusOK || a.header.Get("Content-Type") != recordsType {
-		t.Errorf("internal get on the owner: %d %s", a.status, a.body)
-	}
+	})
+
+	t.Run("a lookup already forwarded once is answered by the owner", func(t *testing.T) {
+		req := f.lookup(t, n1.URL, home)
+		req.Header.Set(hopsHeader, "1")
+		f.wantValue(t, "lookup with "+hopsHeader+": 1 on the owner", doRequest(t, client, req), home)
+	})
+
+	key := base64.RawURLEncoding.EncodeToString([]byte(away))
+	t.Run("internal endpoints of a non-owner answer 421 at once and call nobody", func(t *testing.T) {
+		calls := internalCalls(t, c)
+		for _, path := range []string{
+			fmt.Sprintf("/v1/internal/stores/orders/partitions/%d/get?key=%s", awayP, key),
+			fmt.Sprintf("/v1/internal/stores/orders/partitions/%d/get?key=%s&timeout=30s", awayP, key),
+			fmt.Sprintf("/v1/internal/stores/orders/partitions/%d/scan?limit=10", awayP),
+			fmt.Sprintf("/v1/internal/stores/orders/partitions/%d/count?timeout=30s", awayP),
+		} {
+			start := time.Now()
+			a := httpGet(t, n1.URL+path)
+			took := time.Since(start)
+			wantKind(t, path+" on a non-owner", a, http.StatusMisdirectedRequest, probNotOwner)
+			if took > 2*time.Second {
+				t.Errorf("%s: 421 after %v: it waited", path, took)
+			}
+		}
+		n1Self := []string{"n1 internal-get", "n1 internal-scan", "n1 internal-count"}
+		now := internalCalls(t, c)
+		for k := range now {
+			if !slices.Contains(n1Self, k) && now[k] != calls[k] {
+				t.Errorf("internal calls on a non-owner reached %s: %v -> %v", k, calls[k], now[k])
+			}
+		}
+	})
+
+	t.Run("the owner answers its partition's internal get", func(t *testing.T) {
+		a := httpGet(t, fmt.Sprintf("%s/v1/internal/stores/orders/partitions/%d/get?key=%s", owner.URL, awayP, key))
+		if a.status != http.StatusOK || a.header.Get("Content-Type") != recordsType {
+			t.Errorf("internal get on the owner: %d %s", a.status, a.body)
+		}
+	})
 
 	// Spoofing: no header, Host, query parameter, key or request URI
 	// makes a node call the trap.
-	type spoof struct {
+	spoofs := []struct {
 		name   string
 		header map[string]string
 		host   string // Host override
 		query  string
 		status int
 		kind   string // problem type of a non-200
-	}
-	spoofs := []spoof{
+	}{
 		{name: "X-Forwarded-Host", header: map[string]string{"X-Forwarded-Host": trapHost, "X-Forwarded-Proto": "http", "X-Forwarded-Server": trapHost, "X-Forwarded-For": "127.0.0.1"}, status: 200},
 		{name: "Forwarded", header: map[string]string{"Forwarded": "for=127.0.0.1;host=" + trapHost + ";proto=http"}, status: 200},
 		{name: "Host", host: trapHost, status: 200},
@@ -775,8 +799,8 @@ func TestForwardingIsBoundedAndSafe(t *testing.T) {
 		{name: "node=", query: "node=" + url.QueryEscape(trap.URL), status: 400, kind: probBadParameter},
 		{name: "node= with timeout", query: "timeout=1s&node=" + url.QueryEscape(trapHost), status: 400, kind: probBadParameter},
 	}
-	for _, k := range []string{away, home} {
-		for _, s := range spoofs {
+	for _, s := range spoofs {
+		t.Run("spoofed "+s.name, func(t *testing.T) {
 			// send asks n1 for path with the smuggling attempt s applied.
 			send := func(path string) answer {
 				if s.query != "" {
@@ -798,55 +822,59 @@ func TestForwardingIsBoundedAndSafe(t *testing.T) {
 				}
 				return doRequest(t, client, req)
 			}
-			a := send("/v1/stores/orders/keys/" + k)
-			what := fmt.Sprintf("lookup of %s with %s", k, s.name)
-			if s.status == 200 {
-				wantValue(what, a, k)
-			} else {
-				wantProblem(what, a, s.status, s.kind)
+			for _, k := range []string{away, home} {
+				a := send("/v1/stores/orders/keys/" + k)
+				what := "lookup of " + k
+				if s.status == 200 {
+					f.wantValue(t, what, a, k)
+				} else {
+					wantKind(t, what, a, s.status, s.kind)
+				}
 			}
 			// The same on a scan and a count, which ask every owner.
-			a = send("/v1/stores/orders/keys?limit=1000")
+			a := send("/v1/stores/orders/keys?limit=1000")
 			if s.status == 200 {
 				var p scanPage
 				a.decode(t, &p)
 				if a.status != 200 || len(p.Items) != len(c.want) {
-					t.Errorf("scan with %s: %d, %d items", s.name, a.status, len(p.Items))
+					t.Errorf("scan: %d, %d items", a.status, len(p.Items))
 				}
 			} else {
-				wantProblem("scan with "+s.name, a, s.status, s.kind)
+				wantKind(t, "scan", a, s.status, s.kind)
 			}
 			a = send("/v1/stores/orders/count")
-			switch s.status {
-			case http.StatusOK:
+			if s.status == 200 {
 				var cnt struct{ Count int }
 				a.decode(t, &cnt)
 				if a.status != http.StatusOK || cnt.Count != len(c.want) {
-					t.Errorf("count with %s: %d %s", s.name, a.status, a.body)
+					t.Errorf("count: %d %s", a.status, a.body)
 				}
-			default:
-				wantProblem("count with "+s.name, a, s.status, s.kind)
+			} else {
+				wantKind(t, "count", a, s.status, s.kind)
 			}
-		}
+		})
 	}
-	// The trap's address as the key, plain and escaped, through every node
-	// (so through a non-owner too): it is only a key.
-	for _, id := range c.ids() {
-		n := c.node(id)
-		wantValue("the trap's URL as the key via "+id, doRequest(t, client, lookup(n.URL, trapKey)), trapKey)
-		wantValue("the trap's URL escaped as the key via "+id, doRequest(t, client, lookup(n.URL, url.PathEscape(trapKey))), trapKey)
-	}
-	// An absolute-form request URI naming the trap (the node taken for a
-	// proxy): the node answers it itself.
-	proxyURL, _ := url.Parse(n1.URL)
-	proxied := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
-	defer proxied.CloseIdleConnections()
-	wantValue("absolute-form request URI naming the trap", doRequest(t, proxied, lookup(trap.URL, away)), away)
 
-	if n := trapped.Load(); n != 0 {
-		trappedMu.Lock()
-		defer trappedMu.Unlock()
-		t.Fatalf("the trap received %d requests: %v", n, trappedReqs)
+	t.Run("the trap's URL as the key is only a key, through every node", func(t *testing.T) {
+		for _, id := range c.ids() {
+			n := c.node(id)
+			f.wantValue(t, "the trap's URL as the key via "+id, doRequest(t, client, f.lookup(t, n.URL, f.trapKey)), f.trapKey)
+			f.wantValue(t, "the trap's URL escaped as the key via "+id, doRequest(t, client, f.lookup(t, n.URL, url.PathEscape(f.trapKey))), f.trapKey)
+		}
+	})
+
+	t.Run("an absolute-form request URI naming the trap is answered by the node", func(t *testing.T) {
+		// The node taken for a proxy.
+		proxyURL, _ := url.Parse(n1.URL)
+		proxied := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+		defer proxied.CloseIdleConnections()
+		f.wantValue(t, "absolute-form request URI naming the trap", doRequest(t, proxied, f.lookup(t, trap.URL, away)), away)
+	})
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.trapped) != 0 {
+		t.Fatalf("the trap received %d requests: %v", len(f.trapped), f.trapped)
 	}
 }
 

@@ -1,12 +1,16 @@
 // Package router is the HTTP layer: it parses and validates requests, turns
 // key text into Kafka key bytes with the store's serde, finds the key's
 // partition as Kafka's producer does, waits (retrying with backoff) while
-// that partition restores, and writes answers and RFC 9457 problems.
+// that partition restores, asks the partition's owner when it is another
+// node, and writes answers and RFC 9457 problems. It reads this node's
+// partitions through the Engine interface and knows nothing of Pebble or of
+// how partitions are materialised.
 package router
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,13 +25,52 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/iqengine/iqengine/cluster"
-	"github.com/iqengine/iqengine/engine"
+	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/state"
 )
 
+// Engine is what the HTTP layer needs of the node's engine: its stores,
+// reads of the partitions that serve on this node, and its health.
+// *engine.Engine implements it; the router's tests use an in-memory fake, so
+// that parsing, validation, cursors and rendering are tested without a
+// broker or Pebble.
+//
+// A read of a partition that does not serve here fails with a
+// *state.NotServingError (Status Restoring when it restores here, 0 when it
+// is not assigned here), a read of an absent key with state.ErrNotFound, and
+// any read once the node's store has closed with state.ErrClosed; the router
+// waits, forwards or answers according to which.
+type Engine interface {
+	// NodeID is this node's id, as the routing table names it.
+	NodeID() string
+	// Store is the store of that name; Stores is every store, sorted by
+	// name.
+	Store(name string) (state.Store, bool)
+	Stores() []state.Store
+	// PartitionCount is the number of partitions of a store's topic.
+	PartitionCount(topic string) (int32, error)
+	// Get reads key's record in partition p.
+	Get(p state.Partition, key []byte) (state.Record, error)
+	// NewIterator walks p's records with lower <= key < upper in key
+	// order; a nil bound is open.
+	NewIterator(p state.Partition, lower, upper []byte) (state.Iterator, error)
+	// Count counts p's keys.
+	Count(p state.Partition) (int64, error)
+	// Partitions describes the partitions assigned to this node, sorted by
+	// topic and partition.
+	Partitions() []state.PartitionInfo
+	// Ready reports whether the node has joined its group and every
+	// partition assigned to it serves (/readyz).
+	Ready() bool
+	// Err is why the node failed, or nil while it runs (/healthz).
+	Err() error
+}
+
 // Options configures the handler.
 type Options struct {
-	Engine *engine.Engine
+	// Engine is the node's engine, which the handler reads its own
+	// partitions from.
+	Engine Engine
 	// Timeout is how long a query waits for a partition that does not serve
 	// yet; MaxTimeout caps what ?timeout= may ask for.
 	Timeout    time.Duration
@@ -62,7 +105,7 @@ type Routing interface {
 // Handler serves the HTTP API of one node.
 type Handler struct {
 	o      Options
-	e      *engine.Engine
+	e      Engine
 	log    *slog.Logger
 	mux    *httprouter.Router
 	m      *httpMetrics
@@ -228,96 +271,155 @@ func (h *Handler) deadline(w http.ResponseWriter, r *http.Request, q url.Values)
 	return d, true
 }
 
+// lookup is a validated key lookup.
+type lookup struct {
+	store   state.Store
+	text    string // the key as written in the path
+	key     []byte // its Kafka bytes
+	p       state.Partition
+	timeout time.Duration
+	// transform is the store's transform (nil when it has none) and params
+	// the JSON of its parameters for this query.
+	transform *plugins.Module
+	params    []byte
+}
+
 func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	s, ok := h.storeOf(w, r, ps)
+	req, ok := h.parseLookup(w, r, ps)
 	if !ok {
 		return
 	}
-	q := query(r)
-	if !knownParams(w, r, withoutTransformParams(q), "timeout") {
-		return
-	}
-	tr, params, ok := h.transformOf(w, r, s, q)
-	if !ok {
-		return
-	}
-	text, key, ok := pathKey(w, r, ps, s)
-	if !ok {
-		return
-	}
-	timeout, ok := h.deadline(w, r, q)
-	if !ok {
-		return
-	}
-	n, err := h.e.PartitionCount(s.Topic)
-	if err != nil {
-		writeProblem(w, r, http.StatusInternalServerError, probInternal, err.Error())
-		return
-	}
-	part, ok := partitionOf(w, r, s, key, n)
-	if !ok {
-		return
-	}
-	p := state.Partition{Topic: s.Topic, Partition: part}
-	nhops := hops(r)
-	type found struct {
-		rec      state.Record
-		servedBy string
-	}
-	got, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) (found, error) {
-		rec, err := h.e.Get(p, key)
-		owner, local, rerr := h.route(p, err, nhops)
-		if local {
-			return found{rec, h.e.NodeID()}, err
-		}
-		if rerr != nil {
-			return found{}, rerr
-		}
-		rec, err = h.remoteGet(ctx, deadline, owner, s, p, key)
-		return found{rec, owner.NodeID}, err
-	})
-	rec := got.rec
+	rec, servedBy, waited, err := h.fetchRecord(r, &req)
 	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
 	if err != nil {
-		h.queryError(w, r, err, "key "+strconv.Quote(text))
+		h.queryError(w, r, err, "key "+strconv.Quote(req.text))
 		return
 	}
-	buf := make([]byte, 0, 256+len(rec.Value))
-	buf = append(buf, `{"key":`...)
-	keyStart := len(buf)
-	if buf, err = s.Key.AppendJSON(buf, rec.Key); err != nil {
+	rd, err := renderRecord(req.store, rec)
+	if err != nil {
 		if !pluginProblem(w, r, err) {
-			writeProblem(w, r, http.StatusInternalServerError, probUndecodable, "stored key at offset "+strconv.FormatInt(rec.Offset, 10)+" does not decode as "+s.Key.Name()+": "+err.Error())
+			writeProblem(w, r, http.StatusInternalServerError, probUndecodable, err.Error())
 		}
 		return
 	}
-	keyEnd := len(buf)
-	buf = append(buf, `,"value":`...)
-	valueStart := len(buf)
-	if buf, err = s.Value.AppendJSON(buf, rec.Value); err != nil {
-		if !pluginProblem(w, r, err) {
-			writeProblem(w, r, http.StatusInternalServerError, probUndecodable, "value at offset "+strconv.FormatInt(rec.Offset, 10)+" does not decode as "+s.Value.Name()+": "+err.Error())
-		}
-		return
-	}
-	if tr != nil {
-		var keep bool
-		if buf, keep, err = transformOne(tr, params, buf, keyStart, keyEnd, valueStart); err != nil {
+	if req.transform != nil {
+		keep, err := rd.transform(req.transform, req.params)
+		if err != nil {
 			pluginProblem(w, r, err)
 			return
 		}
 		if !keep {
-			writeProblem(w, r, http.StatusNotFound, probFiltered, "key "+strconv.Quote(text)+" is in the store, but the transform "+tr.Name()+" filtered it out")
+			writeProblem(w, r, http.StatusNotFound, probFiltered, "key "+strconv.Quote(req.text)+" is in the store, but the transform "+req.transform.Name()+" filtered it out")
 			return
 		}
 	}
-	buf = appendMeta(buf, p.Partition, rec)
+	buf := appendMeta(rd.buf, req.p.Partition, rec)
 	buf = append(buf, `,"served_by":`...)
-	buf = strconv.AppendQuote(buf, got.servedBy)
+	buf = strconv.AppendQuote(buf, servedBy)
 	buf = append(buf, "}\n"...)
-	w.Header().Set(servedByHeader, got.servedBy)
+	w.Header().Set(servedByHeader, servedBy)
 	w.Header().Set("Content-Type", jsonContentType)
 	_, _ = w.Write(buf)
+}
+
+// parseLookup validates a key lookup: the store, the query parameters, the
+// key and its partition.
+func (h *Handler) parseLookup(w http.ResponseWriter, r *http.Request, ps httprouter.Params) (lookup, bool) {
+	req := lookup{}
+	s, ok := h.storeOf(w, r, ps)
+	if !ok {
+		return req, false
+	}
+	req.store = s
+	q := query(r)
+	if !knownParams(w, r, withoutTransformParams(q), "timeout") {
+		return req, false
+	}
+	if req.transform, req.params, ok = h.transformOf(w, r, s, q); !ok {
+		return req, false
+	}
+	if req.text, req.key, ok = pathKey(w, r, ps, s); !ok {
+		return req, false
+	}
+	if req.timeout, ok = h.deadline(w, r, q); !ok {
+		return req, false
+	}
+	n, err := h.e.PartitionCount(s.Topic)
+	if err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, probInternal, err.Error())
+		return req, false
+	}
+	part, ok := partitionOf(w, r, s, req.key, n)
+	if !ok {
+		return req, false
+	}
+	req.p = state.Partition{Topic: s.Topic, Partition: part}
+	return req, true
+}
+
+// fetchRecord reads the key's record, here or from its partition's owner,
+// waiting while the partition has no serving owner; it returns who served
+// it and how long it waited.
+func (h *Handler) fetchRecord(r *http.Request, req *lookup) (state.Record, string, time.Duration, error) {
+	type found struct {
+		rec      state.Record
+		servedBy string
+	}
+	rd, p, nhops := recordRead{h, req.store, req.key}, req.p, hops(r)
+	got, waited, err := await(r.Context(), req.timeout, func(ctx context.Context, deadline time.Time) (found, error) {
+		rec, servedBy, err := readPartition(ctx, deadline, h, nhops, rd, p)
+		return found{rec, servedBy}, err
+	})
+	return got.rec, got.servedBy, waited, err
+}
+
+// recordRead reads the record of one key of store s.
+type recordRead struct {
+	h   *Handler
+	s   state.Store
+	key []byte
+}
+
+func (rd recordRead) local(p state.Partition) (state.Record, error) { return rd.h.e.Get(p, rd.key) }
+
+func (rd recordRead) remote(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition) (state.Record, error) {
+	return rd.h.remoteGet(ctx, deadline, owner, rd.s, p, rd.key)
+}
+
+// renderedRecord is the start of a record's JSON answer, `{"key":K,"value":V`,
+// with where K and V are, for the transform.
+type renderedRecord struct {
+	buf                          []byte
+	keyStart, keyEnd, valueStart int
+}
+
+// renderRecord renders rec's key and value with the store's serdes. A key
+// or value the serde cannot decode is an error saying which, at what
+// offset (a plugin's error stays a *plugins.Error).
+func renderRecord(s state.Store, rec state.Record) (renderedRecord, error) {
+	rd := renderedRecord{buf: make([]byte, 0, 256+len(rec.Value))}
+	var err error
+	rd.buf = append(rd.buf, `{"key":`...)
+	rd.keyStart = len(rd.buf)
+	if rd.buf, err = s.Key.AppendJSON(rd.buf, rec.Key); err != nil {
+		return rd, fmt.Errorf("stored key at offset %d does not decode as %s: %w", rec.Offset, s.Key.Name(), err)
+	}
+	rd.keyEnd = len(rd.buf)
+	rd.buf = append(rd.buf, `,"value":`...)
+	rd.valueStart = len(rd.buf)
+	if rd.buf, err = s.Value.AppendJSON(rd.buf, rec.Value); err != nil {
+		return rd, fmt.Errorf("value at offset %d does not decode as %s: %w", rec.Offset, s.Value.Name(), err)
+	}
+	return rd, nil
+}
+
+// transform runs tr on the record, replacing its value with the
+// transform's output, and reports whether the transform kept it.
+func (rd *renderedRecord) transform(tr *plugins.Module, params []byte) (bool, error) {
+	var keep bool
+	var err error
+	rd.buf, keep, err = transformOne(tr, params, rd.buf, rd.keyStart, rd.keyEnd, rd.valueStart)
+	return keep, err
 }
 
 // appendMeta appends the partition, offset and timestamp fields of rec.

@@ -13,11 +13,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/state"
 )
@@ -70,6 +70,18 @@ func (c *cursor) start(p int32) []byte {
 		return append(bytes.Clone(c.Key), 0) // the smallest key after Key
 	}
 	return c.Key
+}
+
+// lowerOf is where partition p's records of the scan start: the scan's
+// lower bound, or after the cursor when that is later.
+func (req *scanRequest) lowerOf(p int32) []byte {
+	lower := req.lower
+	if req.after != nil {
+		if s := req.after.start(p); lower == nil || bytes.Compare(s, lower) > 0 {
+			lower = s
+		}
+	}
+	return lower
 }
 
 // parseScan validates the scan parameters: from and to (inclusive, as in
@@ -205,47 +217,41 @@ func (h *Handler) openAll(ctx context.Context, deadline time.Time, req *scanRequ
 	if err != nil {
 		return nil, err
 	}
-	iters := make([]*partIter, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for p := int32(0); p < n; p++ {
-		lower := req.lower
-		if req.after != nil {
-			if s := req.after.start(p); lower == nil || bytes.Compare(s, lower) > 0 {
-				lower = s
-			}
-		}
-		id := state.Partition{Topic: req.store.Topic, Partition: p}
-		it, err := h.e.NewIterator(id, lower, req.upper)
-		owner, local, rerr := h.route(id, err, nhops)
-		switch {
-		case local && err == nil:
-			iters[p] = &partIter{p: p, it: it}
-		case local:
-			errs[p] = err
-		case rerr != nil:
-			errs[p] = rerr
-		default:
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				recs, more, err := h.remotePage(ctx, deadline, owner, req.store, id, lower, req.upper, req.limit)
-				iters[p], errs[p] = &partIter{p: p, it: &page{recs: recs, more: more}}, err
-			}()
-		}
-	}
-	wg.Wait()
+	iters, err := gatherPartitions(ctx, deadline, h, nhops, pageRead{h, req}, req.store.Topic, n)
 	opened := iters[:0]
-	for p, it := range iters {
-		if it != nil && errs[p] == nil {
+	for _, it := range iters {
+		if it != nil {
 			opened = append(opened, it)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		closeAll(opened)
 		return nil, err
 	}
 	return opened, nil
+}
+
+// pageRead opens one partition's records of a scan.
+type pageRead struct {
+	h   *Handler
+	req *scanRequest
+}
+
+func (rd pageRead) local(p state.Partition) (*partIter, error) {
+	it, err := rd.h.e.NewIterator(p, rd.req.lowerOf(p.Partition), rd.req.upper)
+	if err != nil {
+		return nil, err
+	}
+	return &partIter{p: p.Partition, it: it}, nil
+}
+
+func (rd pageRead) remote(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition) (*partIter, error) {
+	req := rd.req
+	recs, more, err := rd.h.remotePage(ctx, deadline, owner, req.store, p, req.lowerOf(p.Partition), req.upper, req.limit)
+	if err != nil {
+		return nil, err
+	}
+	return &partIter{p: p.Partition, it: &page{recs: recs, more: more}}, nil
 }
 
 func closeAll(iters []*partIter) {
@@ -499,32 +505,12 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	}
 	nhops := hops(r)
 	total, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) (int64, error) {
-		counts := make([]int64, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for p := int32(0); p < n; p++ {
-			id := state.Partition{Topic: s.Topic, Partition: p}
-			c, err := h.e.Count(id)
-			owner, local, rerr := h.route(id, err, nhops)
-			switch {
-			case local:
-				counts[p], errs[p] = c, err
-			case rerr != nil:
-				errs[p] = rerr
-			default:
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					counts[p], errs[p] = h.remoteCount(ctx, deadline, owner, s, id)
-				}()
-			}
-		}
-		wg.Wait()
+		counts, err := gatherPartitions(ctx, deadline, h, nhops, countRead{h, s}, s.Topic, n)
 		var total int64
 		for _, c := range counts {
 			total += c
 		}
-		return total, errors.Join(errs...)
+		return total, err
 	})
 	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
 	if err != nil {
@@ -532,6 +518,18 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"store": s.Name, "count": total, "approximate": true})
+}
+
+// countRead counts one partition's keys.
+type countRead struct {
+	h *Handler
+	s state.Store
+}
+
+func (rd countRead) local(p state.Partition) (int64, error) { return rd.h.e.Count(p) }
+
+func (rd countRead) remote(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition) (int64, error) {
+	return rd.h.remoteCount(ctx, deadline, owner, rd.s, p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -181,22 +181,16 @@ func askAll(t *testing.T, c *testCluster, keys []string, last map[string]string)
 // transaction marker when the log ends in one. The ends are read again
 // each time: a transaction's markers are written after EndTransaction
 // returns (by its coordinator, to each partition's leader), so the log may
-// still grow by a marker. It returns what is still missing after timeout,
-// or "".
-func waitCaughtUp(t *testing.T, c *testCluster, timeout time.Duration) string {
+// still grow by a marker.
+func waitCaughtUp(t *testing.T, c *testCluster, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	waitErr(t, timeout, "the nodes did not catch up with the log ends", func() error {
 		ends := c.b.EndOffsets(t, c.topic)
-		why := caughtUp(t, c, ends)
-		if why == "" {
-			return ""
+		if why := caughtUp(t, c, ends); why != "" {
+			return fmt.Errorf("log ends %v: %s", ends, why)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Sprintf("not caught up with the log ends %v after %v: %s", ends, timeout, why)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func caughtUp(t *testing.T, c *testCluster, ends map[int32]int64) string {
@@ -298,6 +292,10 @@ func TestOnlyCommittedValuesAreServed(t *testing.T) {
 		}
 		return a
 	}
+	defer func() { // also when the test fails early
+		stop.Store(true)
+		wg.Wait()
+	}()
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
 		go func() {
@@ -336,7 +334,7 @@ func TestOnlyCommittedValuesAreServed(t *testing.T) {
 		}
 	}
 	produced := time.Since(start)
-	behind := waitCaughtUp(t, c, 30*time.Second)
+	waitCaughtUp(t, c, 30*time.Second)
 	stop.Store(true)
 	wg.Wait()
 	t.Logf("%d records in %d transactions (%d aborted) in %v; caught up %v after the first",
@@ -374,9 +372,6 @@ func TestOnlyCommittedValuesAreServed(t *testing.T) {
 	t.Logf("%d answers (%d while writing, the rest until caught up): %d values checked, %d lookups 404", len(answers), whileWriting, values, notFound)
 	if whileWriting == 0 || values == 0 {
 		t.Errorf("%d answers while writing, %d values: the clients did not overlap the transactions", whileWriting, values)
-	}
-	if behind != "" {
-		t.Fatal(behind)
 	}
 
 	// And now, through every node.
@@ -416,8 +411,6 @@ func TestLogEndingInAMarkerServes(t *testing.T) {
 	for _, id := range []string{"n1", "n2", "n3"} {
 		c.start(id)
 	}
-	if behind := waitCaughtUp(t, c, 30*time.Second); behind != "" {
-		t.Fatal(behind)
-	}
+	waitCaughtUp(t, c, 30*time.Second)
 	askAll(t, c, append(keys, onlyAborted...), w.last)
 }
