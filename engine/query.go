@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/state"
@@ -160,6 +159,3 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	e.mu.Unlock()
 	e.joined.Store(true)
 }
-
-// Admin is the engine's admin client of the brokers (valid after Start).
-func (e *Engine) Admin() *kadm.Client { return e.adm }

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iqengine/iqengine/state"
 	"github.com/sethvargo/go-retry"
+
+	"github.com/iqengine/iqengine/state"
 )
 
 // backoff is the retry schedule while a partition does not serve: quick

@@ -46,16 +46,8 @@ const (
 	benchTopic      = "bench"
 )
 
-// benchValue returns a 100-byte JSON document for key; the padding is
-// pseudo-random letters.
-func benchValue(key []byte) []byte {
-	v := fmt.Appendf(make([]byte, 0, benchValueLen), `{"id":%q,"pad":"`, key)
-	rng := rand.New(rand.NewPCG(uint64(len(key)), uint64(serde.Murmur2(key))))
-	for len(v) < benchValueLen-2 {
-		v = append(v, byte('a'+rng.IntN(26)))
-	}
-	return append(v, `"}`...)
-}
+// benchValue is a benchValueLen-byte JSON document for key.
+func benchValue(key []byte) []byte { return testutil.JSONValue(key, benchValueLen) }
 
 func benchKey(i int) string { return fmt.Sprintf("key-%08d", i) }
 

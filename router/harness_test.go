@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/cluster"
@@ -120,11 +121,24 @@ func (c *testCluster) start(id string) *testNode {
 
 // startWith starts a node with options of its own.
 func (c *testCluster) startWith(id string, o nodeOptions) *testNode {
-	t := c.t
+	c.t.Helper()
+	str, _ := serde.Lookup("string")
+	js, _ := serde.Lookup("json")
+	n := startNode(c.t, c.b, c.group, id, []state.Store{{Name: "orders", Topic: c.topic, Key: str, Value: js}}, c.sessionTimeout, o)
+	c.mu.Lock()
+	c.nodes[id] = n
+	c.mu.Unlock()
+	return n
+}
+
+// startNode starts one node of group on b with the given stores: its HTTP
+// server first (its URL goes into the group metadata), then its engine with
+// a static instance id, then its handler. The caller stops it.
+func startNode(t testing.TB, b *testkafka.Broker, group, id string, stores []state.Store, sessionTimeout time.Duration, o nodeOptions) *testNode {
 	t.Helper()
 	var handler atomic.Pointer[Handler]
 	n := &testNode{id: id}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f := n.intercept.Load(); f != nil && (*f)(w, r) {
 			return
 		}
@@ -134,38 +148,38 @@ func (c *testCluster) startWith(id string, o nodeOptions) *testNode {
 		}
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 	}))
-	bal := cluster.NewBalancer(cluster.Member{NodeID: id, URL: srv.URL})
-	str, _ := serde.Lookup("string")
-	js, _ := serde.Lookup("json")
+	n.URL = n.srv.URL
+	n.bal = cluster.NewBalancer(cluster.Member{NodeID: id, URL: n.srv.URL})
 	e, err := engine.Open(engine.Config{
-		ApplicationID:  c.group,
+		ApplicationID:  group,
 		NodeID:         id,
 		InstanceID:     id,
-		Balancer:       bal,
-		Stores:         []state.Store{{Name: "orders", Topic: c.topic, Key: str, Value: js}},
-		Kafka:          append([]kgo.Opt{kgo.SeedBrokers(c.b.Addrs...)}, o.kafka...),
-		SessionTimeout: c.sessionTimeout,
+		Balancer:       n.bal,
+		Stores:         stores,
+		Kafka:          append([]kgo.Opt{kgo.SeedBrokers(b.Addrs...)}, o.kafka...),
+		SessionTimeout: sessionTimeout,
 		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
 	})
 	if err != nil {
+		n.srv.Close()
 		t.Fatal(err)
 	}
+	n.e = e
 	if err := e.Start(context.Background()); err != nil {
+		n.srv.Close()
+		_ = e.Close()
 		t.Fatal(err)
 	}
+	adm := kadm.NewClient(b.Client(t))
 	ho := Options{
-		Engine: e, Routing: bal, Timeout: 10 * time.Second, MaxTimeout: 60 * time.Second, DefaultLimit: 100, MaxLimit: 1000,
-		Refresh: func(ctx context.Context) error { return bal.Refresh(ctx, e.Admin(), c.group) },
+		Engine: e, Routing: n.bal, Timeout: 10 * time.Second, MaxTimeout: 60 * time.Second, DefaultLimit: 100, MaxLimit: 1000,
+		Refresh: func(ctx context.Context) error { return n.bal.Refresh(ctx, adm, group) },
 	}
 	if o.handler != nil {
 		o.handler(&ho)
 	}
-	h := New(ho)
-	handler.Store(h)
-	n.e, n.bal, n.h, n.srv, n.URL = e, bal, h, srv, srv.URL
-	c.mu.Lock()
-	c.nodes[id] = n
-	c.mu.Unlock()
+	n.h = New(ho)
+	handler.Store(n.h)
 	return n
 }
 
@@ -179,12 +193,17 @@ func (c *testCluster) stop(id string) {
 	if n == nil {
 		return
 	}
-	// As the binary does: stop taking requests, then leave the group.
+	n.stop(c.t)
+}
+
+// stop stops the node as the binary does: stop taking requests, then leave
+// the group.
+func (n *testNode) stop(t testing.TB) {
 	n.srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := n.e.Stop(ctx); err != nil {
-		c.t.Logf("stop %s: %v", id, err)
+		t.Logf("stop %s: %v", n.id, err)
 	}
 }
 
@@ -209,23 +228,6 @@ func (c *testCluster) kill(id string) {
 func (c *testCluster) waitStable(timeout time.Duration) {
 	c.t.Helper()
 	testutil.WaitFor(c.t, timeout, fmt.Sprintf("cluster %v not stable", c.ids()), c.stable)
-}
-
-// waitErr is testutil.WaitFor for a check that says why it does not hold
-// yet: it polls until check returns nil, and when the wait fails, check's
-// last error is logged with it.
-func waitErr(t testing.TB, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	var last error
-	defer func() {
-		if last != nil {
-			t.Logf("%s: at the last check, %v", what, last)
-		}
-	}()
-	testutil.WaitFor(t, timeout, what, func() bool {
-		last = check()
-		return last == nil
-	})
 }
 
 func (c *testCluster) stable() bool {

@@ -9,23 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/iqengine/iqengine/cluster"
-	"github.com/iqengine/iqengine/engine"
-	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/serde"
 	"github.com/iqengine/iqengine/state"
 )
@@ -85,70 +79,25 @@ func runJavaProducer(t *testing.T, brokers []string, topic, keyType string, coun
 	return out
 }
 
-// javaNode is one node of TestJavaProducedKeys: engine, balancer and HTTP
-// server, as in harness_test.go but with the two stores of this test.
-type javaNode struct {
-	id  string
-	e   *engine.Engine
-	bal *cluster.Balancer
-	srv *httptest.Server
-}
-
-func startJavaNode(t *testing.T, b *testkafka.Broker, group, id string, stores []state.Store) *javaNode {
+// startJavaNode starts one node of TestJavaProducedKeys: the harness's
+// node with this test's stores.
+func startJavaNode(t *testing.T, b *testkafka.Broker, group, id string, stores []state.Store) *testNode {
 	t.Helper()
-	var handler atomic.Pointer[Handler]
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h := handler.Load(); h != nil {
-			h.ServeHTTP(w, r)
-			return
-		}
-		http.Error(w, "starting", http.StatusServiceUnavailable)
-	}))
-	bal := cluster.NewBalancer(cluster.Member{NodeID: id, URL: srv.URL})
-	e, err := engine.Open(engine.Config{
-		ApplicationID:  group,
-		NodeID:         id,
-		InstanceID:     id,
-		Balancer:       bal,
-		Stores:         stores,
-		Kafka:          []kgo.Opt{kgo.SeedBrokers(b.Addrs...)},
-		SessionTimeout: 6 * time.Second,
-		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
-	})
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	n := &javaNode{id: id, e: e, bal: bal, srv: srv}
-	t.Cleanup(func() {
-		// As the binary does: stop taking requests, then leave the group.
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := e.Stop(ctx); err != nil {
-			t.Logf("stop %s: %v", id, err)
-		}
-	})
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	handler.Store(New(Options{
-		Engine: e, Routing: bal, Timeout: 10 * time.Second, MaxTimeout: 60 * time.Second, DefaultLimit: 100, MaxLimit: 1000,
-		Refresh: func(ctx context.Context) error { return bal.Refresh(ctx, e.Admin(), group) },
-	}))
+	n := startNode(t, b, group, id, stores, 6*time.Second, nodeOptions{})
+	t.Cleanup(func() { n.stop(t) })
 	return n
 }
 
 // waitJavaNodes waits until the nodes agree on one routing table with all
 // of them as members and every partition of every topic is owned by one of
 // them and holds, at its owner, the number of keys Java put there.
-func waitJavaNodes(t *testing.T, nodes []*javaNode, partitions int32, want map[string]map[int32]int64, timeout time.Duration) {
+func waitJavaNodes(t *testing.T, nodes []*testNode, partitions int32, want map[string]map[int32]int64, timeout time.Duration) {
 	t.Helper()
-	byID := map[string]*javaNode{}
+	byID := map[string]*testNode{}
 	for _, n := range nodes {
 		byID[n.id] = n
 	}
-	waitErr(t, timeout, "nodes not settled", func() error {
+	testutil.WaitForNil(t, timeout, "nodes not settled", func() error {
 		gen := nodes[0].bal.Table().Generation()
 		for _, n := range nodes {
 			tb := n.bal.Table()
@@ -267,7 +216,7 @@ func TestJavaProducedKeys(t *testing.T) {
 
 	// Three nodes; every key through every node.
 	group := testkafka.Name(t, "japp")
-	var nodes []*javaNode
+	var nodes []*testNode
 	for _, id := range []string{"n1", "n2", "n3"} {
 		nodes = append(nodes, startJavaNode(t, b, group, id, specs))
 	}

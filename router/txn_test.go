@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/serde"
 )
 
@@ -184,7 +185,7 @@ func askAll(t *testing.T, c *testCluster, keys []string, last map[string]string)
 // still grow by a marker.
 func waitCaughtUp(t *testing.T, c *testCluster, timeout time.Duration) {
 	t.Helper()
-	waitErr(t, timeout, "the nodes did not catch up with the log ends", func() error {
+	testutil.WaitForNil(t, timeout, "the nodes did not catch up with the log ends", func() error {
 		ends := c.b.EndOffsets(t, c.topic)
 		if why := caughtUp(t, c, ends); why != "" {
 			return fmt.Errorf("log ends %v: %s", ends, why)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/iqengine/iqengine/internal/store"
+	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/serde"
 	"github.com/iqengine/iqengine/state"
 )
@@ -28,17 +29,8 @@ const (
 	benchValueLen   = 100
 )
 
-// benchValue returns a 100-byte JSON document for key, as a producer of
-// small JSON records would write; the padding is pseudo-random letters so
-// that blocks do not compress to nothing.
-func benchValue(key []byte) []byte {
-	v := fmt.Appendf(make([]byte, 0, benchValueLen), `{"id":%q,"pad":"`, key)
-	rng := rand.New(rand.NewPCG(uint64(len(key)), uint64(serde.Murmur2(key))))
-	for len(v) < benchValueLen-2 {
-		v = append(v, byte('a'+rng.IntN(26)))
-	}
-	return append(v, `"}`...)
-}
+// benchValue is a benchValueLen-byte JSON document for key.
+func benchValue(key []byte) []byte { return testutil.JSONValue(key, benchValueLen) }
 
 func benchKey(i int) []byte { return fmt.Appendf(nil, "key-%08d", i) }
 

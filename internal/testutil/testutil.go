@@ -6,7 +6,9 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/iqengine/iqengine/config"
+	"github.com/iqengine/iqengine/serde"
 )
 
 // WaitFor polls cond every 20 ms until it holds, and fails t with what
@@ -117,4 +120,17 @@ func NodeConfig(t testing.TB, group string, brokers []string) config.Config {
 	cfg.Storage.CacheSize = 8 << 20
 	cfg.Storage.MemTableSize = 4 << 20
 	return cfg
+}
+
+// JSONValue is a JSON document of size bytes for key, as a producer of
+// small JSON records writes: {"id":key,"pad":"..."} with pseudo-random
+// letters as padding (the same for the same key), so that a store's blocks
+// do not compress to nothing. size must leave room for the key.
+func JSONValue(key []byte, size int) []byte {
+	v := fmt.Appendf(make([]byte, 0, size), `{"id":%q,"pad":"`, key)
+	rng := rand.New(rand.NewPCG(uint64(len(key)), uint64(serde.Murmur2(key))))
+	for len(v) < size-2 {
+		v = append(v, byte('a'+rng.IntN(26)))
+	}
+	return append(v, `"}`...)
 }
