@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -64,15 +65,15 @@ type lookupSample struct {
 func (s lookupSample) latency() time.Duration { return s.done.Sub(s.sent) }
 
 // lookupLoad runs clients that look up random existing keys through random
-// running nodes over real HTTP, and records every answer.
+// running nodes over real HTTP, and records every answer. A request whose
+// node the test stopped or killed under it is sent again (testutil.Load)
+// and kept apart, in resent.
 type lookupLoad struct {
-	c      *testCluster
-	client *http.Client
-	keys   []string
-	phase  atomic.Int32
-	query  atomic.Pointer[string] // query string added to every lookup
-	stop   atomic.Bool
-	wg     sync.WaitGroup
+	*testutil.Load
+	c     *testCluster
+	keys  []string
+	phase atomic.Int32
+	query atomic.Pointer[string] // query string added to every lookup
 
 	mu       sync.Mutex
 	samples  []lookupSample
@@ -82,125 +83,102 @@ type lookupLoad struct {
 	answered *sync.Cond      // on mu: a request in flight was answered
 }
 
+// lookupTag is what a request's answer is judged by.
+type lookupTag struct {
+	key   string
+	phase int
+}
+
 func newLookupLoad(c *testCluster) *lookupLoad {
-	l := &lookupLoad{
-		c: c,
-		client: &http.Client{
-			Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second},
-			Timeout:   30 * time.Second,
-		},
-		keys:     c.keys(),
-		draining: map[string]bool{},
-		inFlight: map[string]int{},
-	}
+	l := &lookupLoad{c: c, keys: c.keys(), draining: map[string]bool{}, inFlight: map[string]int{}}
 	l.answered = sync.NewCond(&l.mu)
 	empty := ""
 	l.query.Store(&empty)
 	l.phase.Store(1)
+	l.Load = &testutil.Load{
+		Client: &http.Client{
+			Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second},
+			Timeout:   30 * time.Second,
+		},
+		Pick: l.pick,
+		Next: func(rng *rand.Rand) (string, any) {
+			k := l.keys[rng.IntN(len(l.keys))]
+			return "/v1/stores/orders/keys/" + k + *l.query.Load(), lookupTag{k, int(l.phase.Load())}
+		},
+		Answer: func(a testutil.Answer) { l.record(&l.samples, l.judge(a)) },
+		Resent: func(a testutil.Answer) { l.record(&l.resent, l.sample(a)) },
+	}
 	return l
 }
 
 // start runs n clients until halt.
 func (l *lookupLoad) start(n int) {
-	for i := 0; i < n; i++ {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for !l.stop.Load() {
-				l.one()
-			}
-		}()
-	}
+	l.Clients = n
+	l.Start(context.Background())
 }
 
 // halt stops the clients and waits for their last queries.
 func (l *lookupLoad) halt() {
-	l.stop.Store(true)
-	l.wg.Wait()
-	l.client.CloseIdleConnections()
+	l.Stop()
+	l.Client.CloseIdleConnections()
 }
 
-// one looks up one random key.
-//
-// The rule for transport errors: a client only ever sends to a node that is
-// running when it picks it (it picks from the cluster's running set at send
-// time). If the request then fails at the transport level and that node is
-// no longer running, the test stopped or killed it in between: the request
-// is re-sent to another running node and not counted. Any other transport
-// error (a node that still runs, a node that never stopped) counts as an
-// error. Every answer that did arrive counts, whatever node gave it.
-func (l *lookupLoad) one() {
-	c := l.c
-	k := l.keys[rand.IntN(len(l.keys))]
-	q := *l.query.Load()
-	phase := int(l.phase.Load())
-	for {
-		ids := c.ids()
-		if len(ids) == 0 {
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		id := ids[rand.IntN(len(ids))]
-		n := c.node(id)
-		if n == nil || !l.acquire(id) {
-			continue // stopped or draining since ids()
-		}
-		s := lookupSample{phase: phase, node: id, key: k, partition: serde.Partition([]byte(k), c.partitions), sent: time.Now()}
-		resp, err := l.client.Get(n.URL + "/v1/stores/orders/keys/" + k + q)
-		if err != nil {
-			l.release(id)
-			s.done = time.Now()
-			if c.node(id) == nil {
-				l.mu.Lock()
-				l.resent = append(l.resent, s)
-				l.mu.Unlock()
-				continue
-			}
-			s.err = err.Error()
-			l.record(s)
-			return
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		s.done = time.Now()
-		l.release(id)
-		if err != nil {
-			if c.node(id) == nil {
-				l.mu.Lock()
-				l.resent = append(l.resent, s)
-				l.mu.Unlock()
-				continue
-			}
-			s.err = "reading the answer: " + err.Error()
-			l.record(s)
-			return
-		}
-		s.status = resp.StatusCode
-		s.waitedMs, _ = strconv.ParseInt(resp.Header.Get(waitedHeader), 10, 64)
-		if s.status == http.StatusOK {
-			var got struct {
-				Key      string          `json:"key"`
-				Value    json.RawMessage `json:"value"`
-				ServedBy string          `json:"served_by"`
-			}
-			switch err := json.Unmarshal(body, &got); {
-			case err != nil:
-				s.err = "200 that is not JSON: " + string(body)
-			case got.Key != k || string(got.Value) != c.want[k]:
-				s.err = "wrong answer: " + string(body)
-			default:
-				s.correct = true
-				s.servedBy = got.ServedBy
-			}
-		} else {
-			var p problem
-			_ = json.Unmarshal(body, &p)
-			s.problem = p.Type
-			s.err = strings.TrimSpace(string(body))
-		}
-		l.record(s)
-		return
+// pick chooses a running node that does not drain, and counts the request
+// in flight to it until it has its answer.
+func (l *lookupLoad) pick(rng *rand.Rand, _ string) (testutil.Target, bool) {
+	ids := l.c.ids()
+	if len(ids) == 0 {
+		return testutil.Target{}, false
 	}
+	id := ids[rng.IntN(len(ids))]
+	n := l.c.node(id)
+	if n == nil || !l.acquire(id) {
+		return testutil.Target{}, false // stopped or draining since ids()
+	}
+	return testutil.Target{
+		ID: id, Base: n.URL,
+		Gone: func() bool { return l.c.node(id) == nil },
+		Done: func() { l.release(id) },
+	}, true
+}
+
+func (l *lookupLoad) sample(a testutil.Answer) lookupSample {
+	tag := a.Tag.(lookupTag)
+	return lookupSample{phase: tag.phase, node: a.Target, key: tag.key,
+		partition: serde.Partition([]byte(tag.key), l.c.partitions), sent: a.Sent, done: a.Done}
+}
+
+// judge checks an answer against what was produced.
+func (l *lookupLoad) judge(a testutil.Answer) lookupSample {
+	s := l.sample(a)
+	if a.Err != nil {
+		s.err = a.Err.Error()
+		return s
+	}
+	s.status = a.Status
+	s.waitedMs, _ = strconv.ParseInt(a.Header.Get(waitedHeader), 10, 64)
+	if s.status != http.StatusOK {
+		var p problem
+		_ = json.Unmarshal(a.Body, &p)
+		s.problem = p.Type
+		s.err = strings.TrimSpace(string(a.Body))
+		return s
+	}
+	var got struct {
+		Key      string          `json:"key"`
+		Value    json.RawMessage `json:"value"`
+		ServedBy string          `json:"served_by"`
+	}
+	switch err := json.Unmarshal(a.Body, &got); {
+	case err != nil:
+		s.err = "200 that is not JSON: " + string(a.Body)
+	case got.Key != s.key || string(got.Value) != l.c.want[s.key]:
+		s.err = "wrong answer: " + string(a.Body)
+	default:
+		s.correct = true
+		s.servedBy = got.ServedBy
+	}
+	return s
 }
 
 // acquire counts a request to node id in flight, unless id drains.
@@ -233,9 +211,9 @@ func (l *lookupLoad) drain(id string) {
 	}
 }
 
-func (l *lookupLoad) record(s lookupSample) {
+func (l *lookupLoad) record(to *[]lookupSample, s lookupSample) {
 	l.mu.Lock()
-	l.samples = append(l.samples, s)
+	*to = append(*to, s)
 	l.mu.Unlock()
 }
 

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,6 +215,36 @@ func caughtUp(t *testing.T, c *testCluster, ends map[int32]int64) string {
 	return ""
 }
 
+// judgeTxnAnswer reads one answer of the load: a scan's page or a lookup's
+// record, a lookup's 404, or what was wrong.
+func judgeTxnAnswer(a testutil.Answer) txnAnswer {
+	scan := a.Tag.(bool)
+	ta := txnAnswer{what: a.Path + " via " + a.Target, done: a.Done, status: a.Status}
+	if a.Err != nil {
+		ta.err = a.Err.Error()
+		return ta
+	}
+	var p problem
+	switch {
+	case a.Status == http.StatusOK && scan:
+		var pg struct{ Items []scanItem }
+		if err := json.Unmarshal(a.Body, &pg); err != nil {
+			ta.err = string(a.Body)
+		}
+		ta.items = pg.Items
+	case a.Status == http.StatusOK:
+		var it scanItem
+		if err := json.Unmarshal(a.Body, &it); err != nil {
+			ta.err = string(a.Body)
+		}
+		ta.items = []scanItem{it}
+	case a.Status == http.StatusNotFound && !scan && json.Unmarshal(a.Body, &p) == nil && p.Type == problemTypePrefix+probKeyNotFound:
+	default:
+		ta.err = string(a.Body)
+	}
+	return ta
+}
+
 // TestOnlyCommittedValuesAreServed writes 6,000 records over 300 keys (one
 // in ten a tombstone) in 120 transactions, about a third of them aborted,
 // the last committed; 20 of the keys are only ever written by aborted
@@ -249,67 +277,33 @@ func TestOnlyCommittedValuesAreServed(t *testing.T) {
 		all[i] = keyName(i)
 	}
 
-	var stop atomic.Bool
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var answers []txnAnswer
-	hc := &http.Client{Timeout: 30 * time.Second}
-	defer hc.CloseIdleConnections()
-	ask := func(rng *rand.Rand, scan bool) txnAnswer {
-		ids := c.ids()
-		id := ids[rng.IntN(len(ids))]
-		what := "/v1/stores/orders/keys?limit=1000"
-		if !scan {
-			what = "/v1/stores/orders/keys/" + all[rng.IntN(nkeys)]
-		}
-		a := txnAnswer{what: what + " via " + id}
-		resp, err := hc.Get(c.node(id).URL + what)
-		if err != nil {
-			a.err, a.done = err.Error(), time.Now()
-			return a
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		a.done, a.status = time.Now(), resp.StatusCode
-		var p problem
-		switch {
-		case err != nil:
-			a.err = "reading the answer: " + err.Error()
-		case a.status == http.StatusOK && scan:
-			var pg struct{ Items []scanItem }
-			if err := json.Unmarshal(body, &pg); err != nil {
-				a.err = string(body)
+	load := &testutil.Load{
+		Clients: clients,
+		Client:  &http.Client{Timeout: 30 * time.Second},
+		Seed:    7,
+		Pick: func(rng *rand.Rand, _ string) (testutil.Target, bool) {
+			ids := c.ids()
+			id := ids[rng.IntN(len(ids))]
+			return testutil.Target{ID: id, Base: c.node(id).URL}, true
+		},
+		Next: func(rng *rand.Rand) (string, any) {
+			if rng.IntN(10) == 0 { // a scan in ten requests
+				return "/v1/stores/orders/keys?limit=1000", true
 			}
-			a.items = pg.Items
-		case a.status == http.StatusOK:
-			var it scanItem
-			if err := json.Unmarshal(body, &it); err != nil {
-				a.err = string(body)
-			}
-			a.items = []scanItem{it}
-		case a.status == http.StatusNotFound && !scan && json.Unmarshal(body, &p) == nil && p.Type == problemTypePrefix+probKeyNotFound:
-		default:
-			a.err = string(body)
-		}
-		return a
+			return "/v1/stores/orders/keys/" + all[rng.IntN(nkeys)], false
+		},
+		Answer: func(a testutil.Answer) {
+			ta := judgeTxnAnswer(a)
+			mu.Lock()
+			answers = append(answers, ta)
+			mu.Unlock()
+		},
 	}
-	defer func() { // also when the test fails early
-		stop.Store(true)
-		wg.Wait()
-	}()
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(i), 7))
-			for n := 0; !stop.Load(); n++ {
-				a := ask(rng, n%10 == 0) // a scan every ten lookups
-				mu.Lock()
-				answers = append(answers, a)
-				mu.Unlock()
-			}
-		}()
-	}
+	defer load.Client.CloseIdleConnections()
+	load.Start(context.Background())
+	defer load.Stop() // also when the test fails early
 
 	start := time.Now()
 	aborted, records := 0, 0
@@ -336,8 +330,7 @@ func TestOnlyCommittedValuesAreServed(t *testing.T) {
 	}
 	produced := time.Since(start)
 	waitCaughtUp(t, c, 30*time.Second)
-	stop.Store(true)
-	wg.Wait()
+	load.Stop()
 	t.Logf("%d records in %d transactions (%d aborted) in %v; caught up %v after the first",
 		records, txns, aborted, produced.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 

@@ -33,6 +33,9 @@ type Load struct {
 	Next func(rng *rand.Rand) (path string, tag any)
 	// Answer receives every answer, from the clients' goroutines.
 	Answer func(Answer)
+	// Resent, when set, receives each attempt that failed because its
+	// target went away (the request is then sent again).
+	Resent func(Answer)
 	// Pause is the longest pause of a client between two requests (a
 	// random pause up to it; 0: none).
 	Pause time.Duration
@@ -114,6 +117,9 @@ func (l *Load) one(ctx context.Context, rng *rand.Rand) {
 		}
 		if a.Err != nil && t.Gone != nil && t.Gone() {
 			l.interrupted.Add(1)
+			if l.Resent != nil {
+				l.Resent(a)
+			}
 			not = t.ID
 			continue
 		}
