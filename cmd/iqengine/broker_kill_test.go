@@ -11,37 +11,27 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/iqengine/iqengine/internal/testkafka"
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 // waitInSync waits until every partition of every topic, internal ones
 // included, has all its replicas in sync.
 func waitInSync(t *testing.T, ctx context.Context, adm *kadm.Client, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	testutil.WaitForNil(t, within, "replicas in sync", func() error {
 		md, err := adm.Metadata(ctx)
-		behind := ""
-		if err == nil {
-		topics:
-			for _, td := range md.Topics {
-				for _, pd := range td.Partitions {
-					if pd.Err != nil || len(pd.ISR) != len(pd.Replicas) {
-						behind = fmt.Sprintf("%s/%d: replicas %v, in sync %v, %v", td.Topic, pd.Partition, pd.Replicas, pd.ISR, pd.Err)
-						break topics
-					}
+		if err != nil {
+			return err
+		}
+		for _, td := range md.Topics {
+			for _, pd := range td.Partitions {
+				if pd.Err != nil || len(pd.ISR) != len(pd.Replicas) {
+					return fmt.Errorf("%s/%d: replicas %v, in sync %v, %v", td.Topic, pd.Partition, pd.Replicas, pd.ISR, pd.Err)
 				}
 			}
-		} else {
-			behind = err.Error()
 		}
-		if behind == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replicas not in sync within %s: %s", within, behind)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestBrokerKilledUnderLoad runs three serve processes on three Kafka
@@ -97,7 +87,7 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 	waitInSync(t, ctx, pb.adm, 60*time.Second)
 
 	load := startQueries(ctx, clients, fleet, client, store, keys, queryTimeout, fails)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // the load runs a while before the first crash
 
 	type outage struct {
 		broker                                 int
@@ -125,7 +115,7 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 		if err := kafka.KillNode(broker); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(brokerDown)
+		time.Sleep(brokerDown) // the broker stays down this long
 		o.starting = time.Now()
 		if err := kafka.StartNode(ctx, broker); err != nil {
 			t.Fatal(err)
@@ -136,7 +126,7 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 		o.generationAfter = waitTable(t, client, fleet.clusterNodes(), partitions, store, 60*time.Second).Generation
 		o.stable = time.Now()
 		outages = append(outages, o)
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // the load runs on the whole cluster a while
 	}
 
 	stopProducing()

@@ -345,7 +345,7 @@ func TestDemoBinary(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		_ = cmd.Process.Signal(syscall.SIGQUIT) // a goroutine dump on stderr
-		time.Sleep(time.Second)
+		time.Sleep(time.Second)                 // for the dump to reach stderr
 		t.Fatalf("demo did not exit within 15s of SIGINT\n%s", logs())
 	}
 	if strings.Contains(stderr.String(), "level=ERROR") {
