@@ -10,7 +10,7 @@ GO ?= go
 KAFKA := $(GO) run ./internal/testkafka/cmd/kafka
 # What kafka-test runs against the real broker; override to run a subset, e.g.
 #   make kafka-test KAFKA_TEST_PKGS=./router/ KAFKA_TEST_FLAGS='-count=1 -run TestJavaProducedKeys -v'
-KAFKA_TEST_PKGS ?= ./engine/... ./cluster/... ./router/... ./cmd/...
+KAFKA_TEST_PKGS ?= ./engine/... ./cluster/... ./router/... ./node/... ./cmd/...
 KAFKA_TEST_FLAGS ?= -count=1 -race -timeout 30m
 # KAFKA_BROKERS=3 starts three brokers (one KRaft quorum, topics replicated
 # three times) instead of one; empty: the brokers already running, else one.
@@ -23,7 +23,7 @@ test:
 	$(GO) test ./...
 
 # kafka-test: the engine, cluster (three-node, join/leave/kill), HTTP, Java
-# compatibility (router/java_compat_test.go) and CLI/multi-process suites
+# compatibility (router/java_compat_test.go), node and CLI/multi-process suites
 # against a real Apache Kafka broker (needs Java 17; Maven the first time, to
 # fetch Kafka with scripts/kafka.sh). Starts the broker (KAFKA_BROKERS=3:
 # three) with $(KAFKA), runs the tests, then stops it whether they passed or
