@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/router"
 )
 
@@ -25,7 +26,21 @@ const (
 	// It is a little longer than the store's own wait for operations in
 	// flight (5 s), so a store that gives up on a stuck write says so.
 	failedStopWait = 6 * time.Second
+	// answerWait is how long the cancelled requests' answers get to reach
+	// the wire before the connections close.
+	answerWait = time.Second
 )
+
+// StopTimeout is the longest Close can take on a node configured with cfg:
+// leaving the group, the drain (shutdown.drain_timeout), cancelling the
+// requests left and sending their answers, and closing the engine, each
+// bounded. Whatever stops the process by force (Kubernetes'
+// terminationGracePeriodSeconds, systemd's TimeoutStopSec) should wait at
+// least this long after SIGTERM, or it may cut a drain short or kill the
+// process before its store is closed.
+func StopTimeout(cfg config.Config) time.Duration {
+	return leaveWait + cfg.Shutdown.DrainTimeout.D() + cancelWait + answerWait + leaveWait
+}
 
 // Close stops the node in an order that loses no answer and never lets a
 // request read a closed store:
@@ -98,7 +113,7 @@ func (n *Node) shutdown() error {
 		stuck := n.requests.closeWhenIdle(wctx)
 		// Shutdown again lets the answers just written reach the wire;
 		// Close then ends whatever is left.
-		gctx, gcancel := context.WithTimeout(context.Background(), time.Second)
+		gctx, gcancel := context.WithTimeout(context.Background(), answerWait)
 		_ = n.srv.Shutdown(gctx)
 		gcancel()
 		_ = n.srv.Close()

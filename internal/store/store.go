@@ -127,6 +127,12 @@ func (d *DB) release() {
 	}
 }
 
+// MaxMemTables is how many memtables the store holds at most: Pebble
+// stalls writes beyond it (MemTableStopWritesThreshold), so the memtables
+// take at most MaxMemTables × MemTableSize of memory, which a deployment
+// sizes the process's memory by.
+const MaxMemTables = 4
+
 // Open opens or creates the store.
 func Open(o Options) (*DB, error) {
 	if o.CacheSize == 0 {
@@ -143,7 +149,7 @@ func Open(o Options) (*DB, error) {
 		FS:                          o.FS,
 		Cache:                       cache,
 		MemTableSize:                uint64(o.MemTableSize),
-		MemTableStopWritesThreshold: 4,
+		MemTableStopWritesThreshold: MaxMemTables,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
 		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
