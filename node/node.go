@@ -35,6 +35,7 @@ import (
 	"github.com/iqengine/iqengine/internal/kafkaconn"
 	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/router"
+	"github.com/iqengine/iqengine/ui"
 )
 
 // Node is one running iqengine node.
@@ -184,7 +185,8 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		cfg: cfg, log: log, engine: e, admin: admin, ln: ln, served: make(chan error, 1), plugins: sp,
 		requests: &inflight{}, requestsCtx: reqCtx, cancelRequests: cancelRequests,
 	}
-	n.handler = n.track(h)
+	// The console (/ui/) is files for the browser, which then calls the API.
+	n.handler = n.track(ui.Handler(h))
 	n.srv = &http.Server{
 		Handler:           n.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -231,9 +233,9 @@ func (n *Node) Addr() net.Addr { return n.ln.Addr() }
 // port filled in when it was 0).
 func (n *Node) URL() string { return n.cfg.Advertise }
 
-// Handler is the node's HTTP API, the one it serves on Addr: mount it in a
-// test server, or behind a proxy. Other nodes forward to URL, so the node
-// must also stay reachable there.
+// Handler is the node's HTTP API and its web console (/ui/), the handler it
+// serves on Addr: mount it in a test server, or behind a proxy. Other nodes
+// forward to URL, so the node must also stay reachable there.
 func (n *Node) Handler() http.Handler { return n.handler }
 
 // Wait blocks until ctx ends or the node fails, then stops it (see Close).

@@ -188,6 +188,7 @@ func printDemoBanner(stdout io.Writer, d *demoData, rate int, nodes []*node.Node
 	fmt.Fprintf(stdout, `
 iqengine demo: an embedded broker at %[1]s, demo data updating at %[2]d records/s,
 and %[3]d node(s) of one application at %[4]s.
+The web console: %[5]s/ui/ (every node serves it).
 Any node answers any key; try the same query on each. Try:
 
   curl %[5]s/v1/stores

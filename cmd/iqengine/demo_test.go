@@ -303,6 +303,7 @@ func TestDemoBinary(t *testing.T) {
 	// they are there.
 	out := stdout.String()
 	for _, want := range []string{
+		base + "/ui/",
 		base + "/v1/stores/orders/keys/o-00001",
 		base + "/v1/stores/readings/keys/12-7",
 		base + "/v1/stores/readings/keys/12-7?t.fields=sensor,temp_c",
@@ -311,6 +312,12 @@ func TestDemoBinary(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the banner does not show %s:\n%s", want, out)
+		}
+	}
+	for _, u := range urls { // the console the banner points to: on every node
+		if status, body, err := testutil.Get(http.DefaultClient, u+"/ui/"); err != nil || status != http.StatusOK ||
+			!strings.Contains(string(body), "<title>iqengine console</title>") {
+			t.Errorf("%s/ui/: %d %v, want the web console", u, status, err)
 		}
 	}
 	pluginsDir := ""
