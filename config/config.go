@@ -48,6 +48,7 @@ type Config struct {
 	Storage  Storage  `yaml:"storage"`
 	Shutdown Shutdown `yaml:"shutdown"`
 	Plugins  Plugins  `yaml:"plugins"`
+	Log      Log      `yaml:"log"`
 	Stores   []Store  `yaml:"stores"`
 }
 
@@ -202,6 +203,9 @@ type TLS struct {
 	// InsecureSkipVerify disables certificate checks. Never in production.
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
+
+// On reports whether connections use TLS: Enabled, or any file set.
+func (t TLS) On() bool { return t.Enabled || t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
 
 // SASL configures broker authentication.
 type SASL struct {
@@ -399,6 +403,7 @@ func Default() Config {
 			MaxOutput:      1 << 20,
 			ReloadInterval: Duration(time.Second),
 		},
+		Log: Log{Format: "text", Level: "info", KafkaLevel: "warn"},
 	}
 }
 
@@ -466,6 +471,7 @@ func (c *Config) Validate() error {
 	c.checkStorage(&p)
 	c.checkStores(&p)
 	c.checkPlugins(&p)
+	c.checkLog(&p)
 	return errors.Join(p...)
 }
 

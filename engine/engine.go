@@ -246,7 +246,7 @@ func Open(cfg Config) (*Engine, error) {
 		e.warn("store write stall", "store writes stalled", "reason", reason)
 	}
 	if so.Logger == nil {
-		so.Logger = e.log
+		so.Logger = e.log.With("component", "pebble")
 	}
 	db, err := store.Open(so)
 	if err != nil {

@@ -32,7 +32,9 @@ import (
 	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/engine"
+	"github.com/iqengine/iqengine/internal/buildinfo"
 	"github.com/iqengine/iqengine/internal/kafkaconn"
+	"github.com/iqengine/iqengine/internal/logging"
 	"github.com/iqengine/iqengine/internal/store"
 	"github.com/iqengine/iqengine/router"
 	"github.com/iqengine/iqengine/ui"
@@ -109,11 +111,12 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 	if err := cfg.Validate(); err != nil {
 		return nil, &ConfigError{err}
 	}
-	log := o.log.With("node", cfg.NodeID)
+	log, kafkaLog := logging.ForNode(o.log.With("node", cfg.NodeID), cfg.Log)
 	kopts, err := kafkaconn.Options(cfg.Kafka)
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	kopts = append(kopts, kgo.WithLogger(kafkaLog))
 	admin, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return nil, &ConfigError{err}
@@ -126,8 +129,9 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 	if err := kafkaconn.Check(ctx, admin, cfg.Kafka.StartupTimeout.D()); err != nil {
 		return nil, err
 	}
+	kafkaLog.Enable() // a failed check's error says what the client's retries would have
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	sp, err := loadStores(ctx, cfg, reg, log)
 	if err != nil {
 		return nil, err
@@ -165,6 +169,7 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		return nil, err
 	}
 	adm := kadm.NewClient(admin)
+	about := info(cfg, sp)
 	h := router.New(router.Options{
 		Engine:       e,
 		Timeout:      cfg.Query.Timeout.D(),
@@ -178,6 +183,7 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 			return balancer.Refresh(ctx, adm, cfg.ApplicationID)
 		},
 		Transforms: sp.transforms,
+		Info:       func() router.Info { return about },
 	})
 	sp.watch(cfg)
 	reqCtx, cancelRequests := context.WithCancel(context.Background())

@@ -94,6 +94,9 @@ type Options struct {
 	// PeerAnswerLimit bounds the bytes read from one answer of another
 	// node (default 256 MiB); a longer answer fails its partition.
 	PeerAnswerLimit int64
+	// Info is GET /v1/info's answer, asked for each request (default: the
+	// build, the engine's node id and its stores).
+	Info func() Info
 }
 
 // Routing is where the current routing table comes from: the cluster
@@ -128,6 +131,9 @@ func New(o Options) *Handler {
 	if o.PeerAnswerLimit <= 0 {
 		o.PeerAnswerLimit = 256 << 20
 	}
+	if o.Info == nil {
+		o.Info = defaultInfo(o.Engine)
+	}
 	h := &Handler{o: o, e: o.Engine, log: o.Logger, mux: httprouter.New(), m: newHTTPMetrics(o.Registry), client: o.Client}
 	h.handle("/v1/stores", "stores", h.listStores)
 	h.handle("/v1/stores/:store/keys", "scan", h.scan)
@@ -140,6 +146,7 @@ func New(o Options) *Handler {
 	h.handle("/v1/internal/stores/:store/partitions/:partition/scan", "internal-scan", h.internalScan)
 	h.handle("/v1/internal/stores/:store/partitions/:partition/count", "internal-count", h.internalCount)
 	h.handle("/v1/internal/partitions", "internal-partitions", h.localPartitions)
+	h.handle("/v1/info", "info", h.info)
 	h.handle("/healthz", "healthz", h.healthz)
 	h.handle("/readyz", "readyz", h.readyz)
 	metrics := promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})

@@ -8,6 +8,7 @@
 //	iqengine demo                  broker + demo data + three nodes from :7070
 //	iqengine plugin inspect|test   inspect a WebAssembly plugin, or check it against vectors
 //	iqengine bench COMMAND         the benchmark harness: load, produce, restore, wait, rss, floor, report
+//	iqengine version               the version, commit and Go version of this build (also --version)
 //
 // Errors are one line on stderr and a non-zero exit: 2 for bad usage or
 // configuration (nothing was started), 1 for a failure while running.
@@ -36,6 +37,7 @@ commands:
   demo     run the embedded broker, demo data and a node on port 7070
   plugin   inspect and test WebAssembly plugins: iqengine plugin test X.wasm --vectors V.jsonl
   bench    the benchmark harness: load, produce, restore, wait, rss, floor, report
+  version  print the version, commit and Go version of this build (also --version)
 
 Run "iqengine <command> -h" for a command's flags.
 `
@@ -80,7 +82,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	var err error
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
-		err = serveCmd(ctx, rest, stderr, getenv, logger)
+		err = serveCmd(ctx, rest, stderr, getenv)
 	case "broker":
 		err = brokerCmd(ctx, rest, stdout, stderr, logger)
 	case "demo":
@@ -89,11 +91,13 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		err = pluginCmd(ctx, rest, stdout, stderr)
 	case "bench":
 		err = benchCmd(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		err = versionCmd(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "iqengine: unknown command %q: want serve, demo, broker, plugin or bench (see iqengine -h)\n", cmd)
+		fmt.Fprintf(stderr, "iqengine: unknown command %q: want serve, demo, broker, plugin, bench or version (see iqengine -h)\n", cmd)
 		return 2
 	}
 	var ue usageError

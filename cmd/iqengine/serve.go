@@ -6,16 +6,20 @@ import (
 	"log/slog"
 
 	"github.com/iqengine/iqengine/config"
+	"github.com/iqengine/iqengine/internal/logging"
 	"github.com/iqengine/iqengine/node"
 )
 
 // serveCmd runs a node until interrupted. Settings come from the defaults,
-// then the config file, then IQENGINE_* variables, then flags.
-func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string, log *slog.Logger) error {
+// then the config file, then IQENGINE_* variables, then flags. It logs to
+// stderr as the config's log section says.
+func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	cfg, err := loadServeConfig(args, stderr, getenv)
 	if err != nil {
 		return err
 	}
+	log := logging.New(stderr, cfg.Log)
+	slog.SetDefault(log)
 	n, err := node.Start(ctx, cfg, node.WithLogger(log))
 	if err != nil {
 		return startError(err)

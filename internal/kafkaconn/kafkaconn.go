@@ -128,7 +128,7 @@ func newDialer(k config.Kafka) (*dialer, error) {
 
 // tlsConfig builds the client TLS configuration, or nil when TLS is off.
 func tlsConfig(t config.TLS) (*tls.Config, error) {
-	if !t.Enabled && t.CAFile == "" && t.CertFile == "" && t.KeyFile == "" {
+	if !t.On() {
 		return nil, nil
 	}
 	c := &tls.Config{

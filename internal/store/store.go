@@ -68,8 +68,15 @@ type Options struct {
 	OnBackgroundError func(error)
 	OnWriteStall      func(reason string)
 	// Logger receives Pebble's errors, at most one line per message a
-	// minute with a count of those held back (default slog.Default()).
+	// minute with a count of those held back, and its large compactions
+	// (default slog.Default()).
 	Logger *slog.Logger
+	// A compaction that takes longer than LargeCompactionTime (default
+	// 10s) or writes more than LargeCompactionBytes (default 256 MiB) is
+	// logged at info, at most one line a minute with the count of those
+	// held back: what a slow read or a busy disk then may come from.
+	LargeCompactionTime  time.Duration
+	LargeCompactionBytes int64
 }
 
 // ErrClosed is state.ErrClosed: returned by reads and writes of a store
@@ -165,6 +172,7 @@ func Open(o Options) (*DB, error) {
 					o.OnWriteStall(i.Reason)
 				}
 			},
+			CompactionEnd: newCompactionLog(o).end,
 		},
 	}
 	// Bloom filters on every level: a point lookup of an absent key then
