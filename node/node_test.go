@@ -167,9 +167,10 @@ func TestStopTracksRequests(t *testing.T) {
 	})
 }
 
-// inProcessNode starts a node in this process on fs, storing topic, which
-// holds k1 = {"v":1}, and waits until it serves k1. Its logs go to logs.
-func inProcessNode(t *testing.T, fs vfs.FS, edit func(*config.Config)) (n *Node, base string, logs *testutil.Buffer) {
+// inProcessNode starts a node in this process on fs, with opts, storing
+// topic, which holds k1 = {"v":1}, and waits until it serves k1. Its logs
+// go to logs.
+func inProcessNode(t *testing.T, fs vfs.FS, edit func(*config.Config), opts ...Option) (n *Node, base string, logs *testutil.Buffer) {
 	t.Helper()
 	b := testkafka.Start(t)
 	topic := testkafka.Name(t, "orders")
@@ -182,7 +183,8 @@ func inProcessNode(t *testing.T, fs vfs.FS, edit func(*config.Config)) (n *Node,
 		t.Fatal(err)
 	}
 	logs = &testutil.Buffer{}
-	n, err := Start(context.Background(), cfg, withFS(fs), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	opts = append(opts, withFS(fs), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	n, err := Start(context.Background(), cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
