@@ -49,7 +49,27 @@ type Config struct {
 	Shutdown Shutdown `yaml:"shutdown"`
 	Plugins  Plugins  `yaml:"plugins"`
 	Log      Log      `yaml:"log"`
+	Tracing  Tracing  `yaml:"tracing"`
 	Stores   []Store  `yaml:"stores"`
+}
+
+// Tracing sends OpenTelemetry spans of the node's requests, calls between
+// nodes, store reads and plugin calls to an OTLP collector. It is off
+// unless an endpoint is set, here or in the OpenTelemetry environment.
+type Tracing struct {
+	// OTLPEndpoint is the collector's OTLP/HTTP base URL, such as
+	// http://otel-collector:4318; spans are sent to <endpoint>/v1/traces.
+	// Empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+	// OTEL_EXPORTER_OTLP_ENDPOINT when set, else tracing is off. Default "".
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// SampleRatio is the share of requests traced, from 0 to 1. A request
+	// that arrives with a trace context (from a peer, or a client that
+	// traces) follows its sampling decision instead, so that a trace is
+	// whole on every node. Default 1.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name of the spans; node_id is their
+	// service.instance.id. Default "iqengine".
+	ServiceName string `yaml:"service_name"`
 }
 
 // Shutdown is how a node stops on SIGTERM or SIGINT.
@@ -403,7 +423,8 @@ func Default() Config {
 			MaxOutput:      1 << 20,
 			ReloadInterval: Duration(time.Second),
 		},
-		Log: Log{Format: "text", Level: "info", KafkaLevel: "warn"},
+		Log:     Log{Format: "text", Level: "info", KafkaLevel: "warn"},
+		Tracing: Tracing{SampleRatio: 1, ServiceName: "iqengine"},
 	}
 }
 
@@ -472,6 +493,7 @@ func (c *Config) Validate() error {
 	c.checkStores(&p)
 	c.checkPlugins(&p)
 	c.checkLog(&p)
+	c.checkTracing(&p)
 	return errors.Join(p...)
 }
 
@@ -647,6 +669,25 @@ func (c *Config) checkPlugins(p *problems) {
 	}
 	if pl.ReloadInterval < 0 {
 		p.add("plugins.reload_interval", "must not be negative (0: no reloading)")
+	}
+}
+
+func (c *Config) checkTracing(p *problems) {
+	tr := c.Tracing
+	if tr.OTLPEndpoint != "" {
+		u, err := url.Parse(tr.OTLPEndpoint)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			p.add("tracing.otlp_endpoint", "%q is not an http(s) URL", tr.OTLPEndpoint)
+		case strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/v1/traces"):
+			p.add("tracing.otlp_endpoint", "%q: give the collector's base URL; /v1/traces is added", tr.OTLPEndpoint)
+		}
+	}
+	if !(tr.SampleRatio >= 0 && tr.SampleRatio <= 1) {
+		p.add("tracing.sample_ratio", "%v is not between 0 and 1", tr.SampleRatio)
+	}
+	if tr.ServiceName == "" {
+		p.add("tracing.service_name", "must not be empty")
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 // info is the node's answer to GET /v1/info. Features is a map so that
 // each optional part adds its own entry here (see router.Info); the README
 // lists them.
-func info(cfg config.Config, sp *storePlugins) router.Info {
+func info(cfg config.Config, sp *storePlugins, tracing bool) router.Info {
 	stores := make([]string, 0, len(cfg.Stores))
 	for _, s := range cfg.Stores {
 		stores = append(stores, s.Name)
@@ -38,6 +38,8 @@ func info(cfg config.Config, sp *storePlugins) router.Info {
 			"kafka_tls":       cfg.Kafka.TLS.On(),
 			"kafka_sasl":      sasl,
 			"disk_check":      cfg.Storage.MinFreeSpace > 0,
+			"tracing":         tracing,
+			"console":         true,
 		},
 	}
 }

@@ -82,7 +82,7 @@ func TestNodeInfo(t *testing.T) {
 		t.Errorf("info %s, want build %+v, node n1, application %s, stores [orders]", body, b, app)
 	}
 	wantFeatures := map[string]any{"plugins": []any{}, "plugin_reload": false, "isolation_level": "read_committed",
-		"kafka_tls": false, "kafka_sasl": "none", "disk_check": true}
+		"kafka_tls": false, "kafka_sasl": "none", "disk_check": true, "tracing": false, "console": true}
 	for k, want := range wantFeatures {
 		if fmt.Sprint(got.Features[k]) != fmt.Sprint(want) {
 			t.Errorf("features[%s] = %v, want %v", k, got.Features[k], want)

@@ -28,6 +28,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/config"
@@ -44,6 +46,7 @@ import (
 type Node struct {
 	cfg     config.Config
 	log     *slog.Logger
+	traces  *sdktrace.TracerProvider // built from cfg.Tracing; nil when off or given
 	engine  *engine.Engine
 	admin   *kgo.Client // the node's own client, for the routing table
 	plugins *storePlugins
@@ -69,7 +72,8 @@ type Option func(*options)
 type options struct {
 	ln  net.Listener
 	log *slog.Logger
-	fs  vfs.FS // tests: the store's file system
+	fs  vfs.FS               // tests: the store's file system
+	tp  trace.TracerProvider // see WithTracerProvider
 }
 
 // WithListener serves the node's HTTP API on ln instead of listening on
@@ -132,7 +136,16 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 	kafkaLog.Enable() // a failed check's error says what the client's retries would have
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
-	sp, err := loadStores(ctx, cfg, reg, log)
+	tp, traces, err := o.tracerProvider(ctx, cfg, log)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	defer func() {
+		if err != nil && traces != nil {
+			_ = traces.Shutdown(context.Background())
+		}
+	}()
+	sp, err := loadStores(ctx, cfg, reg, log, tp)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +182,7 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		return nil, err
 	}
 	adm := kadm.NewClient(admin)
-	about := info(cfg, sp)
+	about := info(cfg, sp, tp != nil)
 	h := router.New(router.Options{
 		Engine:       e,
 		Timeout:      cfg.Query.Timeout.D(),
@@ -182,13 +195,14 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		Refresh: func(ctx context.Context) error {
 			return balancer.Refresh(ctx, adm, cfg.ApplicationID)
 		},
-		Transforms: sp.transforms,
-		Info:       func() router.Info { return about },
+		Transforms:     sp.transforms,
+		Info:           func() router.Info { return about },
+		TracerProvider: tp,
 	})
 	sp.watch(cfg)
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, log: log, engine: e, admin: admin, ln: ln, served: make(chan error, 1), plugins: sp,
+		cfg: cfg, log: log, traces: traces, engine: e, admin: admin, ln: ln, served: make(chan error, 1), plugins: sp,
 		requests: &inflight{}, requestsCtx: reqCtx, cancelRequests: cancelRequests,
 	}
 	// The console (/ui/) is files for the browser, which then calls the API.

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/plugins"
@@ -29,7 +30,7 @@ type storePlugins struct {
 // loadStores resolves every store's serdes (built-in or WebAssembly) and
 // transform. Modules used the same way by several stores load once. Errors
 // name the store field and the module.
-func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*storePlugins, error) {
+func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger, tp trace.TracerProvider) (*storePlugins, error) {
 	sp := &storePlugins{transforms: map[string]router.Transform{}}
 	type use struct {
 		path, config string
@@ -39,13 +40,14 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 	load := func(field string, p config.Plugin, need ...plugins.Capability) (*plugins.Module, error) {
 		if sp.host == nil {
 			h, err := plugins.NewHost(plugins.Options{
-				CacheDir:    cfg.Plugins.CacheDir,
-				MemoryLimit: uint64(cfg.Plugins.MemoryLimit),
-				Timeout:     cfg.Plugins.Timeout.D(),
-				MaxOutput:   int(cfg.Plugins.MaxOutput),
-				Instances:   cfg.Plugins.Instances,
-				Logger:      log,
-				Registerer:  reg,
+				CacheDir:       cfg.Plugins.CacheDir,
+				MemoryLimit:    uint64(cfg.Plugins.MemoryLimit),
+				Timeout:        cfg.Plugins.Timeout.D(),
+				MaxOutput:      int(cfg.Plugins.MaxOutput),
+				Instances:      cfg.Plugins.Instances,
+				Logger:         log,
+				Registerer:     reg,
+				TracerProvider: tp,
 			})
 			if err != nil {
 				return nil, &ConfigError{err}

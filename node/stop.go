@@ -143,6 +143,7 @@ func (n *Node) shutdown() error {
 	}
 	n.plugins.close()
 	n.admin.Close()
+	n.stopTracing()
 	n.log.Info("node stopped", "took", since(began))
 	return errors.Join(errs...)
 }

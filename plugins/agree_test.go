@@ -136,7 +136,7 @@ func TestSDKsAgree(t *testing.T) {
 		}})
 		params, value := randomTransform(rng)
 		calls = append(calls, call{fmt.Sprintf("project %s on %s", params, value), func(ms map[string]*plugins.Module) string {
-			b, err := ms["project"].Begin(params)
+			b, err := ms["project"].Begin(context.Background(), params)
 			if err != nil {
 				return "begin " + result(nil, true, err)
 			}

@@ -99,7 +99,7 @@ func runVector(m *Module, v vectors.Vector) string {
 		}
 		pj, _ := json.Marshal(params)
 		var b *Batch
-		if b, err = m.Begin(pj); err == nil {
+		if b, err = m.Begin(context.Background(), pj); err == nil {
 			out, keep, err = b.Record(nil, []byte(*v.Key), []byte(*v.Value))
 			b.End()
 		}

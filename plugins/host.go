@@ -26,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configure a Host. Zero fields take the defaults of sdk/ABI.md.
@@ -47,6 +48,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the plugin metrics. Nil: not registered.
 	Registerer prometheus.Registerer
+	// TracerProvider records plugin calls as spans of the requests that
+	// make them (see WithContext and Module.Begin). Nil: no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults of Options.
@@ -65,6 +69,7 @@ type Host struct {
 	pages           uint32
 	cache           wazero.CompilationCache
 	metrics         *metrics
+	tracer          trace.Tracer // nil: no spans
 }
 
 // NewHost returns a host with the given options.
@@ -92,6 +97,9 @@ func NewHost(opts Options) (*Host, error) {
 		pages = 65536
 	}
 	h := &Host{opts: opts, pages: uint32(pages)}
+	if opts.TracerProvider != nil {
+		h.tracer = opts.TracerProvider.Tracer(tracerName)
+	}
 	if opts.CacheDir != "" {
 		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
 		if err != nil {

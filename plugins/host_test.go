@@ -17,6 +17,7 @@ import (
 	"github.com/iqengine/iqengine/internal/testutil"
 	"github.com/iqengine/iqengine/internal/wasmgen"
 	"github.com/iqengine/iqengine/plugins"
+	"github.com/iqengine/iqengine/serde"
 )
 
 func newHost(t testing.TB, o plugins.Options) (*plugins.Host, *prometheus.Registry) {
@@ -91,6 +92,17 @@ func TestCallDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("the host's call path allocates %.1f times per call", allocs)
+	}
+	// Through a serde bound to a request's context, on a host that does not
+	// trace, it is the same call.
+	var s serde.Serde = plugins.ValueSerde{M: m} // a store holds its serdes as interfaces
+	allocs = testing.AllocsPerRun(1000, func() {
+		if dst, err = plugins.WithContext(context.Background(), s).AppendJSON(dst[:0], in); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a bound serde's call on a host that does not trace allocates %.1f times per call", allocs)
 	}
 	safe, _ := newHost(t, plugins.Options{})
 	sm := load(t, safe, "echo", wasmgen.Echo())
@@ -208,7 +220,7 @@ func TestRejectAndPartition(t *testing.T) {
 func TestTransformBatch(t *testing.T) {
 	h, _ := newHost(t, plugins.Options{})
 	m := load(t, h, "tr", wasmgen.EchoWith(wasmgen.EchoOptions{Transform: true, Initialize: true, Init: true}), plugins.CapTransform)
-	b, err := m.Begin([]byte(`{"fields":"a"}`))
+	b, err := m.Begin(context.Background(), []byte(`{"fields":"a"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,14 @@
 package plugins
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // KeyToJSON appends the JSON the plugin makes of key bytes to dst.
@@ -92,21 +96,31 @@ type Batch struct {
 	v   *version
 	in  *instance
 	err error
+	// span is the batch's span when its host traces ctx (nil otherwise),
+	// and records the number of Record calls, for it.
+	span    trace.Span
+	records int
 }
 
 // Begin starts a transform batch with its parameters, a JSON object of
-// strings. The caller must End it.
-func (m *Module) Begin(params []byte) (*Batch, error) {
+// strings. The caller must End it. The batch is one span of ctx's trace
+// when the host traces (see WithContext).
+func (m *Module) Begin(ctx context.Context, params []byte) (*Batch, error) {
+	var span trace.Span
+	if m.traced(ctx) {
+		span = m.startSpan(ctx, spanTransform, opTransform)
+	}
 	v := m.acquire()
 	in, err := v.get()
 	if err != nil {
 		v.release()
-		return nil, err
+		return nil, endSpan(span, err)
 	}
-	b := &Batch{m: m, v: v, in: in}
+	b := &Batch{m: m, v: v, in: in, span: span}
 	if in.fns[opBegin] == nil {
+		b.err = &Error{Plugin: m.name, Op: opNames[opBegin], Kind: KindBadResult, Msg: "the module is not a transform"}
 		b.End()
-		return nil, &Error{Plugin: m.name, Op: opNames[opBegin], Kind: KindBadResult, Msg: "the module is not a transform"}
+		return nil, b.err
 	}
 	in.spent.Store(0)
 	r, err := in.callIn(opBegin, params)
@@ -137,6 +151,7 @@ func (b *Batch) Record(dst, keyJSON, valueJSON []byte) (out []byte, keep bool, e
 		return dst, false, b.err
 	}
 	in := b.in
+	b.records++
 	var n [4]byte
 	binary.LittleEndian.PutUint32(n[:], uint32(len(keyJSON)))
 	if err := in.input(opRecord, n[:], keyJSON, valueJSON); err != nil {
@@ -175,6 +190,11 @@ func (b *Batch) End() {
 		if err := in.invoke(opEnd); err != nil {
 			in.count(err)
 		}
+	}
+	if b.span != nil {
+		b.span.SetAttributes(attribute.Int("iqengine.plugin.records", b.records),
+			attribute.Int64("iqengine.plugin.time_us", in.spent.Load()/1000))
+		endSpan(b.span, b.err)
 	}
 	b.in = nil
 	b.v.put(in)

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/iqengine/iqengine/serde"
@@ -8,19 +9,27 @@ import (
 
 // KeySerde is a module used as a store's key serde: key bytes → JSON,
 // URL text → key bytes, and the module's partitioner when it exports one.
-type KeySerde struct{ M *Module }
+type KeySerde struct {
+	M   *Module
+	ctx context.Context // set by WithContext: each call is a span of its trace
+}
 
 // Name is "wasm:" and the module's name.
 func (s KeySerde) Name() string { return "wasm:" + s.M.Name() }
 
 // AppendJSON implements serde.Serde.
-func (s KeySerde) AppendJSON(dst, b []byte) ([]byte, error) { return s.M.KeyToJSON(dst, b) }
+func (s KeySerde) AppendJSON(dst, b []byte) ([]byte, error) {
+	span := s.M.startCall(s.ctx, opKeyToJSON)
+	out, err := s.M.KeyToJSON(dst, b)
+	return out, endSpan(span, err)
+}
 
 // FromText implements serde.Serde. A key the plugin rejects wraps
 // serde.ErrInvalid as well as ErrRejected.
 func (s KeySerde) FromText(text string) ([]byte, error) {
+	span := s.M.startCall(s.ctx, opKeyFromText)
 	b, err := s.M.KeyFromText(nil, text)
-	if err != nil {
+	if endSpan(span, err) != nil {
 		if e, ok := err.(*Error); ok && e.Rejected() {
 			return nil, fmt.Errorf("%w: %w", serde.ErrInvalid, err)
 		}
@@ -35,17 +44,26 @@ func (s KeySerde) Partition(key []byte, partitions int32) (int32, error) {
 	if !s.M.Info().Has(CapPartition) {
 		return serde.Partition(key, partitions), nil
 	}
-	return s.M.Partition(key, partitions)
+	span := s.M.startCall(s.ctx, opPartition)
+	p, err := s.M.Partition(key, partitions)
+	return p, endSpan(span, err)
 }
 
 // ValueSerde is a module used as a store's value serde.
-type ValueSerde struct{ M *Module }
+type ValueSerde struct {
+	M   *Module
+	ctx context.Context // set by WithContext: each call is a span of its trace
+}
 
 // Name is "wasm:" and the module's name.
 func (s ValueSerde) Name() string { return "wasm:" + s.M.Name() }
 
 // AppendJSON implements serde.Serde.
-func (s ValueSerde) AppendJSON(dst, b []byte) ([]byte, error) { return s.M.ValueToJSON(dst, b) }
+func (s ValueSerde) AppendJSON(dst, b []byte) ([]byte, error) {
+	span := s.M.startCall(s.ctx, opValueToJSON)
+	out, err := s.M.ValueToJSON(dst, b)
+	return out, endSpan(span, err)
+}
 
 // FromText implements serde.Serde: values have no text form.
 func (s ValueSerde) FromText(string) ([]byte, error) {

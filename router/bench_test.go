@@ -28,6 +28,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/iqengine/iqengine/engine"
 	"github.com/iqengine/iqengine/internal/store"
@@ -154,7 +156,10 @@ func waitCaughtUp(b *testing.B, adm *kadm.Client, e *engine.Engine) {
 // engine's serving check, Pebble, JSON, metrics); "raw-pebble-get" does only
 // the engine.Get underneath it (serving check and Pebble Get) for the same
 // keys in the same order, on the same store, so their ratio is the
-// handler's overhead.
+// handler's overhead. "handler-traced" is "handler" with tracing on and
+// every lookup sampled: its spans (the request's and the store read's) go
+// to a batch processor whose exporter drops them, so it measures what
+// tracing costs the node, not a collector.
 func BenchmarkLookup(b *testing.B) {
 	n := newBenchNode(b)
 	reqs := make([]*http.Request, len(n.keys))
@@ -173,6 +178,14 @@ func BenchmarkLookup(b *testing.B) {
 		serveLoop(b, n.h, reqs)
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 		handlerNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	})
+	b.Run("handler-traced", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		defer func() { _ = tp.Shutdown(context.Background()) }()
+		h := router.New(router.Options{Engine: n.e, Timeout: 5 * time.Second, MaxTimeout: 30 * time.Second,
+			DefaultLimit: 100, MaxLimit: 1000, Logger: slog.New(slog.DiscardHandler), TracerProvider: tp})
+		serveLoop(b, h, reqs)
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 	})
 	b.Run("raw-pebble-get", func(b *testing.B) {
 		b.ReportAllocs()

@@ -181,16 +181,21 @@ func (h *Handler) memberPartitions(ctx context.Context, m cluster.Member) ([]sta
 		return nil, err
 	}
 	req.Header.Set(hopsHeader, "1")
+	span := h.tr.startCall(ctx, req, m, "partitions", nil)
 	resp, err := h.client.Do(req)
 	if err != nil {
+		endCall(span, 0, err)
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		endCall(span, resp.StatusCode, nil)
 		return nil, &statusError{resp.StatusCode}
 	}
 	var out []state.PartitionInfo
-	return out, json.NewDecoder(resp.Body).Decode(&out)
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	endCall(span, resp.StatusCode, err)
+	return out, err
 }
 
 type statusError struct{ code int }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -167,8 +168,11 @@ func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Me
 	req.Header.Set(hopsHeader, "1")
 	req.Header.Set(partitionHeader, strconv.Itoa(int(p.Partition)))
 	req.Header.Set(generationHeader, strconv.Itoa(int(h.table().Generation())))
+	// The span's op is the internal route's last segment: get, scan or count.
+	span := h.tr.startCall(ctx, req, owner, path[strings.LastIndexByte(path, '/')+1:], &p)
 	resp, err := h.client.Do(req)
 	if err != nil {
+		endCall(span, 0, err)
 		if ctx.Err() != nil {
 			return nil, &waitError{p, "owner " + owner.NodeID + " did not answer before the deadline"}
 		}
@@ -177,6 +181,7 @@ func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Me
 	defer resp.Body.Close()
 	limit := h.o.PeerAnswerLimit
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	endCall(span, resp.StatusCode, err)
 	if err != nil {
 		return nil, &waitError{p, "reading from owner " + owner.NodeID + ": " + err.Error()}
 	}
@@ -316,12 +321,16 @@ func (h *Handler) internalPartition(w http.ResponseWriter, r *http.Request, ps h
 // localOnly waits while p restores here, and answers 421 at once when p is
 // not assigned here (the caller has a stale view) or this node's store is
 // closed (it is shutting down): the caller refreshes its view and retries.
-func localOnly[T any](h *Handler, r *http.Request, p state.Partition, timeout time.Duration, f func() (T, error)) (T, error) {
-	v, _, err := await(r.Context(), timeout, func(context.Context, time.Time) (T, error) {
+func localOnly[T any](h *Handler, r *http.Request, op string, p state.Partition, timeout time.Duration, f func() (T, error)) (T, error) {
+	v, _, err := await(r.Context(), timeout, func(ctx context.Context, _ time.Time) (T, error) {
+		start := h.tr.now()
 		v, err := f()
 		var ns *state.NotServingError
 		if errors.Is(err, state.ErrClosed) || errors.As(err, &ns) && ns.Status != state.Restoring {
 			return v, &notOwnerError{p, h.table().Generation()}
+		}
+		if ns == nil {
+			h.tr.storeRead(ctx, op, p, start, err)
 		}
 		return v, err
 	})
@@ -340,7 +349,7 @@ func (h *Handler) internalGet(w http.ResponseWriter, r *http.Request, ps httprou
 		return
 	}
 	timeout := h.internalDeadline(q)
-	rec, err := localOnly(h, r, p, timeout, func() (state.Record, error) { return h.e.Get(p, key) })
+	rec, err := localOnly(h, r, "get", p, timeout, func() (state.Record, error) { return h.e.Get(p, key) })
 	if err != nil {
 		h.queryError(w, r, err, "key")
 		return
@@ -368,7 +377,7 @@ func (h *Handler) internalScan(w http.ResponseWriter, r *http.Request, ps httpro
 		return
 	}
 	timeout := h.internalDeadline(q)
-	it, err := localOnly(h, r, p, timeout, func() (state.Iterator, error) { return h.e.NewIterator(p, lower, upper) })
+	it, err := localOnly(h, r, "scan", p, timeout, func() (state.Iterator, error) { return h.e.NewIterator(p, lower, upper) })
 	if err != nil {
 		h.queryError(w, r, err, "scan")
 		return
@@ -404,7 +413,7 @@ func (h *Handler) internalCount(w http.ResponseWriter, r *http.Request, ps httpr
 	}
 	q := query(r)
 	timeout := h.internalDeadline(q)
-	n, err := localOnly(h, r, p, timeout, func() (int64, error) { return h.e.Count(p) })
+	n, err := localOnly(h, r, "count", p, timeout, func() (int64, error) { return h.e.Count(p) })
 	if err != nil {
 		h.queryError(w, r, err, "count")
 		return

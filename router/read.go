@@ -12,9 +12,10 @@ import (
 
 // partitionRead is one kind of read of a partition (a key's record, a page
 // of a scan, a count): local reads it from this node's engine, remote asks
-// the partition's owner. Implementations are small structs passed by value:
-// closures would cost every lookup allocations.
+// the partition's owner, op names it in spans. Implementations are small
+// structs passed by value: closures would cost every lookup allocations.
 type partitionRead[T any] interface {
+	op() string
 	local(p state.Partition) (T, error)
 	remote(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition) (T, error)
 }
@@ -23,11 +24,13 @@ type partitionRead[T any] interface {
 // and owner is the node to ask instead; otherwise v and err are the answer:
 // the local read's, or route's *waitError or *notOwnerError. hops is the
 // request's hop count: a forwarded request is not forwarded again.
-func readHere[T any, R partitionRead[T]](h *Handler, hops int, rd R, p state.Partition) (v T, owner cluster.Member, remote bool, err error) {
+func readHere[T any, R partitionRead[T]](ctx context.Context, h *Handler, hops int, rd R, p state.Partition) (v T, owner cluster.Member, remote bool, err error) {
+	start := h.tr.now()
 	v, err = rd.local(p)
 	owner, local, rerr := h.route(p, err, hops)
 	switch {
 	case local:
+		h.tr.storeRead(ctx, rd.op(), p, start, err)
 		return v, owner, false, err
 	case rerr != nil:
 		var zero T
@@ -38,7 +41,7 @@ func readHere[T any, R partitionRead[T]](h *Handler, hops int, rd R, p state.Par
 
 // readPartition reads p here or from its owner, and returns who served it.
 func readPartition[T any, R partitionRead[T]](ctx context.Context, deadline time.Time, h *Handler, hops int, rd R, p state.Partition) (T, string, error) {
-	v, owner, remote, err := readHere(h, hops, rd, p)
+	v, owner, remote, err := readHere(ctx, h, hops, rd, p)
 	if !remote {
 		return v, h.e.NodeID(), err
 	}
@@ -57,7 +60,7 @@ func gatherPartitions[T any, R partitionRead[T]](ctx context.Context, deadline t
 	var wg sync.WaitGroup
 	for i := int32(0); i < n; i++ {
 		p := state.Partition{Topic: topic, Partition: i}
-		v, owner, remote, err := readHere(h, hops, rd, p)
+		v, owner, remote, err := readHere(ctx, h, hops, rd, p)
 		if !remote {
 			vals[i], errs[i] = v, err
 			continue

@@ -23,6 +23,8 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/plugins"
@@ -97,6 +99,14 @@ type Options struct {
 	// Info is GET /v1/info's answer, asked for each request (default: the
 	// build, the engine's node id and its stores).
 	Info func() Info
+	// TracerProvider, when set, records spans: each request (named by its
+	// route; not the health probes), each call to another node (whose trace
+	// context goes with the call), each read of this node's store, and each
+	// plugin call of a key lookup. Nil: no tracing, at no cost.
+	TracerProvider trace.TracerProvider
+	// Propagator carries the trace context on calls to other nodes, and
+	// reads it from requests. Default: W3C Trace Context (traceparent).
+	Propagator propagation.TextMapPropagator
 }
 
 // Routing is where the current routing table comes from: the cluster
@@ -113,6 +123,7 @@ type Handler struct {
 	mux    *httprouter.Router
 	m      *httpMetrics
 	client *http.Client
+	tr     *tracing // nil: tracing off
 
 	lastRefresh atomic.Int64 // unix nanoseconds of the last refresh started
 }
@@ -134,7 +145,7 @@ func New(o Options) *Handler {
 	if o.Info == nil {
 		o.Info = defaultInfo(o.Engine)
 	}
-	h := &Handler{o: o, e: o.Engine, log: o.Logger, mux: httprouter.New(), m: newHTTPMetrics(o.Registry), client: o.Client}
+	h := &Handler{o: o, e: o.Engine, log: o.Logger, mux: httprouter.New(), m: newHTTPMetrics(o.Registry), client: o.Client, tr: newTracing(o)}
 	h.handle("/v1/stores", "stores", h.listStores)
 	h.handle("/v1/stores/:store/keys", "scan", h.scan)
 	h.handle("/v1/stores/:store/keys/*key", "get", h.get)
@@ -173,10 +184,18 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 // the given name.
 func (h *Handler) handle(path, name string, f handlerFunc) {
 	m := h.m.endpoint(name)
+	rt := h.tr.route(path, name)
 	h.mux.GET(path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		var span trace.Span
+		if rt != nil {
+			r, span = rt.startRequest(r)
+		}
 		f(sw, r, ps)
+		if span != nil {
+			endRequest(span, sw.status)
+		}
 		m.observe(sw.status, time.Since(start))
 	})
 }
@@ -235,7 +254,7 @@ func keyBytes(w http.ResponseWriter, r *http.Request, s state.Store, param, text
 		writeProblem(w, r, http.StatusBadRequest, probKeyTooLong, param+" is "+strconv.Itoa(len(text))+" bytes; the limit is 65536")
 		return nil, false
 	}
-	b, err := s.Key.FromText(text)
+	b, err := plugins.WithContext(r.Context(), s.Key).FromText(text)
 	if err != nil {
 		if pluginProblem(w, r, err) {
 			return nil, false
@@ -302,7 +321,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		h.queryError(w, r, err, "key "+strconv.Quote(req.text))
 		return
 	}
-	rd, err := renderRecord(req.store, rec)
+	rd, err := renderRecord(r.Context(), req.store, rec)
 	if err != nil {
 		if !pluginProblem(w, r, err) {
 			writeProblem(w, r, http.StatusInternalServerError, probUndecodable, err.Error())
@@ -310,7 +329,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		return
 	}
 	if req.transform != nil {
-		keep, err := rd.transform(req.transform, req.params)
+		keep, err := rd.transform(r.Context(), req.transform, req.params)
 		if err != nil {
 			pluginProblem(w, r, err)
 			return
@@ -387,6 +406,8 @@ type recordRead struct {
 	key []byte
 }
 
+func (rd recordRead) op() string { return "get" }
+
 func (rd recordRead) local(p state.Partition) (state.Record, error) { return rd.h.e.Get(p, rd.key) }
 
 func (rd recordRead) remote(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition) (state.Record, error) {
@@ -400,21 +421,22 @@ type renderedRecord struct {
 	keyStart, keyEnd, valueStart int
 }
 
-// renderRecord renders rec's key and value with the store's serdes. A key
-// or value the serde cannot decode is an error saying which, at what
-// offset (a plugin's error stays a *plugins.Error).
-func renderRecord(s state.Store, rec state.Record) (renderedRecord, error) {
+// renderRecord renders rec's key and value with the store's serdes, whose
+// plugin calls are spans of ctx's trace. A key or value the serde cannot
+// decode is an error saying which, at what offset (a plugin's error stays a
+// *plugins.Error).
+func renderRecord(ctx context.Context, s state.Store, rec state.Record) (renderedRecord, error) {
 	rd := renderedRecord{buf: make([]byte, 0, 256+len(rec.Value))}
 	var err error
 	rd.buf = append(rd.buf, `{"key":`...)
 	rd.keyStart = len(rd.buf)
-	if rd.buf, err = s.Key.AppendJSON(rd.buf, rec.Key); err != nil {
+	if rd.buf, err = plugins.WithContext(ctx, s.Key).AppendJSON(rd.buf, rec.Key); err != nil {
 		return rd, fmt.Errorf("stored key at offset %d does not decode as %s: %w", rec.Offset, s.Key.Name(), err)
 	}
 	rd.keyEnd = len(rd.buf)
 	rd.buf = append(rd.buf, `,"value":`...)
 	rd.valueStart = len(rd.buf)
-	if rd.buf, err = s.Value.AppendJSON(rd.buf, rec.Value); err != nil {
+	if rd.buf, err = plugins.WithContext(ctx, s.Value).AppendJSON(rd.buf, rec.Value); err != nil {
 		return rd, fmt.Errorf("value at offset %d does not decode as %s: %w", rec.Offset, s.Value.Name(), err)
 	}
 	return rd, nil
@@ -422,10 +444,10 @@ func renderRecord(s state.Store, rec state.Record) (renderedRecord, error) {
 
 // transform runs tr on the record, replacing its value with the
 // transform's output, and reports whether the transform kept it.
-func (rd *renderedRecord) transform(tr *plugins.Module, params []byte) (bool, error) {
+func (rd *renderedRecord) transform(ctx context.Context, tr *plugins.Module, params []byte) (bool, error) {
 	var keep bool
 	var err error
-	rd.buf, keep, err = transformOne(tr, params, rd.buf, rd.keyStart, rd.keyEnd, rd.valueStart)
+	rd.buf, keep, err = transformOne(ctx, tr, params, rd.buf, rd.keyStart, rd.keyEnd, rd.valueStart)
 	return keep, err
 }
 

@@ -237,6 +237,8 @@ type pageRead struct {
 	req *scanRequest
 }
 
+func (rd pageRead) op() string { return "scan" }
+
 func (rd pageRead) local(p state.Partition) (*partIter, error) {
 	it, err := rd.h.e.NewIterator(p, rd.req.lowerOf(p.Partition), rd.req.upper)
 	if err != nil {
@@ -407,8 +409,10 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		return
 	}
 	rd := &renderer{s: s}
+	ctx, span := h.tr.startRender(r.Context())
 	if tr != nil {
-		if rd.batch, err = tr.Begin(params); err != nil {
+		if rd.batch, err = tr.Begin(ctx, params); err != nil {
+			endRender(span, 0, err)
 			closeAll(iters)
 			pluginProblem(w, r, err)
 			return
@@ -419,6 +423,7 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	if rd.batch != nil {
 		rd.batch.End()
 	}
+	endRender(span, len(items), err)
 	if err != nil {
 		if !pluginProblem(w, r, err) {
 			h.queryError(w, r, err, "scan")
@@ -525,6 +530,8 @@ type countRead struct {
 	h *Handler
 	s state.Store
 }
+
+func (rd countRead) op() string { return "count" }
 
 func (rd countRead) local(p state.Partition) (int64, error) { return rd.h.e.Count(p) }
 

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -96,7 +97,7 @@ func pluginProblem(w http.ResponseWriter, r *http.Request, err error) bool {
 
 // partitionOf is the key's partition, with the store's partitioner.
 func partitionOf(w http.ResponseWriter, r *http.Request, s state.Store, key []byte, n int32) (int32, bool) {
-	p, err := serde.PartitionOf(s.Key, key, n)
+	p, err := serde.PartitionOf(plugins.WithContext(r.Context(), s.Key), key, n)
 	if err != nil {
 		if !pluginProblem(w, r, err) {
 			writeProblem(w, r, http.StatusInternalServerError, probInternal, err.Error())
@@ -109,8 +110,8 @@ func partitionOf(w http.ResponseWriter, r *http.Request, s state.Store, key []by
 // transformOne runs a batch of one record: the key JSON is
 // buf[keyStart:keyEnd], the value JSON buf[valueStart:]; the value is
 // replaced by the transform's output.
-func transformOne(tr *plugins.Module, params, buf []byte, keyStart, keyEnd, valueStart int) ([]byte, bool, error) {
-	b, err := tr.Begin(params)
+func transformOne(ctx context.Context, tr *plugins.Module, params, buf []byte, keyStart, keyEnd, valueStart int) ([]byte, bool, error) {
+	b, err := tr.Begin(ctx, params)
 	if err != nil {
 		return buf, false, err
 	}
