@@ -1,5 +1,6 @@
-// Package config is the node's configuration: the YAML file format, its
-// defaults, the IQENGINE_* environment and flag overrides, and validation.
+// Package config is the node's configuration: the YAML file format (with
+// ${VAR} references), its defaults, the IQENGINE_* environment variables
+// derived from the fields' YAML paths, and validation.
 //
 // Everything a user can get wrong is checked here, in one place, before any
 // connection is opened or any file is written, and every error names the
@@ -307,10 +308,19 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (like 5s or 250ms)", n.Line, s)
+		return atLine(n, fmt.Errorf("%q is not a duration (like 5s or 250ms)", s))
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// atLine prefixes err with n's line in the file; a node that is not from
+// a file (an environment variable's value) has none.
+func atLine(n *yaml.Node, err error) error {
+	if n.Line == 0 {
+		return err
+	}
+	return fmt.Errorf("line %d: %w", n.Line, err)
 }
 
 // MarshalYAML writes Go duration syntax.
@@ -362,7 +372,7 @@ func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := ParseSize(text)
 	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
+		return atLine(n, err)
 	}
 	*s = v
 	return nil
@@ -428,42 +438,11 @@ func Default() Config {
 	}
 }
 
-// Load reads a YAML file over the defaults. Unknown fields are errors, so a
-// misspelt option is never silently ignored. It does not validate: apply
-// overrides first, then call Validate.
-func Load(path string) (Config, error) {
-	c := Default()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return c, fmt.Errorf("config: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	return c, nil
-}
-
-// Env applies IQENGINE_* environment variables: IQENGINE_BROKERS (comma
-// separated), IQENGINE_LISTEN, IQENGINE_ADVERTISE, IQENGINE_DATA_DIR,
-// IQENGINE_NODE_ID, IQENGINE_APPLICATION_ID and IQENGINE_KAFKA_SASL_PASSWORD.
-func (c *Config) Env(getenv func(string) string) {
-	set := func(dst *string, name string) {
-		if v := getenv(name); v != "" {
-			*dst = v
-		}
-	}
-	if v := getenv("IQENGINE_BROKERS"); v != "" {
-		c.Kafka.Brokers = splitList(v)
-	}
-	set(&c.Listen, "IQENGINE_LISTEN")
-	set(&c.Advertise, "IQENGINE_ADVERTISE")
-	set(&c.DataDir, "IQENGINE_DATA_DIR")
-	set(&c.NodeID, "IQENGINE_NODE_ID")
-	set(&c.ApplicationID, "IQENGINE_APPLICATION_ID")
-	set(&c.Kafka.SASL.Password, "IQENGINE_KAFKA_SASL_PASSWORD")
-}
+// Load reads a YAML file over the defaults, with ${VAR} references
+// expanded from the process environment (see LoadEnv). Unknown fields are
+// errors, so a misspelt option is never silently ignored. It does not
+// validate: apply overrides (Env) first, then call Validate.
+func Load(path string) (Config, error) { return LoadEnv(path, os.Getenv) }
 
 func splitList(s string) []string {
 	var out []string

@@ -77,3 +77,32 @@ func exampleBroker(ctx context.Context, records ...*kgo.Record) ([]string, func(
 	}
 	return c.ListenAddrs(), c.Close
 }
+
+// Check a configuration as a node would run it, without running one: the
+// configuration and the plugins, and with Kafka the brokers, each store's
+// topic and the group, which Check describes and never joins.
+func ExampleCheck() {
+	ctx := context.Background()
+	brokers, stop := exampleBroker(ctx)
+	defer stop()
+
+	cfg := config.Default()
+	cfg.ApplicationID = "example"
+	cfg.NodeID = "node-1"
+	cfg.Kafka.Brokers = brokers
+	cfg.Stores = []config.Store{{Name: "accounts", Topic: "accounts"}, {Name: "payments", Topic: "payments"}}
+
+	for _, r := range node.Check(ctx, cfg, node.CheckOptions{Kafka: true}) {
+		if r.Err != nil {
+			fmt.Printf("FAIL %s: %v\n", r.What, r.Err)
+			continue
+		}
+		fmt.Printf("ok   %s\n", r.What)
+	}
+	// Output:
+	// ok   config
+	// ok   brokers
+	// ok   topic accounts (stores[0])
+	// FAIL topic payments (stores[1]): topic "payments" does not exist (create it, or fix the store's topic)
+	// ok   group example
+}

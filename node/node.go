@@ -91,9 +91,9 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// Start checks the connection to the brokers (one clear error for
-// unreachable brokers, wrong credentials or TLS problems), loads the
-// stores' plugins, opens the store, joins the group and serves HTTP. It
+// Start loads the stores' plugins, checks the connection to the brokers
+// (one clear error for unreachable brokers, wrong credentials or TLS
+// problems), opens the store, joins the group and serves HTTP. It
 // returns once the node has joined; its partitions may still be restoring
 // (Ready on /readyz says when they serve). cfg is validated first (see
 // config.Config.Validate).
@@ -116,24 +116,6 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		return nil, &ConfigError{err}
 	}
 	log, kafkaLog := logging.ForNode(o.log.With("node", cfg.NodeID), cfg.Log)
-	kopts, err := kafkaconn.Options(cfg.Kafka)
-	if err != nil {
-		return nil, &ConfigError{err}
-	}
-	kopts = append(kopts, kgo.WithLogger(kafkaLog))
-	admin, err := kgo.NewClient(kopts...)
-	if err != nil {
-		return nil, &ConfigError{err}
-	}
-	defer func() {
-		if err != nil {
-			admin.Close()
-		}
-	}()
-	if err := kafkaconn.Check(ctx, admin, cfg.Kafka.StartupTimeout.D()); err != nil {
-		return nil, err
-	}
-	kafkaLog.Enable() // a failed check's error says what the client's retries would have
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	tp, traces, err := o.tracerProvider(ctx, cfg, log)
@@ -145,6 +127,8 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 			_ = traces.Shutdown(context.Background())
 		}
 	}()
+	// Plugins before Kafka: a module that does not load is a configuration
+	// error, found before anything reaches the brokers (as Check finds it).
 	sp, err := loadStores(ctx, cfg, reg, log, tp)
 	if err != nil {
 		return nil, err
@@ -152,6 +136,17 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 	defer func() {
 		if err != nil {
 			sp.close()
+		}
+	}()
+	kopts, admin, err := connect(ctx, cfg.Kafka, kgo.WithLogger(kafkaLog))
+	if err != nil {
+		return nil, err
+	}
+	kopts = append(kopts, kgo.WithLogger(kafkaLog)) // the engine's client logs too
+	kafkaLog.Enable() // a failed check's error says what the client's retries would have
+	defer func() {
+		if err != nil {
+			admin.Close()
 		}
 	}()
 	// Listen first: with port 0 the advertised URL is known only now.
@@ -244,6 +239,26 @@ func openEngine(cfg config.Config, kopts []kgo.Opt, balancer kgo.GroupBalancer, 
 		Logger:     log,
 		Registerer: reg,
 	})
+}
+
+// connect builds the node's Kafka client options and its own client (with
+// extra options of its own), and checks that the brokers answer and accept
+// the credentials (see kafkaconn.Check). Options that do not build are a
+// *ConfigError.
+func connect(ctx context.Context, k config.Kafka, extra ...kgo.Opt) ([]kgo.Opt, *kgo.Client, error) {
+	kopts, err := kafkaconn.Options(k)
+	if err != nil {
+		return nil, nil, &ConfigError{err}
+	}
+	cl, err := kgo.NewClient(append(kopts[:len(kopts):len(kopts)], extra...)...)
+	if err != nil {
+		return nil, nil, &ConfigError{err}
+	}
+	if err := kafkaconn.Check(ctx, cl, k.StartupTimeout.D()); err != nil {
+		cl.Close()
+		return nil, nil, err
+	}
+	return kopts, cl, nil
 }
 
 // Addr is the address the node's HTTP API listens on.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,14 +23,22 @@ type storePlugins struct {
 	host       *plugins.Host
 	specs      []state.Store
 	transforms map[string]router.Transform
-	modules    []*plugins.Module
-	paths      []string // modules[i]'s file
+	modules    []loadedModule
 	cancel     context.CancelFunc
+}
+
+// loadedModule is a module as loaded for the stores' fields that use it.
+type loadedModule struct {
+	*plugins.Module
+	path  string       // its file
+	field string       // the first store field that uses it, as named in errors
+	spec  plugins.Spec // how it was loaded: Check runs its vectors on the same
 }
 
 // loadStores resolves every store's serdes (built-in or WebAssembly) and
 // transform. Modules used the same way by several stores load once. Errors
-// name the store field and the module.
+// name the store field and the module; every field that fails is in the
+// error, not only the first.
 func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger, tp trace.TracerProvider) (*storePlugins, error) {
 	sp := &storePlugins{transforms: map[string]router.Transform{}}
 	type use struct {
@@ -37,7 +46,11 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 		clock        bool
 	}
 	loaded := map[use]*plugins.Module{}
+	hostFailed := false
 	load := func(field string, p config.Plugin, need ...plugins.Capability) (*plugins.Module, error) {
+		if hostFailed {
+			return nil, nil // the first field that needed the host has the error
+		}
 		if sp.host == nil {
 			h, err := plugins.NewHost(plugins.Options{
 				CacheDir:       cfg.Plugins.CacheDir,
@@ -50,7 +63,8 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 				TracerProvider: tp,
 			})
 			if err != nil {
-				return nil, &ConfigError{err}
+				hostFailed = true
+				return nil, fmt.Errorf("%s: the plugin host: %w", field, err)
 			}
 			sp.host = h
 		}
@@ -59,52 +73,51 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 		if m, ok := loaded[u]; ok {
 			for _, c := range need {
 				if !m.Info().Has(c) {
-					return nil, &ConfigError{fmt.Errorf("%s: plugin %s lacks the %s capability", field, p.Wasm, c)}
+					return nil, fmt.Errorf("%s: plugin %s lacks the %s capability", field, p.Wasm, c)
 				}
 			}
 			return m, nil
 		}
 		bin, err := os.ReadFile(path)
 		if err != nil {
-			return nil, &ConfigError{fmt.Errorf("%s: %v (modules named without a path are found in plugins.dir as NAME.wasm)", field, err)}
+			return nil, fmt.Errorf("%s: %v (modules named without a path are found in plugins.dir as NAME.wasm)", field, err)
 		}
-		m, err := sp.host.Load(ctx, plugins.Spec{Name: p.Wasm, Binary: bin, Config: p.ConfigJSON(), AllowClock: p.AllowClock, Need: need})
+		spec := plugins.Spec{Name: p.Wasm, Binary: bin, Config: p.ConfigJSON(), AllowClock: p.AllowClock, Need: need}
+		m, err := sp.host.Load(ctx, spec)
 		if err != nil {
-			return nil, &ConfigError{fmt.Errorf("%s: %v", field, err)}
+			return nil, fmt.Errorf("%s: %v", field, err)
 		}
 		loaded[u] = m
-		sp.modules = append(sp.modules, m)
-		sp.paths = append(sp.paths, path)
+		sp.modules = append(sp.modules, loadedModule{Module: m, path: path, field: field, spec: spec})
 		return m, nil
 	}
+	var errs []error
 	for i, s := range cfg.Stores {
 		f := fmt.Sprintf("stores[%d]", i)
 		spec := state.Store{Name: s.Name, Topic: s.Topic}
-		var err error
+		var kerr, verr, terr error
 		if s.Key.Wasm != "" {
-			m, lerr := load(f+".key", s.Key.Plugin, plugins.CapKeyToJSON, plugins.CapKeyFromText)
-			spec.Key, err = plugins.KeySerde{M: m}, lerr
+			m, err := load(f+".key", s.Key.Plugin, plugins.CapKeyToJSON, plugins.CapKeyFromText)
+			spec.Key, kerr = plugins.KeySerde{M: m}, err
 		} else {
-			spec.Key, err = serde.Lookup(s.Key.Builtin)
+			spec.Key, kerr = serde.Lookup(s.Key.Builtin)
 		}
-		if err == nil && s.Value.Wasm != "" {
-			m, lerr := load(f+".value", s.Value.Plugin, plugins.CapValueToJSON)
-			spec.Value, err = plugins.ValueSerde{M: m}, lerr
-		} else if err == nil {
-			spec.Value, err = serde.Lookup(s.Value.Builtin)
+		if s.Value.Wasm != "" {
+			m, err := load(f+".value", s.Value.Plugin, plugins.CapValueToJSON)
+			spec.Value, verr = plugins.ValueSerde{M: m}, err
+		} else {
+			spec.Value, verr = serde.Lookup(s.Value.Builtin)
 		}
-		if err == nil && s.Transform != nil {
-			m, lerr := load(f+".transform", s.Transform.Plugin, plugins.CapTransform)
-			sp.transforms[s.Name], err = router.Transform{Module: m, Params: s.Transform.Params}, lerr
+		if s.Transform != nil {
+			m, err := load(f+".transform", s.Transform.Plugin, plugins.CapTransform)
+			sp.transforms[s.Name], terr = router.Transform{Module: m, Params: s.Transform.Params}, err
 		}
-		if err != nil {
-			sp.close()
-			if _, ok := err.(*ConfigError); !ok {
-				err = &ConfigError{err}
-			}
-			return nil, err
-		}
+		errs = append(errs, kerr, verr, terr)
 		sp.specs = append(sp.specs, spec)
+	}
+	if err := errors.Join(errs...); err != nil {
+		sp.close()
+		return nil, &ConfigError{err}
 	}
 	return sp, nil
 }
@@ -116,8 +129,8 @@ func (sp *storePlugins) watch(cfg config.Config) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sp.cancel = cancel
-	for i, m := range sp.modules {
-		go m.Watch(ctx, sp.paths[i], cfg.Plugins.ReloadInterval.D())
+	for _, m := range sp.modules {
+		go m.Watch(ctx, m.path, cfg.Plugins.ReloadInterval.D())
 	}
 }
 

@@ -396,7 +396,9 @@ func benchRestore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return usageError{err}
 		}
-		cfg.Env(os.Getenv)
+		if err := cfg.Env(os.Getenv); err != nil {
+			return usageError{errorf("environment: %v", err)}
+		}
 		if *readyURL == "" {
 			*readyURL = "http://" + cfg.Listen + "/readyz"
 		}

@@ -4,6 +4,7 @@
 // instead.
 //
 //	iqengine serve --config FILE   run a node
+//	iqengine check --config FILE   check a configuration and its plugins without running a node (--kafka: the brokers, topics and group too)
 //	iqengine broker                run the embedded Kafka-protocol broker
 //	iqengine demo                  broker + demo data + three nodes from :7070
 //	iqengine plugin inspect|test   inspect a WebAssembly plugin, or check it against vectors
@@ -12,6 +13,10 @@
 //
 // Errors are one line on stderr and a non-zero exit: 2 for bad usage or
 // configuration (nothing was started), 1 for a failure while running.
+// check prints one line per check and exits 0 when every check passed, 2
+// when the configuration is wrong (a plugin that does not load or fails its
+// vectors included), else 1 when a Kafka check failed (an unreachable
+// broker, a missing topic, a permission the node lacks).
 package main
 
 import (
@@ -33,6 +38,8 @@ const usage = `usage: iqengine <command> [flags]
 
 commands:
   serve    run a node: iqengine serve --config FILE
+  check    check a configuration without running a node: iqengine check --config FILE [--kafka]
+           (exit 0: all checks passed; 2: bad usage, configuration or plugin; 1: a Kafka check failed)
   broker   run the embedded Kafka-protocol broker (development only)
   demo     run the embedded broker, demo data and a node on port 7070
   plugin   inspect and test WebAssembly plugins: iqengine plugin test X.wasm --vectors V.jsonl
@@ -83,6 +90,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = serveCmd(ctx, rest, stderr, getenv)
+	case "check":
+		err = checkCmd(ctx, rest, stdout, stderr, getenv)
 	case "broker":
 		err = brokerCmd(ctx, rest, stdout, stderr, logger)
 	case "demo":
@@ -97,7 +106,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "iqengine: unknown command %q: want serve, demo, broker, plugin, bench or version (see iqengine -h)\n", cmd)
+		fmt.Fprintf(stderr, "iqengine: unknown command %q: want serve, check, demo, broker, plugin, bench or version (see iqengine -h)\n", cmd)
 		return 2
 	}
 	var ue usageError

@@ -88,7 +88,7 @@ func TestNoArgsPrintsUsage(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("exit %d, want 2; stderr:\n%s", r.code, r.stderr)
 	}
-	for _, w := range []string{"usage: iqengine <command>", "serve", "broker", "demo"} {
+	for _, w := range []string{"usage: iqengine <command>", "serve", "check", "broker", "demo"} {
 		if !strings.Contains(r.stderr, w) {
 			t.Errorf("usage on stderr does not mention %q:\n%s", w, r.stderr)
 		}
@@ -132,6 +132,8 @@ func TestFlagErrors(t *testing.T) {
 		{"serve missing config with other flags", []string{"serve", "--listen", "127.0.0.1:1"}, []string{"--config FILE is required"}},
 		{"serve positional argument", []string{"serve", "--config", cfg, "extra"}, []string{`unexpected argument "extra"`}},
 		{"serve positional argument first", []string{"serve", cfg}, []string{`unexpected argument "` + cfg + `"`}},
+		{"check missing config", []string{"check", "--kafka"}, []string{"check: --config FILE is required", "iqengine check -h"}},
+		{"check unknown flag", []string{"check", "--config", cfg, "--brokrs", "a:1"}, []string{"check: ", "-brokrs"}},
 		{"broker unknown flag", []string{"broker", "--port", "9092"}, []string{"broker: ", "-port"}},
 		{"broker positional argument", []string{"broker", "now"}, []string{`unexpected argument "now"`}},
 		{"demo unknown flag", []string{"demo", "--fast"}, []string{"demo: ", "-fast"}},
@@ -150,7 +152,7 @@ func TestFlagErrors(t *testing.T) {
 }
 
 func TestCommandHelp(t *testing.T) {
-	for _, cmd := range []string{"serve", "broker", "demo"} {
+	for _, cmd := range []string{"serve", "check", "broker", "demo"} {
 		t.Run(cmd, func(t *testing.T) {
 			for _, h := range []string{"-h", "--help"} {
 				r := runArgs(t, cmd, h)
@@ -311,6 +313,13 @@ func TestConfigErrors(t *testing.T) {
 			wantOneLine(t, r.stderr, append([]string{"iqengine: config " + path + ": "}, tt.wants...)...)
 			if r.took > 2*time.Second {
 				t.Errorf("took %s: a config error must not wait for anything", r.took)
+			}
+			// check says the same in its one FAIL line, and never gets to
+			// the brokers.
+			r = runArgs(t, "check", "--config", path, "--kafka")
+			wantCheck(t, r, 2, append([]string{"FAIL config " + path + ": "}, tt.wants...)...)
+			if r.took > 2*time.Second {
+				t.Errorf("check took %s: a config error must not wait for anything", r.took)
 			}
 		})
 	}

@@ -30,37 +30,61 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 // loadServeConfig builds and validates the configuration of serve.
 func loadServeConfig(args []string, stderr io.Writer, getenv func(string) string) (config.Config, error) {
 	fs := newFlags("serve", "serve --config FILE [flags]", stderr)
-	path := fs.String("config", "", "the YAML configuration file (required)")
-	brokers := fs.String("brokers", "", "seed brokers, comma separated (overrides kafka.brokers)")
-	listen := fs.String("listen", "", "HTTP listen address (overrides listen)")
-	advertise := fs.String("advertise", "", "URL other nodes reach this one at (overrides advertise)")
-	dataDir := fs.String("data-dir", "", "store directory (overrides data_dir)")
-	nodeID := fs.String("node-id", "", "this node's id (overrides node_id)")
+	cf := addConfigFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return config.Config{}, err
 	}
-	if *path == "" {
-		return config.Config{}, usageError{errorf("serve: --config FILE is required (see iqengine serve -h)")}
+	return cf.load(getenv)
+}
+
+// configFlags are the flags that make a node's configuration: serve and
+// check take the same, so that check checks what serve would run.
+type configFlags struct {
+	fs                                                *flags
+	path, brokers, listen, advertise, dataDir, nodeID *string
+}
+
+func addConfigFlags(fs *flags) configFlags {
+	return configFlags{
+		fs:        fs,
+		path:      fs.String("config", "", "the YAML configuration file (required)"),
+		brokers:   fs.String("brokers", "", "seed brokers, comma separated (overrides kafka.brokers)"),
+		listen:    fs.String("listen", "", "HTTP listen address (overrides listen)"),
+		advertise: fs.String("advertise", "", "URL other nodes reach this one at (overrides advertise)"),
+		dataDir:   fs.String("data-dir", "", "store directory (overrides data_dir)"),
+		nodeID:    fs.String("node-id", "", "this node's id (overrides node_id)"),
 	}
-	cfg, err := config.Load(*path)
+}
+
+// load builds and validates the configuration, once the flags are parsed:
+// the defaults, then the file (its ${VAR} references expanded), then
+// IQENGINE_* variables, then flags. Every error is a usage error.
+func (f configFlags) load(getenv func(string) string) (config.Config, error) {
+	name := f.fs.Name()
+	if *f.path == "" {
+		return config.Config{}, usageError{errorf("%s: --config FILE is required (see iqengine %s -h)", name, name)}
+	}
+	cfg, err := config.LoadEnv(*f.path, getenv)
 	if err != nil {
 		return cfg, usageError{err}
 	}
-	cfg.Env(getenv)
-	if *brokers != "" {
-		cfg.Kafka.Brokers = config.SplitBrokers(*brokers)
+	if err := cfg.Env(getenv); err != nil {
+		return cfg, usageError{errorf("environment: %v", err)}
+	}
+	if *f.brokers != "" {
+		cfg.Kafka.Brokers = config.SplitBrokers(*f.brokers)
 	}
 	set := func(dst *string, v string) {
 		if v != "" {
 			*dst = v
 		}
 	}
-	set(&cfg.Listen, *listen)
-	set(&cfg.Advertise, *advertise)
-	set(&cfg.DataDir, *dataDir)
-	set(&cfg.NodeID, *nodeID)
+	set(&cfg.Listen, *f.listen)
+	set(&cfg.Advertise, *f.advertise)
+	set(&cfg.DataDir, *f.dataDir)
+	set(&cfg.NodeID, *f.nodeID)
 	if err := cfg.Validate(); err != nil {
-		return cfg, usageError{errorf("config %s: %v", *path, err)}
+		return cfg, usageError{errorf("config %s: %v", *f.path, err)}
 	}
 	return cfg, nil
 }

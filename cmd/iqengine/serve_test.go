@@ -27,17 +27,17 @@ const (
 )
 
 // saslBroker starts a kfake cluster that requires SCRAM-SHA-256 as
-// admin/secret, with the topic saslTopic, and returns its address. It is
-// always the embedded broker: a real one from IQENGINE_TEST_BROKERS would
-// not have these credentials.
-func saslBroker(t *testing.T) string {
+// admin/secret (and has opts), with the topic saslTopic, and returns its
+// address. It is always the embedded broker: a real one from
+// IQENGINE_TEST_BROKERS would not have these credentials.
+func saslBroker(t *testing.T, opts ...kfake.Opt) string {
 	t.Helper()
-	c, err := kfake.NewCluster(
+	c, err := kfake.NewCluster(append([]kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.EnableSASL(),
 		kfake.Superuser("SCRAM-SHA-256", saslUser, saslPassword),
 		kfake.GroupMinSessionTimeout(time.Second),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatalf("kfake: %v", err)
 	}
@@ -238,4 +238,65 @@ func TestServeMissingTopic(t *testing.T) {
 		c.Close()
 		t.Errorf("something listens on %s", listen)
 	}
+}
+
+// The principal's permissions come from the broker: a user that may
+// describe the topic or the group but not read it fails the check (exit
+// 1), and the FAIL line says what it lacks. The embedded broker only: a real one would
+// need these users and ACLs.
+func TestCheckPermissions(t *testing.T) {
+	const app = "app"
+	addr := saslBroker(t, kfake.EnableACLs())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.SASL(scram.Auth{User: saslUser, Pass: saslPassword}.AsSha256Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	users := []kadm.UpsertSCRAM{
+		{User: "reader", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "pw-reader"},
+		{User: "describer", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "pw-describer"},
+		{User: "outsider", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "pw-outsider"},
+	}
+	if resp, err := adm.AlterUserSCRAMs(ctx, nil, users); err != nil || resp.Error() != nil {
+		t.Fatalf("users: %v %v", err, resp.Error())
+	}
+	for _, acl := range []*kadm.ACLBuilder{
+		kadm.NewACLs().Allow("User:reader", "User:outsider").Topics(saslTopic).Operations(kadm.OpDescribe, kadm.OpRead, kadm.OpDescribeConfigs),
+		kadm.NewACLs().Allow("User:describer").Topics(saslTopic).Operations(kadm.OpDescribe),
+		kadm.NewACLs().Allow("User:reader", "User:describer").Groups(app).Operations(kadm.OpDescribe, kadm.OpRead),
+		kadm.NewACLs().Allow("User:outsider").Groups(app).Operations(kadm.OpDescribe),
+	} {
+		resp, err := adm.CreateACLs(ctx, acl.ResourcePatternType(kadm.ACLPatternLiteral))
+		for _, r := range resp {
+			err = errors.Join(err, r.Err)
+		}
+		if err != nil {
+			t.Fatalf("ACLs: %v", err)
+		}
+	}
+
+	check := func(user string) result {
+		path := checkFile(t, t.TempDir(), []string{addr}, app,
+			"  sasl: {mechanism: SCRAM-SHA-256, username: "+user+", password: pw-"+user+"}\n"+
+				"stores:\n  - {name: a, topic: "+saslTopic+"}\n")
+		return runCtx(t, context.Background(), noEnv, "check", "--config", path, "--kafka")
+	}
+	r := check("reader")
+	wantCheck(t, r, 0)
+	for _, want := range []string{
+		"ok   brokers: " + addr + ` answer; SCRAM-SHA-256 as "reader" accepted` + "\n",
+		"ok   topic orders (stores[0]): 3 partitions, cleanup.policy delete; may describe and read\n",
+		"ok   group app: does not exist yet (no node has joined); may describe and read; not joined by this check\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	wantCheck(t, check("describer"), 1, "FAIL topic orders (stores[0]): 3 partitions",
+		"not authorized to READ it (a node needs DESCRIBE and READ on its topics)")
+	wantCheck(t, check("outsider"), 1, "FAIL group app: does not exist yet (no node has joined); ",
+		"not authorized to READ it (a node needs DESCRIBE and READ on its group)")
 }
