@@ -212,6 +212,8 @@ func openEngine(cfg config.Config, kopts []kgo.Opt, balancer kgo.GroupBalancer, 
 		StallTimeout:    cfg.Storage.StallTimeout.D(),
 		MinFreeSpace:    int64(cfg.Storage.MinFreeSpace),
 		ExpireInterval:  cfg.Storage.ExpireInterval.D(),
+
+		UnservedRetention: cfg.Storage.UnservedRetention.D(),
 		Store: store.Options{
 			Dir:          cfg.DataDir,
 			FS:           fs,

@@ -27,6 +27,8 @@ func (m *Module) toJSON(op int, dst, input []byte) ([]byte, error) {
 }
 
 func (m *Module) bytesOp(op int, dst, input []byte, isJSON bool) ([]byte, error) {
+	om := &m.metrics.ops[op]
+	om.calls.Inc()
 	v := m.acquire()
 	defer v.release()
 	in, err := v.get()
@@ -34,10 +36,11 @@ func (m *Module) bytesOp(op int, dst, input []byte, isJSON bool) ([]byte, error)
 		return dst, err
 	}
 	defer v.put(in)
+	in.spent.Store(0)
+	defer om.observe(in)
 	if in.fns[op] == nil {
 		return dst, &Error{Plugin: m.name, Op: opNames[op], Kind: KindBadResult, Msg: "the module does not export " + opNames[op]}
 	}
-	in.spent.Store(0)
 	r, err := in.callIn(op, input)
 	if err != nil {
 		return dst, in.count(err)
@@ -55,6 +58,8 @@ func (m *Module) bytesOp(op int, dst, input []byte, isJSON bool) ([]byte, error)
 
 // Partition is the partition the plugin computes for key bytes.
 func (m *Module) Partition(key []byte, partitions int32) (int32, error) {
+	om := &m.metrics.ops[opPartition]
+	om.calls.Inc()
 	v := m.acquire()
 	defer v.release()
 	in, err := v.get()
@@ -62,10 +67,11 @@ func (m *Module) Partition(key []byte, partitions int32) (int32, error) {
 		return 0, err
 	}
 	defer v.put(in)
+	in.spent.Store(0)
+	defer om.observe(in)
 	if in.fns[opPartition] == nil {
 		return 0, &Error{Plugin: m.name, Op: opNames[opPartition], Kind: KindBadResult, Msg: "the module does not export iq_partition"}
 	}
-	in.spent.Store(0)
 	if err := in.input(opPartition, key, nil, nil); err != nil {
 		return 0, in.count(err)
 	}
@@ -95,20 +101,22 @@ type Batch struct {
 }
 
 // Begin starts a transform batch with its parameters, a JSON object of
-// strings. The caller must End it.
+// strings. The caller must End it. The batch is one call in the metrics,
+// timed at End.
 func (m *Module) Begin(params []byte) (*Batch, error) {
+	m.metrics.ops[opBegin].calls.Inc()
 	v := m.acquire()
 	in, err := v.get()
 	if err != nil {
 		v.release()
 		return nil, err
 	}
+	in.spent.Store(0)
 	b := &Batch{m: m, v: v, in: in}
 	if in.fns[opBegin] == nil {
 		b.End()
 		return nil, &Error{Plugin: m.name, Op: opNames[opBegin], Kind: KindBadResult, Msg: "the module is not a transform"}
 	}
-	in.spent.Store(0)
 	r, err := in.callIn(opBegin, params)
 	if err == nil {
 		if st := int32(r); st == statusReject || st == statusFail {
@@ -176,6 +184,7 @@ func (b *Batch) End() {
 			in.count(err)
 		}
 	}
+	b.m.metrics.ops[opBegin].observe(in)
 	b.in = nil
 	b.v.put(in)
 	b.v.release()
