@@ -281,6 +281,14 @@ type Storage struct {
 	// records, keys whose last record has left the log are deleted, so that
 	// every node answers as one restoring from the log start. Default 1m.
 	ExpireInterval Duration `yaml:"expire_interval"`
+	// UnservedRetention is how long the store keeps the data of a partition
+	// this node no longer serves (another node took it, or it was left from
+	// an earlier run) before wiping it: a partition assigned here again
+	// within it resumes where it stopped instead of restoring from the log
+	// start. Raise it where partitions move away and back often and
+	// restoring is slow; 0 keeps the data until the partition returns.
+	// Default 1h.
+	UnservedRetention Duration `yaml:"unserved_retention"`
 }
 
 // Store is one materialised topic.
@@ -424,6 +432,8 @@ func Default() Config {
 			StallTimeout:   Duration(60 * time.Second),
 			MinFreeSpace:   256 << 20,
 			ExpireInterval: Duration(time.Minute),
+
+			UnservedRetention: Duration(time.Hour),
 		},
 		Shutdown: Shutdown{DrainTimeout: Duration(10 * time.Second)},
 		Plugins: Plugins{
@@ -601,6 +611,9 @@ func (c *Config) checkStorage(p *problems) {
 	p.positive("storage.expire_interval", st.ExpireInterval)
 	if st.MinFreeSpace < 0 {
 		p.add("storage.min_free_space", "must not be negative (0: no check)")
+	}
+	if st.UnservedRetention < 0 {
+		p.add("storage.unserved_retention", "must not be negative (0: keep until the partition returns)")
 	}
 	if st.CacheSize < 0 {
 		p.add("storage.cache_size", "must not be negative")

@@ -83,6 +83,13 @@ type Config struct {
 	// is below its partition's log start is deleted, so that every owner of
 	// the partition agrees with a node that restores it from the log start.
 	ExpireInterval time.Duration
+	// UnservedRetention is how long the store keeps the data of a partition
+	// this node no longer serves (revoked, or found in the store at start
+	// and not assigned) before it wipes it; a partition assigned again
+	// within it resumes from its checkpoint instead of restoring from the
+	// log start. 0 (the default) keeps such data until the partition
+	// returns. See unserved.go.
+	UnservedRetention time.Duration
 	// Store configures the local Pebble store.
 	Store store.Options
 	// Logger receives the engine's logs (default slog.Default()).
@@ -110,6 +117,9 @@ type partition struct {
 	next    atomic.Int64 // offset after the last record or marker applied
 	hwm     atomic.Int64 // latest end of the log seen in a fetch (LSO when reading committed)
 	applied atomic.Int64 // records applied since assignment
+	// caughtUp is when next last reached hwm (unix nanoseconds), or when the
+	// partition was assigned or rebuilt: see staleness.
+	caughtUp atomic.Int64
 	// rebuild, when not empty, says why the partition must be wiped and
 	// restored from the log start; records fetched meanwhile are dropped.
 	rebuild string
@@ -118,7 +128,9 @@ type partition struct {
 // restart points the partition at offset from with target as the end of
 // restoration.
 func (p *partition) restart(from, target int64) {
-	p.assigned.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	p.assigned.Store(now)
+	p.caughtUp.Store(now)
 	p.startOffset.Store(from)
 	p.target.Store(target)
 	p.next.Store(from)
@@ -172,6 +184,9 @@ type Engine struct {
 	brokerAnswers func(*logBounds)
 
 	logs *lograte.Limiter // repeated warnings, at most once per key and interval
+	// unserved are the partitions the store holds but this node does not
+	// serve, and since when (see unserved.go).
+	unserved unserved
 	// retained are the topics whose cleanup.policy deletes records by age
 	// or size: their keys expire (see expire). Set by Start.
 	retained []string
@@ -264,6 +279,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		balancer = kgo.CooperativeStickyBalancer()
 	}
 	opts := append([]kgo.Opt{}, e.cfg.Kafka...)
+	opts = append(opts, kafkaMetrics(e.cfg.Registerer)...)
 	opts = append(opts,
 		kgo.ConsumerGroup(e.cfg.ApplicationID),
 		kgo.ConsumeTopics(e.topics...),
@@ -320,6 +336,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if len(e.retained) > 0 {
 		go e.expireLoop(runCtx)
 	}
+	go e.unservedLoop(runCtx)
 	return nil
 }
 
@@ -828,7 +845,8 @@ func (e *Engine) resumeAt(id state.Partition, topicID [16]byte, logStart, hwm in
 	return logStart, -1, nil
 }
 
-// revoke forgets partitions that moved away. Their data stays.
+// revoke forgets partitions that moved away. Their data stays, for
+// Config.UnservedRetention (see unserved.go).
 func (e *Engine) revoke(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -839,6 +857,7 @@ func (e *Engine) revoke(_ context.Context, _ *kgo.Client, lost map[string][]int3
 			if part := e.parts[id]; part != nil {
 				part.state.Store(int32(state.Revoked))
 				delete(e.parts, id)
+				e.unserved.revoked(id, time.Now())
 				e.log.Info("partition revoked", "partition", id.String())
 			}
 		}
@@ -987,6 +1006,7 @@ func (e *Engine) apply(f kgo.FetchTopicPartition) error {
 	}
 	part.hwm.Store(end)
 	if len(f.Records) == 0 {
+		part.noteProgress()
 		return nil
 	}
 	e.writing.Store(time.Now().UnixNano())
@@ -1015,6 +1035,7 @@ func (e *Engine) apply(f kgo.FetchTopicPartition) error {
 		return fmt.Errorf("engine: %s: commit: %w", part.id, err)
 	}
 	part.next.Store(last.Offset + 1)
+	part.noteProgress()
 	part.applied.Add(int64(data))
 	e.m.applied.WithLabelValues(f.Topic).Add(float64(data))
 	if nullKeys > 0 {

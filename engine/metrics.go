@@ -2,8 +2,11 @@ package engine
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/iqengine/iqengine/state"
 )
@@ -18,11 +21,15 @@ type metrics struct {
 
 	storeErrors prometheus.Counter
 	writeStalls prometheus.Counter
+	// unservedWipes counts the partitions wiped because they were not
+	// served here for storage.unserved_retention (see unserved.go).
+	unservedWipes *prometheus.CounterVec
 }
 
 // newMetrics registers the engine's metrics with r (none when r is nil).
 // Per-partition lag and state are collected when scraped, from the same
-// numbers /v1/metadata/partitions shows.
+// numbers /v1/metadata/partitions shows; so are staleness, the store's
+// Pebble metrics and the disk held by partitions no longer served.
 func newMetrics(e *Engine, r prometheus.Registerer) *metrics {
 	m := &metrics{
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -57,11 +64,29 @@ func newMetrics(e *Engine, r prometheus.Registerer) *metrics {
 			Name: "iqengine_engine_failures_total",
 			Help: "1 once the engine has failed (a store write failed or stalled) and the node is leaving.",
 		}),
+		unservedWipes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iqengine_unserved_partitions_wiped_total",
+			Help: "Partitions whose stored data was wiped because this node had not served them for storage.unserved_retention.",
+		}, []string{"topic"}),
 	}
 	if r != nil {
-		r.MustRegister(m.applied, m.nullKeys, m.wipes, m.rebuilds, m.failures, m.expired, m.storeErrors, m.writeStalls, partitionCollector{e})
+		r.MustRegister(m.applied, m.nullKeys, m.wipes, m.rebuilds, m.failures, m.expired, m.storeErrors, m.writeStalls,
+			m.unservedWipes, partitionCollector{e}, storeCollector{e}, unservedCollector{e})
 	}
 	return m
+}
+
+// kafkaMetrics are the consumer client's metrics, by franz-go's kprom:
+// connections, bytes and errors per broker (label node_id: the broker's),
+// bytes and records fetched per broker and topic, as iqengine_kafka_*. They
+// are registered on r when the client is created and unregistered when it
+// closes; none when r is nil.
+func kafkaMetrics(r prometheus.Registerer) []kgo.Opt {
+	if r == nil {
+		return nil
+	}
+	return []kgo.Opt{kgo.WithHooks(kprom.NewMetrics("iqengine_kafka", kprom.Registerer(r),
+		kprom.FetchAndProduceDetail(kprom.ByNode, kprom.ByTopic, kprom.Records, kprom.UncompressedBytes)))}
 }
 
 var (
@@ -69,6 +94,9 @@ var (
 		"Records in the partition not yet applied on this node.", []string{"topic", "partition"}, nil)
 	servingDesc = prometheus.NewDesc("iqengine_partition_serving",
 		"1 when the partition serves queries on this node, 0 while it restores.", []string{"topic", "partition"}, nil)
+	stalenessDesc = prometheus.NewDesc("iqengine_partition_staleness_seconds",
+		"Seconds since the partition last had applied every record of its log on this node (since its assignment when it never has); 0 while it has nothing left to apply.",
+		[]string{"topic", "partition"}, nil)
 )
 
 type partitionCollector struct{ e *Engine }
@@ -76,6 +104,7 @@ type partitionCollector struct{ e *Engine }
 func (c partitionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagDesc
 	ch <- servingDesc
+	ch <- stalenessDesc
 }
 
 func (c partitionCollector) Collect(ch chan<- prometheus.Metric) {
@@ -87,5 +116,34 @@ func (c partitionCollector) Collect(ch chan<- prometheus.Metric) {
 			serving = 1
 		}
 		ch <- prometheus.MustNewConstMetric(servingDesc, prometheus.GaugeValue, serving, p.Topic, part)
+	}
+	now := time.Now()
+	c.e.mu.RLock()
+	defer c.e.mu.RUnlock()
+	for id, p := range c.e.parts {
+		ch <- prometheus.MustNewConstMetric(stalenessDesc, prometheus.GaugeValue, p.staleness(now).Seconds(),
+			id.Topic, strconv.Itoa(int(id.Partition)))
+	}
+}
+
+// staleness is how long p has been behind the end of its log as last seen
+// in a fetch: since it last had nothing left to apply, or since it was
+// assigned (or rebuilt) when it has not caught up since. It is measured
+// here, not from record timestamps: on a quiet topic the last record is
+// old however current the partition is. A broker that stops answering
+// leaves the end of the log where it was last seen, so staleness does not
+// grow then; iqengine_kafka_* shows the broken connections.
+func (p *partition) staleness(now time.Time) time.Duration {
+	if p.next.Load() >= p.hwm.Load() {
+		return 0
+	}
+	return now.Sub(time.Unix(0, p.caughtUp.Load()))
+}
+
+// noteProgress records that p has caught up when it has applied every
+// record up to the end of the log seen in the last fetch.
+func (p *partition) noteProgress() {
+	if p.next.Load() >= p.hwm.Load() {
+		p.caughtUp.Store(time.Now().UnixNano())
 	}
 }

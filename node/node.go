@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		return nil, err
 	}
 	kopts = append(kopts, kgo.WithLogger(kafkaLog)) // the engine's client logs too
-	kafkaLog.Enable() // a failed check's error says what the client's retries would have
+	kafkaLog.Enable()                               // a failed check's error says what the client's retries would have
 	defer func() {
 		if err != nil {
 			admin.Close()
@@ -229,6 +229,8 @@ func openEngine(cfg config.Config, kopts []kgo.Opt, balancer kgo.GroupBalancer, 
 		StallTimeout:    cfg.Storage.StallTimeout.D(),
 		MinFreeSpace:    int64(cfg.Storage.MinFreeSpace),
 		ExpireInterval:  cfg.Storage.ExpireInterval.D(),
+
+		UnservedRetention: cfg.Storage.UnservedRetention.D(),
 		Store: store.Options{
 			Dir:          cfg.DataDir,
 			FS:           fs,

@@ -189,7 +189,7 @@ func TestFaultsAreContained(t *testing.T) {
 					t.Fatalf("the good module after the fault: %q, %v", got, err)
 				}
 			}
-			if n := metric(t, reg, "iqengine_plugin_faults_total", "plugin", c.name, "kind", string(c.kind)); n != 3 {
+			if n := testutil.Metric(t, reg, "iqengine_plugin_faults_total", "plugin", c.name, "kind", string(c.kind)); n != 3 {
 				t.Fatalf("faults_total{kind=%s} = %v, want 3", c.kind, n)
 			}
 		})
@@ -204,7 +204,7 @@ func TestRejectAndPartition(t *testing.T) {
 	if !errors.As(err, &pe) || !pe.Rejected() || !errors.Is(err, plugins.ErrRejected) || !strings.Contains(err.Error(), wasmgen.RejectMessage) {
 		t.Fatalf("reject: %v", err)
 	}
-	if n := metric(t, reg, "iqengine_plugin_rejections_total", "plugin", "rej"); n != 1 {
+	if n := testutil.Metric(t, reg, "iqengine_plugin_rejections_total", "plugin", "rej"); n != 1 {
 		t.Fatalf("rejections = %v", n)
 	}
 	part := load(t, h, "part", wasmgen.EchoWith(wasmgen.EchoOptions{Partition: true}))
@@ -243,7 +243,7 @@ func TestConcurrentCallsShareABoundedPool(t *testing.T) {
 	var wrong atomic.Int64
 	var maxSeen atomic.Int64
 	sample := func() {
-		n := int64(metric(t, reg, "iqengine_plugin_instances", "plugin", "echo"))
+		n := int64(testutil.Metric(t, reg, "iqengine_plugin_instances", "plugin", "echo"))
 		for {
 			old := maxSeen.Load()
 			if n <= old || maxSeen.CompareAndSwap(old, n) {
@@ -335,39 +335,8 @@ func TestReplaceUnderLoad(t *testing.T) {
 	if out, err := m.ValueToJSON(nil, nil); err != nil || string(out) != `{"v":2}` {
 		t.Fatalf("after the refused replacements: %q, %v", out, err)
 	}
-	if n := metric(t, reg, "iqengine_plugin_reloads_total", "plugin", "v", "result", "refused"); n != 2 {
+	if n := testutil.Metric(t, reg, "iqengine_plugin_reloads_total", "plugin", "v", "result", "refused"); n != 2 {
 		t.Fatalf("refused reloads = %v", n)
 	}
 	t.Logf("answers: %d from v1, %d from v2, %d failed", v1.Load(), v2.Load(), failed.Load())
-}
-
-// metric is the value of the series of name with the given label pairs
-// (name, value, ...) in reg; 0 when there is none.
-func metric(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return 0
 }

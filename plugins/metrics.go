@@ -2,19 +2,30 @@ package plugins
 
 import (
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 type metrics struct {
-	faults     *prometheus.CounterVec // plugin, kind
-	rejections *prometheus.CounterVec // plugin
-	reloads    *prometheus.CounterVec // plugin, result
-	instances  *prometheus.GaugeVec   // plugin
+	calls      *prometheus.CounterVec   // plugin, op
+	latency    *prometheus.HistogramVec // plugin, op
+	faults     *prometheus.CounterVec   // plugin, kind
+	rejections *prometheus.CounterVec   // plugin
+	reloads    *prometheus.CounterVec   // plugin, result
+	instances  *prometheus.GaugeVec     // plugin
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "iqengine_plugin_calls_total",
+			Help: "Plugin calls by plugin and operation (key_to_json, value_to_json, key_from_text, partition, or transform: one batch), whatever their outcome: the denominator of iqengine_plugin_faults_total and iqengine_plugin_rejections_total."},
+			[]string{"plugin", "op"}),
+		// Buckets from 1µs to 1s, by fours: a pass-through serde takes
+		// about a microsecond, and plugins.timeout is 1s by default.
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "iqengine_plugin_call_duration_seconds",
+			Help:    "Time spent in the plugin's code per call (per batch for a transform: what plugins.timeout bounds), by plugin and operation; a call that found no free instance is not observed.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 11)}, []string{"plugin", "op"}),
 		faults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iqengine_plugin_faults_total",
 			Help: "Plugin calls that failed, by plugin and kind (failed, trap, timeout, memory, bad_result, bad_output, too_large, busy); the instance is replaced after every kind but failed and busy.",
@@ -35,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.faults, m.rejections, m.reloads, m.instances} {
+	for _, c := range []prometheus.Collector{m.calls, m.latency, m.faults, m.rejections, m.reloads, m.instances} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -49,6 +60,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // moduleMetrics are one module's resolved series, so the call path does not
 // look labels up.
 type moduleMetrics struct {
+	ops       [nOps]opMetrics // those of callOps
 	faults    map[Kind]prometheus.Counter
 	rejected  prometheus.Counter
 	loaded    prometheus.Counter
@@ -67,5 +79,30 @@ func (m *metrics) forModule(name string) moduleMetrics {
 	for _, k := range faultKinds {
 		mm.faults[k] = m.faults.WithLabelValues(name, string(k))
 	}
+	for op, label := range callOps {
+		mm.ops[op] = opMetrics{calls: m.calls.WithLabelValues(name, label), latency: m.latency.WithLabelValues(name, label)}
+	}
 	return mm
+}
+
+// callOps are the operations counted in iqengine_plugin_calls_total, with
+// their label: a serde's call, or a transform's batch (counted at
+// iq_transform_begin).
+var callOps = map[int]string{
+	opKeyToJSON:   "key_to_json",
+	opValueToJSON: "value_to_json",
+	opKeyFromText: "key_from_text",
+	opPartition:   "partition",
+	opBegin:       "transform",
+}
+
+// opMetrics are one operation's series of one module.
+type opMetrics struct {
+	calls   prometheus.Counter
+	latency prometheus.Observer
+}
+
+// observe records the plugin time of the call (or batch) in just ended.
+func (o *opMetrics) observe(in *instance) {
+	o.latency.Observe(time.Duration(in.spent.Load()).Seconds())
 }

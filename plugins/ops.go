@@ -31,6 +31,8 @@ func (m *Module) toJSON(op int, dst, input []byte) ([]byte, error) {
 }
 
 func (m *Module) bytesOp(op int, dst, input []byte, isJSON bool) ([]byte, error) {
+	om := &m.metrics.ops[op]
+	om.calls.Inc()
 	v := m.acquire()
 	defer v.release()
 	in, err := v.get()
@@ -38,10 +40,11 @@ func (m *Module) bytesOp(op int, dst, input []byte, isJSON bool) ([]byte, error)
 		return dst, err
 	}
 	defer v.put(in)
+	in.spent.Store(0)
+	defer om.observe(in)
 	if in.fns[op] == nil {
 		return dst, &Error{Plugin: m.name, Op: opNames[op], Kind: KindBadResult, Msg: "the module does not export " + opNames[op]}
 	}
-	in.spent.Store(0)
 	r, err := in.callIn(op, input)
 	if err != nil {
 		return dst, in.count(err)
@@ -59,6 +62,8 @@ func (m *Module) bytesOp(op int, dst, input []byte, isJSON bool) ([]byte, error)
 
 // Partition is the partition the plugin computes for key bytes.
 func (m *Module) Partition(key []byte, partitions int32) (int32, error) {
+	om := &m.metrics.ops[opPartition]
+	om.calls.Inc()
 	v := m.acquire()
 	defer v.release()
 	in, err := v.get()
@@ -66,10 +71,11 @@ func (m *Module) Partition(key []byte, partitions int32) (int32, error) {
 		return 0, err
 	}
 	defer v.put(in)
+	in.spent.Store(0)
+	defer om.observe(in)
 	if in.fns[opPartition] == nil {
 		return 0, &Error{Plugin: m.name, Op: opNames[opPartition], Kind: KindBadResult, Msg: "the module does not export iq_partition"}
 	}
-	in.spent.Store(0)
 	if err := in.input(opPartition, key, nil, nil); err != nil {
 		return 0, in.count(err)
 	}
@@ -103,9 +109,11 @@ type Batch struct {
 }
 
 // Begin starts a transform batch with its parameters, a JSON object of
-// strings. The caller must End it. The batch is one span of ctx's trace
-// when the host traces (see WithContext).
+// strings. The caller must End it. The batch is one call in the metrics,
+// timed at End, and one span of ctx's trace when the host traces (see
+// WithContext).
 func (m *Module) Begin(ctx context.Context, params []byte) (*Batch, error) {
+	m.metrics.ops[opBegin].calls.Inc()
 	var span trace.Span
 	if m.traced(ctx) {
 		span = m.startSpan(ctx, spanTransform, opTransform)
@@ -116,13 +124,13 @@ func (m *Module) Begin(ctx context.Context, params []byte) (*Batch, error) {
 		v.release()
 		return nil, endSpan(span, err)
 	}
+	in.spent.Store(0)
 	b := &Batch{m: m, v: v, in: in, span: span}
 	if in.fns[opBegin] == nil {
 		b.err = &Error{Plugin: m.name, Op: opNames[opBegin], Kind: KindBadResult, Msg: "the module is not a transform"}
 		b.End()
 		return nil, b.err
 	}
-	in.spent.Store(0)
 	r, err := in.callIn(opBegin, params)
 	if err == nil {
 		if st := int32(r); st == statusReject || st == statusFail {
@@ -191,6 +199,7 @@ func (b *Batch) End() {
 			in.count(err)
 		}
 	}
+	b.m.metrics.ops[opBegin].observe(in)
 	if b.span != nil {
 		b.span.SetAttributes(attribute.Int("iqengine.plugin.records", b.records),
 			attribute.Int64("iqengine.plugin.time_us", in.spent.Load()/1000))

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/iqengine/iqengine/cluster"
 	"github.com/iqengine/iqengine/state"
@@ -170,36 +171,49 @@ func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Me
 	req.Header.Set(generationHeader, strconv.Itoa(int(h.table().Generation())))
 	// The span's op is the internal route's last segment: get, scan or count.
 	span := h.tr.startCall(ctx, req, owner, path[strings.LastIndexByte(path, '/')+1:], &p)
+	start := time.Now()
+	body, outcome, err := h.send(ctx, req, owner, p, span)
+	h.m.forwarded(owner.NodeID, outcome, time.Since(start))
+	return body, err
+}
+
+// send makes the request of call and maps its answer, saying how it ended
+// for the metrics; span (nil when not traced) ends with the answer.
+func (h *Handler) send(ctx context.Context, req *http.Request, owner cluster.Member, p state.Partition, span trace.Span) ([]byte, forwardOutcome, error) {
+	// broken is a transport failure: the deadline, or the peer.
+	broken := func(what string, err error) ([]byte, forwardOutcome, error) {
+		if ctx.Err() != nil {
+			return nil, forwardTimeout, &waitError{p, "owner " + owner.NodeID + " did not answer before the deadline"}
+		}
+		return nil, forwardUnreachable, &waitError{p, what + ": " + err.Error()}
+	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		endCall(span, 0, err)
-		if ctx.Err() != nil {
-			return nil, &waitError{p, "owner " + owner.NodeID + " did not answer before the deadline"}
-		}
-		return nil, &waitError{p, "owner " + owner.NodeID + " unreachable: " + err.Error()}
+		return broken("owner "+owner.NodeID+" unreachable", err)
 	}
 	defer resp.Body.Close()
 	limit := h.o.PeerAnswerLimit
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	endCall(span, resp.StatusCode, err)
 	if err != nil {
-		return nil, &waitError{p, "reading from owner " + owner.NodeID + ": " + err.Error()}
+		return broken("reading from owner "+owner.NodeID, err)
 	}
 	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("node %s answered more than %d bytes (the limit of one answer between nodes) for partition %s", owner.NodeID, limit, p)
+		return nil, forwardError, fmt.Errorf("node %s answered more than %d bytes (the limit of one answer between nodes) for partition %s", owner.NodeID, limit, p)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
-		return body, nil
+		return body, forwardOK, nil
 	case http.StatusNotFound:
-		return nil, state.ErrNotFound
+		return nil, forwardOK, state.ErrNotFound
 	case http.StatusMisdirectedRequest:
 		h.refreshSoon() // our view is older than the owner's
-		return nil, &waitError{p, owner.NodeID + " does not own it (routing generation " + resp.Header.Get(generationHeader) + ")"}
+		return nil, forwardNotOwner, &waitError{p, owner.NodeID + " does not own it (routing generation " + resp.Header.Get(generationHeader) + ")"}
 	case http.StatusServiceUnavailable:
-		return nil, &waitError{p, "owner " + owner.NodeID + " answered 503"}
+		return nil, forwardUnavailable, &waitError{p, "owner " + owner.NodeID + " answered 503"}
 	default:
-		return nil, fmt.Errorf("node %s answered %d: %s", owner.NodeID, resp.StatusCode, bytes.TrimSpace(body))
+		return nil, forwardError, fmt.Errorf("node %s answered %d: %s", owner.NodeID, resp.StatusCode, bytes.TrimSpace(body))
 	}
 }
 
@@ -321,8 +335,9 @@ func (h *Handler) internalPartition(w http.ResponseWriter, r *http.Request, ps h
 // localOnly waits while p restores here, and answers 421 at once when p is
 // not assigned here (the caller has a stale view) or this node's store is
 // closed (it is shutting down): the caller refreshes its view and retries.
-func localOnly[T any](h *Handler, r *http.Request, op string, p state.Partition, timeout time.Duration, f func() (T, error)) (T, error) {
-	v, _, err := await(r.Context(), timeout, func(ctx context.Context, _ time.Time) (T, error) {
+func localOnly[T any](h *Handler, r *http.Request, endpoint string, p state.Partition, timeout time.Duration, f func() (T, error)) (T, error) {
+	op := strings.TrimPrefix(endpoint, "internal-") // the store read's span: get, scan or count
+	v, waited, err := await(r.Context(), timeout, func(ctx context.Context, _ time.Time) (T, error) {
 		start := h.tr.now()
 		v, err := f()
 		var ns *state.NotServingError
@@ -334,6 +349,7 @@ func localOnly[T any](h *Handler, r *http.Request, op string, p state.Partition,
 		}
 		return v, err
 	})
+	h.m.waited(endpoint, waited)
 	return v, err
 }
 
@@ -349,7 +365,7 @@ func (h *Handler) internalGet(w http.ResponseWriter, r *http.Request, ps httprou
 		return
 	}
 	timeout := h.internalDeadline(q)
-	rec, err := localOnly(h, r, "get", p, timeout, func() (state.Record, error) { return h.e.Get(p, key) })
+	rec, err := localOnly(h, r, "internal-get", p, timeout, func() (state.Record, error) { return h.e.Get(p, key) })
 	if err != nil {
 		h.queryError(w, r, err, "key")
 		return
@@ -377,7 +393,7 @@ func (h *Handler) internalScan(w http.ResponseWriter, r *http.Request, ps httpro
 		return
 	}
 	timeout := h.internalDeadline(q)
-	it, err := localOnly(h, r, "scan", p, timeout, func() (state.Iterator, error) { return h.e.NewIterator(p, lower, upper) })
+	it, err := localOnly(h, r, "internal-scan", p, timeout, func() (state.Iterator, error) { return h.e.NewIterator(p, lower, upper) })
 	if err != nil {
 		h.queryError(w, r, err, "scan")
 		return
@@ -413,7 +429,7 @@ func (h *Handler) internalCount(w http.ResponseWriter, r *http.Request, ps httpr
 	}
 	q := query(r)
 	timeout := h.internalDeadline(q)
-	n, err := localOnly(h, r, "count", p, timeout, func() (int64, error) { return h.e.Count(p) })
+	n, err := localOnly(h, r, "internal-count", p, timeout, func() (int64, error) { return h.e.Count(p) })
 	if err != nil {
 		h.queryError(w, r, err, "count")
 		return

@@ -316,6 +316,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		return
 	}
 	rec, servedBy, waited, err := h.fetchRecord(r, &req)
+	h.m.waited("get", waited)
 	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
 	if err != nil {
 		h.queryError(w, r, err, "key "+strconv.Quote(req.text))

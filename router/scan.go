@@ -403,6 +403,7 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	iters, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) ([]*partIter, error) {
 		return h.openAll(ctx, deadline, req, nhops)
 	})
+	h.m.waited("scan", waited)
 	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
 	if err != nil {
 		h.queryError(w, r, err, "scan")
@@ -517,6 +518,7 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		}
 		return total, err
 	})
+	h.m.waited("count", waited)
 	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
 	if err != nil {
 		h.queryError(w, r, err, "count")

@@ -318,6 +318,43 @@ func (d *DB) Wipe(p state.Partition) error {
 	return b.Commit(pebble.Sync)
 }
 
+// Partitions lists the partitions the store holds state for (those with a
+// checkpoint: every batch of data writes one, and Wipe drops both), in key
+// order.
+func (d *DB) Partitions() ([]state.Partition, error) {
+	if err := d.acquire(); err != nil {
+		return nil, err
+	}
+	defer d.release()
+	lo := []byte{kindMeta}
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: state.PrefixEnd(lo)})
+	if err != nil {
+		return nil, err
+	}
+	var out []state.Partition
+	for valid := it.First(); valid; valid = it.Next() {
+		k := it.Key()
+		if len(k) < 2 || len(k) != 2+int(k[1])+4 {
+			return nil, errors.Join(fmt.Errorf("store: corrupt checkpoint key %q", k), it.Close())
+		}
+		n := int(k[1])
+		out = append(out, state.Partition{Topic: string(k[2 : 2+n]), Partition: int32(binary.BigEndian.Uint32(k[2+n:]))})
+	}
+	return out, errors.Join(it.Error(), it.Close())
+}
+
+// EstimateDiskUsage estimates the bytes of p's records on disk: the tables
+// (or the data blocks of tables) that hold its span. Records still in the
+// memtable, not yet flushed, are not counted.
+func (d *DB) EstimateDiskUsage(p state.Partition) (uint64, error) {
+	if err := d.acquire(); err != nil {
+		return 0, err
+	}
+	defer d.release()
+	lo := appendPrefix(nil, kindData, p)
+	return d.db.EstimateDiskUsage(lo, state.PrefixEnd(lo))
+}
+
 // DeleteOlder deletes those of p's keys whose record was written at an
 // offset below before, and returns how many it deleted. It reads each key's
 // current record first, so a key written again since the caller chose it is

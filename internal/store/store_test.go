@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -65,6 +66,9 @@ func TestPartitionsAreSeparateSpans(t *testing.T) {
 	write(p1, 7, "a", "x", "z", "y")
 	write(other, 1, "a", "other")
 	write(p0, 4, "b", "") // a tombstone
+	if got := partitionsOf(t, d); got != "t/0 t/1 tt/0" {
+		t.Fatalf("Partitions: %s", got)
+	}
 
 	cases := []struct {
 		name         string
@@ -110,11 +114,60 @@ func TestPartitionsAreSeparateSpans(t *testing.T) {
 	if got := keysOf(t, d, p0, nil, nil); got != "" {
 		t.Fatalf("wiped partition still holds %q", got)
 	}
+	if got := partitionsOf(t, d); got != "t/1 tt/0" {
+		t.Fatalf("Partitions after the wipe: %s", got)
+	}
 	if got := keysOf(t, d, p1, nil, nil); got != "a=x@7 z=y@7" {
 		t.Fatalf("the wipe reached partition 1: %q", got)
 	}
 	if r, ok, _ := d.Get(other, []byte("a")); !ok || string(r.Value) != "other" || r.Timestamp != 1000 {
 		t.Fatalf("the wipe reached another topic: %+v %v", r, ok)
+	}
+}
+
+func partitionsOf(t *testing.T, d *DB) string {
+	t.Helper()
+	ps, err := d.Partitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return strings.Join(out, " ")
+}
+
+// EstimateDiskUsage counts a partition's flushed records, and of its
+// neighbours' no more than the block the bounds fall in.
+func TestEstimateDiskUsage(t *testing.T) {
+	d := openMem(t)
+	p, q := state.Partition{Topic: "t", Partition: 0}, state.Partition{Topic: "t", Partition: 1}
+	b := d.NewBatch(p)
+	rng := rand.New(rand.NewPCG(1, 2))
+	value := make([]byte, 1000) // random: it does not compress
+	for i := 0; i < 200; i++ {
+		for j := range value {
+			value[j] = byte(rng.Uint32())
+		}
+		if err := b.Set(fmt.Appendf(nil, "k-%03d", i), value, int64(i), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(Checkpoint{Offset: 199}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.EstimateDiskUsage(p)
+	if err != nil || got < 200_000 {
+		t.Fatalf("partition 0: %d bytes, %v; want at least the 200 kB written", got, err)
+	}
+	// A data block the span's bounds fall in counts whole: an empty
+	// neighbour's estimate is at most one block (32 KiB).
+	if got, err := d.EstimateDiskUsage(q); err != nil || got > 32<<10 {
+		t.Fatalf("empty partition 1: %d bytes, %v", got, err)
 	}
 }
 
