@@ -177,7 +177,7 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		return nil, err
 	}
 	adm := kadm.NewClient(admin)
-	about := info(cfg, sp, tp != nil)
+	about := newInfo(cfg, sp, tp != nil)
 	h := router.New(router.Options{
 		Engine:       e,
 		Timeout:      cfg.Query.Timeout.D(),
@@ -191,7 +191,7 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 			return balancer.Refresh(ctx, adm, cfg.ApplicationID)
 		},
 		Transforms:     sp.transforms,
-		Info:           func() router.Info { return about },
+		Info:           func() router.Info { return about.with(sp) },
 		TracerProvider: tp,
 	})
 	sp.watch(cfg)

@@ -20,13 +20,24 @@ type Info struct {
 	// a boolean or a short string (the README lists them). New parts add
 	// their own names; a client ignores the names it does not know.
 	Features map[string]any `json:"features"`
+	// Plugins are the WebAssembly modules the node's stores use, as now
+	// serving (a module reloaded from its file shows its new hash).
+	Plugins []PluginInfo `json:"plugins"`
+}
+
+// PluginInfo describes one loaded WebAssembly module.
+type PluginInfo struct {
+	Module       string   `json:"module"`
+	SHA256       string   `json:"sha256"` // a short prefix of the module file's hash
+	ABIVersion   int      `json:"abi_version"`
+	Capabilities []string `json:"capabilities"`
 }
 
 // defaultInfo is what a handler without Options.Info knows of itself: the
 // build, its node id and its stores.
 func defaultInfo(e Engine) func() Info {
 	return func() Info {
-		i := Info{Info: buildinfo.Get(), NodeID: e.NodeID(), Stores: []string{}, Features: map[string]any{}}
+		i := Info{Info: buildinfo.Get(), NodeID: e.NodeID(), Stores: []string{}, Features: map[string]any{}, Plugins: []PluginInfo{}}
 		for _, s := range e.Stores() {
 			i.Stores = append(i.Stores, s.Name)
 		}

@@ -183,7 +183,30 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	t.Run("plugins", func(t *testing.T) {
 		view(t, ctx, "plugins")
-		waitDOM(t, ctx, "the plugins view lists the readings store's modules and their metrics", func() error {
+		var info struct {
+			Plugins []struct {
+				Module, SHA256 string
+				ABIVersion     int `json:"abi_version"`
+			}
+		}
+		if _, body, err := testutil.Get(http.DefaultClient, base+"/v1/info"); err != nil || json.Unmarshal(body, &info) != nil || len(info.Plugins) != 3 {
+			t.Fatalf("/v1/info: %v %s", err, body)
+		}
+		waitDOM(t, ctx, "the plugins view lists the modules loaded, the readings store's uses of them and their metrics", func() error {
+			loaded, err := tableRows(ctx, "plugin-modules")
+			if err != nil {
+				return err
+			}
+			var got, want []string
+			for _, r := range loaded {
+				got = append(got, r["Module"]+" "+r["SHA-256"]+" "+r["ABI"])
+			}
+			for _, p := range info.Plugins {
+				want = append(want, fmt.Sprintf("%s %s v%d", p.Module, p.SHA256, p.ABIVersion))
+			}
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("modules loaded %q, want /v1/info's %q", got, want)
+			}
 			uses, err := tableRows(ctx, "plugin-uses")
 			if err != nil {
 				return err

@@ -437,6 +437,17 @@ func TestPluginFileReplacedUnderLoad(t *testing.T) {
 		})
 	}
 	waitFor("answers from version 1", func() bool { return v1.Load() > 50 })
+	// /v1/info names the module version that serves.
+	moduleHash := func() string {
+		t.Helper()
+		var info struct{ Plugins []struct{ Module, SHA256 string } }
+		_, body, err := testutil.Get(http.DefaultClient, base+"/v1/info")
+		if err != nil || json.Unmarshal(body, &info) != nil || len(info.Plugins) != 1 || info.Plugins[0].Module != "shape" {
+			t.Fatalf("/v1/info: %v %s", err, body)
+		}
+		return info.Plugins[0].SHA256
+	}
+	hash1 := moduleHash()
 	// Write the new version in place, in two halves, as a slow copy would.
 	bin := wasmgen.ConstValue(`{"version":2}`)
 	if err := os.WriteFile(mod, bin[:len(bin)/2], 0o644); err != nil {
@@ -451,6 +462,9 @@ func TestPluginFileReplacedUnderLoad(t *testing.T) {
 	base2 := v2.Load()
 	waitFor("answers from version 2", func() bool { return v2.Load() > base2+50 })
 	v1AtSwitch := v1.Load()
+	if hash2 := moduleHash(); hash2 == hash1 {
+		t.Errorf("/v1/info names module %s before and after the reload", hash1)
+	}
 
 	// A broken replacement is refused; version 2 keeps answering.
 	if err := os.WriteFile(mod, []byte("this is not wasm"), 0o644); err != nil {

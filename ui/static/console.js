@@ -405,9 +405,16 @@ async function loadPage(i) {
 const PLUGIN_METRIC = "iqengine_plugin_";
 
 async function loadPlugins() {
-  const [stores, metrics] = await Promise.allSettled([apiJSON("/v1/stores"), api("/metrics", "text/plain")]);
-  const failed = [stores, metrics].find((r) => r.status === "rejected");
+  const [info, stores, metrics] = await Promise.allSettled([apiJSON("/v1/info"), apiJSON("/v1/stores"), api("/metrics", "text/plain")]);
+  const failed = [info, stores, metrics].find((r) => r.status === "rejected");
   showProblem("plugins-problem", failed ? failed.reason : null);
+  if (info.status === "fulfilled") {
+    const rows = (info.value.plugins || []).map((p) => el("tr", {},
+      el("th", { scope: "row", text: p.module }), el("td", { text: p.sha256 }),
+      el("td", { text: "v" + p.abi_version }), el("td", { text: (p.capabilities || []).join(", ") })));
+    if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 4, text: "No WebAssembly module is loaded." })));
+    byId("plugin-modules").tBodies[0].replaceChildren(...rows);
+  }
   if (stores.status === "fulfilled") {
     const rows = [];
     for (const s of stores.value.stores) {
