@@ -440,7 +440,9 @@ func TestPluginFileReplacedUnderLoad(t *testing.T) {
 	// /v1/info names the module version that serves.
 	moduleHash := func() string {
 		t.Helper()
-		var info struct{ Plugins []struct{ Module, SHA256 string } }
+		var info struct {
+			Plugins []struct{ Module, SHA256 string }
+		}
 		_, body, err := testutil.Get(http.DefaultClient, base+"/v1/info")
 		if err != nil || json.Unmarshal(body, &info) != nil || len(info.Plugins) != 1 || info.Plugins[0].Module != "shape" {
 			t.Fatalf("/v1/info: %v %s", err, body)
