@@ -51,11 +51,17 @@ func await[T any](ctx context.Context, timeout time.Duration, f func(ctx context
 	if last == nil {
 		return v, 0, err
 	}
+	if hard := hardErrors(err); hard != nil {
+		return v, 0, hard // waiting cannot fix it
+	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	v, err = retry.DoValue(ctx, backoff(), func(ctx context.Context) (T, error) {
 		v, err := f(ctx, deadline)
 		if ns := notServing(err); ns != nil {
+			if hard := hardErrors(err); hard != nil {
+				return v, hard
+			}
 			last = ns
 			return v, retry.RetryableError(err)
 		}
@@ -88,6 +94,22 @@ func notServing(err error) []unavailablePartition {
 		}
 	}
 	return out
+}
+
+// hardErrors is what of err is neither a partition that does not serve
+// nor one still to wait for (a read that failed, an answer that does not
+// decode), or nil: a scan or count with such a partition fails now rather
+// than wait for the others and then name only them.
+func hardErrors(err error) error {
+	var hard []error
+	for _, e := range flatten(err) {
+		var ns *state.NotServingError
+		var we *waitError
+		if !errors.As(e, &ns) && !errors.As(e, &we) {
+			hard = append(hard, e)
+		}
+	}
+	return errors.Join(hard...)
 }
 
 // flatten unpacks errors.Join trees, so a scan can report every partition

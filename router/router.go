@@ -229,8 +229,12 @@ func query(r *http.Request) url.Values {
 func knownParams(w http.ResponseWriter, r *http.Request, q url.Values, known ...string) bool {
 	for name := range q {
 		if !slices.Contains(known, name) {
+			hint := "known: " + strings.Join(known, ", ")
+			if len(known) == 0 {
+				hint = "this endpoint takes none"
+			}
 			writeProblem(w, r, http.StatusBadRequest, probBadParameter,
-				"unknown query parameter "+strconv.Quote(name)+" (known: "+strings.Join(known, ", ")+")")
+				"unknown query parameter "+strconv.Quote(name)+" ("+hint+")")
 			return false
 		}
 	}
@@ -520,14 +524,24 @@ func (h *Handler) listStores(w http.ResponseWriter, r *http.Request, _ httproute
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	if err := h.e.Err(); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failed", "error": err.Error()})
-		return
+	if !h.failed(w) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// failed answers 503 with the engine's failure, if it failed.
+func (h *Handler) failed(w http.ResponseWriter) bool {
+	err := h.e.Err()
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failed", "error": err.Error()})
+	}
+	return err != nil
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if h.failed(w) {
+		return
+	}
 	if !h.e.Ready() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "restoring"})
 		return

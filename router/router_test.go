@@ -158,7 +158,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown scan parameter", "/v1/stores/orders/keys?form=o-1", 400, "bad-parameter", `unknown query parameter "form" (known: from, to, prefix, limit, cursor, timeout)`},
 		{"unknown lookup parameter", "/v1/stores/orders/keys/o-01?limit=1", 400, "bad-parameter", `unknown query parameter "limit" (known: timeout)`},
 		{"unknown count parameter", "/v1/stores/orders/count?prefix=o", 400, "bad-parameter", `unknown query parameter "prefix" (known: timeout)`},
-		{"key metadata takes no parameter", "/v1/metadata/stores/orders/keys/o-01?timeout=1s", 400, "bad-parameter", `unknown query parameter "timeout" (known: )`},
+		{"key metadata takes no parameter", "/v1/metadata/stores/orders/keys/o-01?timeout=1s", 400, "bad-parameter", `unknown query parameter "timeout" (this endpoint takes none)`},
 		{"transform parameter on a lookup, no transform", "/v1/stores/orders/keys/o-01?t.fields=id", 400, "bad-parameter", `store "orders" has no transform, so t.fields would be ignored`},
 		{"transform parameters on a scan, no transform", "/v1/stores/orders/keys?t.min=1&t.fields=id", 400, "bad-parameter", `store "orders" has no transform, so t.fields, t.min would be ignored`},
 		{"transform parameter without a name", "/v1/stores/orders/keys?t.=1", 400, "bad-parameter", `transform parameter "t." has no name after t.`},
@@ -640,7 +640,7 @@ func TestRenderHealth(t *testing.T) {
 		{"restoring: healthy", false, nil, "/healthz", 200, `{"status":"ok"}`},
 		{"restoring: not ready", false, nil, "/readyz", 503, `{"status":"restoring"}`},
 		{"failed: not healthy", false, errors.New("store stalled for 1m0s"), "/healthz", 503, `{"error":"store stalled for 1m0s","status":"failed"}`},
-		{"failed: not ready", false, errors.New("store stalled for 1m0s"), "/readyz", 503, `{"status":"restoring"}`},
+		{"failed: not ready", false, errors.New("store stalled for 1m0s"), "/readyz", 503, `{"error":"store stalled for 1m0s","status":"failed"}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -692,5 +692,23 @@ func TestQueryWaitsWhileRestoring(t *testing.T) {
 	}
 	if a.header.Get(waitedHeader) == "0" {
 		t.Errorf("%s: 0 after waiting for a restore", waitedHeader)
+	}
+}
+
+// TestRenderHardErrorBeatsWaiting: a scan or count where one partition's
+// read fails and another's partition is still restoring answers the failure
+// at once (500), instead of waiting out the deadline for the restoring one
+// and then answering 503 without the failure.
+func TestRenderHardErrorBeatsWaiting(t *testing.T) {
+	f, h := newFakeNode(t)
+	f.setStatus(state.Partition{Topic: "orders", Partition: 1}, state.Restoring)
+	f.failReads(state.Partition{Topic: "orders", Partition: 3}, errors.New("disk on fire"))
+	for _, target := range []string{"/v1/stores/orders/keys?timeout=2s", "/v1/stores/orders/count?timeout=2s"} {
+		start := time.Now()
+		a := get(h, target)
+		wantProblem(t, a, target, 500, "internal", "disk on fire")
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("%s: answered after %v: it waited for the restoring partition", target, took)
+		}
 	}
 }
