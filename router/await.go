@@ -47,25 +47,20 @@ func await[T any](ctx context.Context, timeout time.Duration, f func(ctx context
 	deadline := start.Add(timeout)
 	// The common case serves at once: no timer or backoff to set up.
 	v, err := f(ctx, deadline)
-	last := notServing(err)
-	if last == nil {
-		return v, 0, err
-	}
-	if hard := hardErrors(err); hard != nil {
-		return v, 0, hard // waiting cannot fix it
+	last, hard := classify(err)
+	if last == nil || hard != nil {
+		return v, 0, hard // nil, the answer; or what waiting cannot fix
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	v, err = retry.DoValue(ctx, backoff(), func(ctx context.Context) (T, error) {
 		v, err := f(ctx, deadline)
-		if ns := notServing(err); ns != nil {
-			if hard := hardErrors(err); hard != nil {
-				return v, hard
-			}
-			last = ns
-			return v, retry.RetryableError(err)
+		ns, hard := classify(err)
+		if ns == nil || hard != nil {
+			return v, hard
 		}
-		return v, err
+		last = ns
+		return v, retry.RetryableError(err)
 	})
 	// The first try alone may have taken the whole timeout (a call to the
 	// owner waits for it up to the deadline), and then the loop above ends
@@ -77,39 +72,32 @@ func await[T any](ctx context.Context, timeout time.Duration, f func(ctx context
 	return v, time.Since(start), err
 }
 
-// notServing lists the partitions err says do not serve, or nil.
-func notServing(err error) []unavailablePartition {
+// classify splits err into the partitions it says do not serve (yet), to
+// wait for, and the rest (a read that failed, an answer that does not
+// decode, a key not found), which waiting cannot fix: a scan or count with
+// such a partition fails now rather than wait for the others and then name
+// only them. hard is err itself when nothing in it is to wait for.
+func classify(err error) (waiting []unavailablePartition, hard error) {
 	if err == nil {
-		return nil
+		return nil, nil
 	}
-	var out []unavailablePartition
+	var others []error
 	for _, e := range flatten(err) {
 		var ns *state.NotServingError
 		var we *waitError
 		switch {
 		case errors.As(e, &ns):
-			out = append(out, unavailablePartition{Topic: ns.Partition.Topic, Partition: ns.Partition.Partition, Reason: ns.Status.String()})
+			waiting = append(waiting, unavailablePartition{Topic: ns.Partition.Topic, Partition: ns.Partition.Partition, Reason: ns.Status.String()})
 		case errors.As(e, &we):
-			out = append(out, unavailablePartition{Topic: we.p.Topic, Partition: we.p.Partition, Reason: we.reason})
+			waiting = append(waiting, unavailablePartition{Topic: we.p.Topic, Partition: we.p.Partition, Reason: we.reason})
+		default:
+			others = append(others, e)
 		}
 	}
-	return out
-}
-
-// hardErrors is what of err is neither a partition that does not serve
-// nor one still to wait for (a read that failed, an answer that does not
-// decode), or nil: a scan or count with such a partition fails now rather
-// than wait for the others and then name only them.
-func hardErrors(err error) error {
-	var hard []error
-	for _, e := range flatten(err) {
-		var ns *state.NotServingError
-		var we *waitError
-		if !errors.As(e, &ns) && !errors.As(e, &we) {
-			hard = append(hard, e)
-		}
+	if waiting == nil {
+		return nil, err
 	}
-	return errors.Join(hard...)
+	return waiting, errors.Join(others...)
 }
 
 // flatten unpacks errors.Join trees, so a scan can report every partition
