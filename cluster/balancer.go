@@ -1,9 +1,10 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
-	"strings"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -11,31 +12,56 @@ import (
 )
 
 // ProtocolName is the group protocol name of Balancer. Every member of an
-// application's group must use it; a client that joins under this name
-// without iqengine's envelope makes balancing fail.
+// application's group must use it, and run the same iqengine version: a
+// client that joins under this name without iqengine's envelope, or with
+// another version's, makes balancing fail with an error that says so.
 const ProtocolName = "iqengine-cooperative-sticky-v1"
 
-// innerBalancer is what Balancer wraps: franz-go's cooperative-sticky
-// balancer, which is also a kgo.ConsumerBalancerBalance (its Balance step can
-// be called on a ConsumerBalancer we build). The assertion fails at start-up
-// if a franz-go upgrade changes that, and the tests catch it.
-var innerBalancer = kgo.CooperativeStickyBalancer().(interface {
-	kgo.GroupBalancer
-	kgo.ConsumerBalancerBalance
-})
+// Config configures a Balancer. Every member should use the same Standbys and
+// AcceptableLag; the leader's are the ones applied.
+type Config struct {
+	// Standbys is the number of standby replicas per partition (0: none).
+	// Capped by the number of other members. A negative value counts as 0.
+	Standbys int
+	// AcceptableLag is acceptable_recovery_lag: a member whose position on a
+	// partition is at most this many records behind the furthest position any
+	// member reports is caught up, and a partition may become active there at
+	// once. A partition that must move to a member that is not caught up
+	// (scale-out, balance) stays where it is and warms up there as a standby
+	// first. 0 (the zero value): only a member at the furthest position is
+	// caught up; a negative value counts as 0. Kafka Streams' default is
+	// 10,000.
+	AcceptableLag int64
+	// Positions, when set, is called at each join for what this node holds;
+	// its answer goes into the join metadata. nil: nothing, and then no
+	// member is ever caught up anywhere: a partition moves only when its
+	// owner leaves, never to balance. It runs in the group management
+	// goroutine and must return quickly.
+	Positions func() Positions
+}
 
-// Balancer is a kgo.GroupBalancer that wraps franz-go's cooperative-sticky
-// balancer under its own protocol name (ProtocolName), so the group assigns
-// partitions exactly as cooperative-sticky would, and additionally:
+// Balancer is a kgo.GroupBalancer that assigns each partition one active
+// owner and up to Config.Standbys standbys, and tells every member the whole
+// assignment:
 //
-//   - each member's join metadata carries its Member (node id and URL);
-//   - the leader adds the full map partition → owner, plus a generation
-//     number, to every member's assignment;
+//   - each member's join metadata carries its Member (node id and URL) and
+//     its Positions;
+//   - the leader plans the assignment (see planner for the rules: sticky,
+//     failover to the caught-up, balance only to the caught-up, warm-ups
+//     otherwise) and adds the whole table to every member's assignment;
 //   - each member, on ParseSyncAssignment, swaps its current Table
 //     atomically.
 //
 // Plug it in with kgo.Balancers(b) as the only balancer, together with
 // kgo.InstanceID(nodeID) for static membership.
+//
+// Positions change as a node consumes, so its join metadata does too, and
+// Kafka rebalances when a member rejoins with changed metadata: a static
+// member that restarts within the session timeout rejoins through a
+// rebalance rather than silently getting its old assignment back, and its
+// partitions go where the leader's rules put them (where the lag is least:
+// a standby that kept consuming them, and back to the restarted node where
+// it is caught up).
 //
 // # Generation
 //
@@ -51,12 +77,14 @@ var innerBalancer = kgo.CooperativeStickyBalancer().(interface {
 //
 // # Ownership
 //
-// A partition's owner is the member whose assignment holds it. In the first
-// round of a cooperative rebalance the partitions that move are in nobody's
-// assignment, so they have no owner in that generation; the second round
-// gives them their new owner.
+// A partition's owner is the member whose assignment holds it. The group is
+// cooperative: in the first round of a move the partition is in nobody's
+// assignment, so it has no owner in that generation, and both its old and
+// its new owner are listed as its standbys (the old one keeps serving it
+// from its store); the second round gives it its new owner.
 type Balancer struct {
 	self     Member
+	cfg      Config
 	table    atomic.Pointer[Table]
 	onChange atomic.Pointer[func(*Table)]
 }
@@ -64,8 +92,10 @@ type Balancer struct {
 var _ kgo.GroupBalancer = (*Balancer)(nil)
 
 // NewBalancer returns the balancer of the node self.
-func NewBalancer(self Member) *Balancer {
-	b := &Balancer{self: self}
+func NewBalancer(self Member, cfg Config) *Balancer {
+	cfg.Standbys = max(cfg.Standbys, 0)
+	cfg.AcceptableLag = max(cfg.AcceptableLag, 0)
+	b := &Balancer{self: self, cfg: cfg}
 	b.table.Store(emptyTable)
 	return b
 }
@@ -91,53 +121,58 @@ func (*Balancer) ProtocolName() string { return ProtocolName }
 // IsCooperative returns true: the group rebalances cooperatively.
 func (*Balancer) IsCooperative() bool { return true }
 
-// JoinGroupMetadata returns cooperative-sticky's join metadata with its
-// UserData wrapped in an envelope that adds this node's Member. The output is
-// deterministic, so an unchanged node does not make Kafka rebalance.
+// JoinGroupMetadata returns the consumer protocol's join metadata (topics,
+// the partitions owned now and their generation, which the leader needs for
+// stickiness and the cooperative protocol) with the envelope of this node's
+// Member and Positions as its UserData. The output is deterministic (sorted),
+// so only a change makes Kafka rebalance.
 func (b *Balancer) JoinGroupMetadata(topics []string, current map[string][]int32, generation int32) []byte {
-	raw := innerBalancer.JoinGroupMetadata(topics, current, generation)
-	var meta kmsg.ConsumerMemberMetadata
-	meta.Default()
-	if err := meta.ReadFrom(raw); err != nil {
-		// Cannot happen: the inner balancer encodes this type. Joining
-		// without our envelope makes the leader refuse to balance,
-		// which is loud, rather than silently routing nowhere.
-		return raw
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Version = 3 // with OwnedPartitions and Generation, as cooperative-sticky
+	meta.Topics = slices.Sorted(slices.Values(topics))
+	meta.Generation = generation
+	for _, topic := range slices.Sorted(maps.Keys(current)) {
+		if len(current[topic]) == 0 {
+			continue
+		}
+		owned := kmsg.NewConsumerMemberMetadataOwnedPartition()
+		owned.Topic = topic
+		owned.Partitions = slices.Sorted(slices.Values(current[topic]))
+		meta.OwnedPartitions = append(meta.OwnedPartitions, owned)
 	}
-	meta.UserData = encodeJoin(b.self, meta.UserData)
+	var positions Positions
+	if b.cfg.Positions != nil {
+		positions = b.cfg.Positions()
+	}
+	meta.UserData = encodeJoin(b.self, positions)
 	return meta.AppendTo(nil)
 }
 
-// MemberBalancer unwraps every member's join metadata, restoring what
-// cooperative-sticky encoded, and returns the kgo.ConsumerBalancer that
-// cooperative-sticky itself would return, except that its balance step also
-// adds the routing table to every assignment. Returning a
+// MemberBalancer reads every member's envelope and returns a
+// kgo.ConsumerBalancer whose balance step is the leader's plan. Returning a
 // *kgo.ConsumerBalancer (rather than a wrapper of one) keeps what the client
-// does only for that type: rack-aware balancing, balance info, logging.
+// does only for that type: balance info, logging.
 //
-// A member whose metadata lacks the envelope is an error: the group would
-// have partitions that nobody can route to.
+// A member whose metadata lacks the envelope, or carries another version's,
+// is an error: the group would have partitions that nobody can route to.
 func (b *Balancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
-	restored := make([]kmsg.JoinGroupResponseMember, len(members))
-	identities := make(map[string]Member, len(members))
-	for i, m := range members {
+	joins := make(map[string]joinInfo, len(members))
+	for i := range members {
+		m := &members[i]
 		var meta kmsg.ConsumerMemberMetadata
 		meta.Default()
 		if err := meta.ReadFrom(m.ProtocolMetadata); err != nil {
-			return nil, nil, fmt.Errorf("cluster: member %s: unreadable join metadata: %w", memberName(&m), err)
+			return nil, nil, fmt.Errorf("cluster: member %s: unreadable join metadata: %w", memberName(m), err)
 		}
-		self, inner, err := decodeJoin(meta.UserData)
+		self, positions, err := decodeJoin(meta.UserData)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cluster: member %s: %w", memberName(&m), err)
+			return nil, nil, fmt.Errorf("cluster: member %s: %w", memberName(m), err)
 		}
-		meta.UserData = inner
-		restored[i] = m
-		restored[i].ProtocolMetadata = meta.AppendTo(nil)
-		if _, dup := identities[m.MemberID]; !dup { // kgo keeps the first of duplicates too
-			identities[m.MemberID] = self
+		if _, dup := joins[m.MemberID]; !dup { // kgo keeps the first of duplicates too
+			joins[m.MemberID] = joinInfo{self, positions}
 		}
 	}
-	cb, err := kgo.NewConsumerBalancer(&routingBalance{identities: identities}, restored)
+	cb, err := kgo.NewConsumerBalancer(&routingBalance{joins: joins, cfg: b.cfg}, members)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -152,23 +187,22 @@ func memberName(m *kmsg.JoinGroupResponseMember) string {
 }
 
 // ParseSyncAssignment unwraps the routing table from an assignment, swaps it
-// in, and returns what cooperative-sticky parses from the restored
-// assignment. An assignment without a valid envelope is an error and leaves
-// the current table in place.
+// in, and returns the partitions assigned to this member. An assignment
+// without a valid envelope is an error and leaves the current table in
+// place.
 func (b *Balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
 	var a kmsg.ConsumerMemberAssignment
 	a.Default()
 	if err := a.ReadFrom(assignment); err != nil {
 		return nil, fmt.Errorf("cluster: unreadable assignment: %w", err)
 	}
-	t, inner, err := decodeAssignment(a.UserData)
+	t, err := decodeAssignment(a.UserData)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: assignment: %w", err)
 	}
-	a.UserData = inner
-	assigned, err := innerBalancer.ParseSyncAssignment(a.AppendTo(nil))
-	if err != nil {
-		return nil, err
+	assigned := make(map[string][]int32, len(a.Topics))
+	for _, at := range a.Topics {
+		assigned[at.Topic] = at.Partitions
 	}
 	b.table.Store(t)
 	if fn := b.onChange.Load(); fn != nil {
@@ -177,136 +211,92 @@ func (b *Balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, e
 	return assigned, nil
 }
 
-// routingBalance is the balance step of the ConsumerBalancer that
-// MemberBalancer returns: cooperative-sticky's, then the routing table.
-type routingBalance struct {
-	identities map[string]Member // group member id → node
+// joinInfo is what a member's envelope says.
+type joinInfo struct {
+	self      Member
+	positions Positions
 }
 
-// Balance runs cooperative-sticky's balance (including its cooperative
-// adjustment) and adds the routing table to every member's assignment.
+// routingBalance is the balance step of the ConsumerBalancer that
+// MemberBalancer returns.
+type routingBalance struct {
+	joins map[string]joinInfo // group member id → its envelope
+	cfg   Config              // the leader's
+}
+
+// Balance plans the group (see planner), lets kgo hold back the partitions
+// that move cooperatively, and adds the routing table to every member's
+// assignment.
 func (r *routingBalance) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32) kgo.IntoSyncAssignment {
-	into := innerBalancer.Balance(cb, topics)
-	if into == nil {
-		return nil // the inner balancer set an error on cb
-	}
-	gen := int32(-1)
-	if info := cb.Info(); info.LeaderID != "" {
-		gen = info.Generation // set by the client: the JoinGroup response's
-	} else {
-		cb.EachMember(func(_ *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
-			gen = max(gen, meta.Generation)
-		})
-		gen++
-	}
-	out, err := r.route(into.IntoSyncAssignment(), cb.Members(), topics, gen)
+	members, err := r.joined(cb)
 	if err != nil {
 		cb.SetError(err)
 		return nil
 	}
+	p := newPlanner(members, topics, r.cfg.AcceptableLag)
+	p.place()
+	p.balance()
+
+	plan := cb.NewPlan()
+	for i := range p.slots {
+		if s := &p.slots[i]; s.active >= 0 {
+			plan.AddPartition(members[s.active].member, s.topic, s.partition)
+		}
+	}
+	// kgo removes from this round what migrates between members: the old
+	// owner revokes it and rejoins, and the next round, which runs this
+	// plan again, gives it to the new one.
+	plan.AdjustCooperative(cb)
+	p.markMoving(plan.AsMemberIDMap())
+	p.pickStandbys(r.cfg.Standbys)
+
+	t := p.table(generation(cb), r.cfg.AcceptableLag)
+	envelope := encodeTable(t)
+	out := plan.IntoSyncAssignment() // every member, sorted by member id
+	for i := range out {
+		var a kmsg.ConsumerMemberAssignment
+		a.Default()
+		if err := a.ReadFrom(out[i].MemberAssignment); err != nil { // cannot happen: kgo just encoded it
+			cb.SetError(fmt.Errorf("cluster: assignment of %s: %w", out[i].MemberID, err))
+			return nil
+		}
+		a.UserData = envelope
+		out[i].MemberAssignment = a.AppendTo(nil)
+	}
 	return syncAssignments(out)
 }
 
-// route builds the table from the inner balancer's assignments and returns
-// them with the table enveloped into each one's UserData. Every member gets
-// an assignment, even if the inner balancer gave it none, so every member
-// learns the table.
-func (r *routingBalance) route(in []kmsg.SyncGroupRequestGroupAssignment, members []kmsg.JoinGroupResponseMember, topics map[string]int32, gen int32) ([]kmsg.SyncGroupRequestGroupAssignment, error) {
-	t := &Table{generation: gen, owners: make(map[string][]int32, len(topics))}
-	for _, m := range members {
-		id, ok := r.identities[m.MemberID]
+// joined returns the members in member order, each with its envelope.
+func (r *routingBalance) joined(cb *kgo.ConsumerBalancer) ([]*joined, error) {
+	var out []*joined
+	var err error
+	cb.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
+		info, ok := r.joins[m.MemberID]
 		if !ok {
-			return nil, fmt.Errorf("cluster: member %s has no identity", memberName(&m))
+			err = fmt.Errorf("cluster: member %s has no identity", memberName(m))
+			return
 		}
-		t.members = append(t.members, id)
+		out = append(out, &joined{member: m, meta: meta, id: info.self, positions: info.positions})
+	})
+	if err != nil {
+		return nil, err
 	}
-	slices.SortFunc(t.members, compareMembers)
-	t.members = slices.Compact(t.members)
-	index := func(memberID string) (int32, error) {
-		id, ok := r.identities[memberID]
-		if !ok {
-			return 0, fmt.Errorf("cluster: the balancer assigned partitions to unknown member %s", memberID)
-		}
-		i, ok := slices.BinarySearchFunc(t.members, id, compareMembers)
-		if !ok {
-			return 0, fmt.Errorf("cluster: the balancer assigned partitions to %s, not in the group", memberID)
-		}
-		return int32(i), nil
-	}
-	for topic, n := range topics {
-		t.owners[topic] = slices.Repeat([]int32{-1}, int(max(n, 0)))
-	}
-
-	decoded := make([]kmsg.ConsumerMemberAssignment, len(in))
-	conflicts := map[string]map[int32]bool{}
-	for i := range in {
-		a := &decoded[i]
-		a.Default()
-		if len(in[i].MemberAssignment) > 0 {
-			if err := a.ReadFrom(in[i].MemberAssignment); err != nil {
-				return nil, fmt.Errorf("cluster: assignment of %s: %w", in[i].MemberID, err)
-			}
-		}
-		owner, err := index(in[i].MemberID)
-		if err != nil {
-			return nil, err
-		}
-		for _, at := range a.Topics {
-			ps := t.owners[at.Topic]
-			for _, p := range at.Partitions {
-				if p < 0 {
-					return nil, fmt.Errorf("cluster: balancer assigned %s partition %d", at.Topic, p)
-				}
-				for int(p) >= len(ps) {
-					ps = append(ps, -1)
-				}
-				if ps[p] >= 0 && ps[p] != owner {
-					// Two owners: cannot happen with
-					// cooperative-sticky; route to neither.
-					if conflicts[at.Topic] == nil {
-						conflicts[at.Topic] = map[int32]bool{}
-					}
-					conflicts[at.Topic][p] = true
-				}
-				ps[p] = owner
-			}
-			t.owners[at.Topic] = ps
-		}
-	}
-	for topic, ps := range conflicts {
-		for p := range ps {
-			t.owners[topic][p] = -1
-		}
-	}
-
-	prefix := encodeTable(t)
-	out := make([]kmsg.SyncGroupRequestGroupAssignment, 0, len(members))
-	seen := make(map[string]bool, len(in))
-	for i := range in {
-		a := &decoded[i]
-		a.UserData = appendNullableBytes(slices.Clip(prefix), a.UserData)
-		s := in[i]
-		s.MemberAssignment = a.AppendTo(nil)
-		out = append(out, s)
-		seen[s.MemberID] = true
-	}
-	for _, m := range members {
-		if seen[m.MemberID] {
-			continue
-		}
-		seen[m.MemberID] = true
-		var a kmsg.ConsumerMemberAssignment
-		a.Default()
-		a.UserData = appendNullableBytes(slices.Clip(prefix), nil)
-		s := kmsg.NewSyncGroupRequestGroupAssignment()
-		s.MemberID = m.MemberID
-		s.MemberAssignment = a.AppendTo(nil)
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b kmsg.SyncGroupRequestGroupAssignment) int {
-		return strings.Compare(a.MemberID, b.MemberID)
+	slices.SortFunc(out, func(a, b *joined) int {
+		return cmp.Or(compareMembers(a.id, b.id), cmp.Compare(a.member.MemberID, b.member.MemberID))
 	})
 	return out, nil
+}
+
+// generation returns the table's generation (see Balancer).
+func generation(cb *kgo.ConsumerBalancer) int32 {
+	if info := cb.Info(); info.LeaderID != "" {
+		return info.Generation // set by the client: the JoinGroup response's
+	}
+	gen := int32(-1)
+	cb.EachMember(func(_ *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
+		gen = max(gen, meta.Generation)
+	})
+	return gen + 1
 }
 
 // syncAssignments is a finished plan.

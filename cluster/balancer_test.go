@@ -2,8 +2,8 @@ package cluster
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"testing"
@@ -12,41 +12,67 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// joiner is one member's input to a hand-run rebalance.
-type joiner struct {
-	bal     *Balancer
-	current map[string][]int32
-	gen     int32
+// simNode is one member of a group run by hand: what its client owns, at
+// which generation, and what its store holds (reported at each join).
+type simNode struct {
+	bal   *Balancer
+	owned map[string][]int32
+	gen   int32
+	held  Positions
 }
 
-func node(id string) *Balancer {
-	return NewBalancer(Member{NodeID: id, URL: "http://" + id + ".example:7070"})
+func newSimNode(id string, cfg Config) *simNode {
+	n := &simNode{owned: map[string][]int32{}, gen: -1, held: Positions{}}
+	cfg.Positions = func() Positions { return n.held }
+	n.bal = NewBalancer(Member{NodeID: id, URL: "http://" + id + ".example:7070"}, cfg)
+	return n
 }
 
-// joinMembers builds the JoinGroup response members as the broker would hand
-// them to the leader: sorted by instance id (our node ids).
-func joinMembers(t testing.TB, topics []string, js []joiner, meta func(joiner) []byte) []kmsg.JoinGroupResponseMember {
-	t.Helper()
-	var out []kmsg.JoinGroupResponseMember
-	for _, j := range js {
-		m := kmsg.NewJoinGroupResponseMember()
-		id := j.bal.self.NodeID
-		m.InstanceID = &id
-		m.MemberID = id + "-member"
-		m.ProtocolMetadata = meta(j)
-		out = append(out, m)
+func (n *simNode) id() string { return n.bal.self.NodeID }
+
+func simNodes(cfg Config, ids ...string) []*simNode {
+	var out []*simNode
+	for _, id := range ids {
+		out = append(out, newSimNode(id, cfg))
 	}
 	return out
 }
 
-func ourMeta(topics []string) func(joiner) []byte {
-	return func(j joiner) []byte { return j.bal.JoinGroupMetadata(topics, j.current, j.gen) }
+// sim runs a group by hand as franz-go and the coordinator run it: the
+// members join with what they own and hold, the first one leads, and each
+// parses its assignment. It also keeps the end of every partition's log.
+type sim struct {
+	t      *testing.T
+	topics map[string]int32
+	ends   map[string][]int64
+	// between, when set, runs between the two rounds of a cooperative
+	// move, with the first round's table: what the nodes do meanwhile.
+	between func(first *Table)
 }
 
-func plainMeta(topics []string) func(joiner) []byte {
-	return func(j joiner) []byte {
-		return kgo.CooperativeStickyBalancer().JoinGroupMetadata(topics, j.current, j.gen)
+func newSim(t *testing.T, topics map[string]int32) *sim {
+	s := &sim{t: t, topics: topics, ends: map[string][]int64{}}
+	for topic, n := range topics {
+		s.ends[topic] = make([]int64, n)
 	}
+	return s
+}
+
+func (s *sim) names() []string { return slices.Sorted(maps.Keys(s.topics)) }
+
+// joinMembers returns the JoinGroup response members of nodes, in the order
+// given, as the broker hands them to the leader.
+func (s *sim) joinMembers(nodes []*simNode) []kmsg.JoinGroupResponseMember {
+	var out []kmsg.JoinGroupResponseMember
+	for _, n := range nodes {
+		m := kmsg.NewJoinGroupResponseMember()
+		id := n.id()
+		m.InstanceID = &id
+		m.MemberID = id + "-member"
+		m.ProtocolMetadata = n.bal.JoinGroupMetadata(s.names(), n.owned, n.gen)
+		out = append(out, m)
+	}
+	return out
 }
 
 // balance runs a leader's balance as kgo does.
@@ -56,77 +82,153 @@ func balance(t testing.TB, leader kgo.GroupBalancer, members []kmsg.JoinGroupRes
 	if err != nil {
 		t.Fatalf("MemberBalancer: %v", err)
 	}
-	var into kgo.IntoSyncAssignment
-	if mbe, ok := mb.(kgo.GroupMemberBalancerOrError); ok {
-		into, err = mbe.BalanceOrError(topics)
-		if err != nil {
-			t.Fatalf("BalanceOrError: %v", err)
-		}
-	} else {
-		into = mb.Balance(topics)
+	into, err := mb.(kgo.GroupMemberBalancerOrError).BalanceOrError(topics)
+	if err != nil {
+		t.Fatalf("BalanceOrError: %v", err)
 	}
 	return into.IntoSyncAssignment()
 }
 
-// round runs one rebalance with our balancers (the first joiner leads),
-// feeds each member its assignment, and checks that every member now holds
-// the same table, which agrees with each member's assignment. It returns
-// each member's parsed assignment and the common table.
-//
-// With a single topic it also runs plain cooperative-sticky on the same
-// input and checks that ours assigns exactly the same. (With several topics
-// cooperative-sticky breaks ties in map order, so two runs of it on the same
-// input can differ.)
-func round(t *testing.T, js []joiner, topics map[string]int32) ([]map[string][]int32, *Table) {
+// round runs one rebalance (nodes[0] leads), feeds each member its
+// assignment and checks that every member now holds the same table, which
+// agrees with each one's assignment and gives no member a partition both
+// as active and as standby. It returns the table and whether a member lost
+// a partition it owned, which makes it rejoin for a second round.
+func (s *sim) round(nodes ...*simNode) (*Table, bool) {
+	t := s.t
 	t.Helper()
-	var names []string
-	for topic := range topics {
-		names = append(names, topic)
+	out := balance(t, nodes[0].bal, s.joinMembers(nodes), s.topics)
+	if len(out) != len(nodes) {
+		t.Fatalf("%d assignments for %d members", len(out), len(nodes))
 	}
-	slices.Sort(names)
-
-	ours := balance(t, js[0].bal, joinMembers(t, names, js, ourMeta(names)), topics)
-	var plain []kmsg.SyncGroupRequestGroupAssignment
-	if len(topics) == 1 {
-		plain = balance(t, kgo.CooperativeStickyBalancer(), joinMembers(t, names, js, plainMeta(names)), topics)
-		if len(plain) != len(js) {
-			t.Fatalf("%d assignments with cooperative-sticky for %d members", len(plain), len(js))
-		}
+	byMember := map[string]*simNode{}
+	for _, n := range nodes {
+		byMember[n.id()+"-member"] = n
 	}
-	if len(ours) != len(js) {
-		t.Fatalf("%d assignments for %d members", len(ours), len(js))
-	}
-	var assigned []map[string][]int32
 	var table *Table
-	for i, j := range js {
-		if want := j.bal.self.NodeID + "-member"; ours[i].MemberID != want {
-			t.Fatalf("assignment %d is for %s, want %s", i, ours[i].MemberID, want)
+	revoked := false
+	for _, a := range out {
+		n := byMember[a.MemberID]
+		if n == nil {
+			t.Fatalf("assignment for unknown member %s", a.MemberID)
 		}
-		got, err := j.bal.ParseSyncAssignment(ours[i].MemberAssignment)
+		got, err := n.bal.ParseSyncAssignment(a.MemberAssignment)
 		if err != nil {
-			t.Fatalf("%s: ParseSyncAssignment: %v", j.bal.self.NodeID, err)
+			t.Fatalf("%s: ParseSyncAssignment: %v", n.id(), err)
 		}
-		if plain != nil {
-			want, err := kgo.ParseConsumerSyncAssignment(plain[i].MemberAssignment)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(normalize(got), normalize(want)) {
-				t.Errorf("%s: assigned %v, cooperative-sticky assigns %v", j.bal.self.NodeID, got, want)
-			}
-		}
-		assigned = append(assigned, got)
-		tb := j.bal.Table()
+		tb := n.bal.Table()
 		if table == nil {
 			table = tb
 		} else if !reflect.DeepEqual(tb, table) {
-			t.Errorf("%s holds a different table than %s", j.bal.self.NodeID, js[0].bal.self.NodeID)
+			t.Fatalf("%s holds a different table than the others", n.id())
 		}
-		if !reflect.DeepEqual(normalize(tb.Partitions(j.bal.self.NodeID)), normalize(got)) {
-			t.Errorf("%s: table says it owns %v, its assignment is %v", j.bal.self.NodeID, tb.Partitions(j.bal.self.NodeID), got)
+		if !reflect.DeepEqual(normalize(tb.Partitions(n.id())), normalize(got)) {
+			t.Fatalf("%s: table says it owns %v, its assignment is %v", n.id(), tb.Partitions(n.id()), got)
+		}
+		for topic, ps := range n.owned {
+			for _, p := range ps {
+				if !slices.Contains(got[topic], p) {
+					revoked = true
+				}
+			}
+		}
+		n.owned, n.gen = normalize(got), tb.Generation()
+	}
+	checkTable(t, table)
+	return table, revoked
+}
+
+// settle runs rounds until no member loses a partition: one round, or two
+// when partitions move cooperatively. A third would be a plan that the
+// next round undoes. It returns the tables of the rounds.
+func (s *sim) settle(nodes ...*simNode) []*Table {
+	s.t.Helper()
+	var tables []*Table
+	for range 2 {
+		tb, revoked := s.round(nodes...)
+		tables = append(tables, tb)
+		if !revoked {
+			return tables
+		}
+		if s.between != nil {
+			s.between(tb)
 		}
 	}
-	return assigned, table
+	s.t.Fatalf("partitions still move after two rounds:\n%s", dump(tables[len(tables)-1]))
+	return nil
+}
+
+// consume brings every node's store to the end of the log on each
+// partition the table makes it consume: active, standby or warm-up. What it
+// held before and no longer consumes stays where it was.
+func (s *sim) consume(tb *Table, nodes ...*simNode) {
+	for _, n := range nodes {
+		for topic := range s.topics {
+			for p := range s.topics[topic] {
+				owner, _ := tb.Owner(topic, p)
+				if owner.NodeID != n.id() && !tb.IsStandby(n.id(), topic, p) {
+					continue
+				}
+				if n.held[topic] == nil {
+					n.held[topic] = map[int32]Position{}
+				}
+				end := s.ends[topic][p]
+				n.held[topic][p] = Position{Next: end, End: end}
+			}
+		}
+	}
+}
+
+// write appends records: by(topic, partition) of them to each partition.
+func (s *sim) write(by func(topic string, p int32) int64) {
+	for topic, ends := range s.ends {
+		for p := range ends {
+			ends[p] += by(topic, int32(p))
+		}
+	}
+}
+
+// checkTable checks what any table must satisfy.
+func checkTable(t *testing.T, tb *Table) {
+	t.Helper()
+	for topic, rs := range tb.routes {
+		for p := range rs {
+			owner, hasOwner := tb.Owner(topic, int32(p))
+			standbys := tb.Standbys(topic, int32(p))
+			for _, m := range standbys {
+				if hasOwner && m.NodeID == owner.NodeID {
+					t.Fatalf("%s/%d: %s is both active and standby", topic, p, m.NodeID)
+				}
+				if !tb.IsStandby(m.NodeID, topic, int32(p)) {
+					t.Fatalf("%s/%d: IsStandby(%s) is false", topic, p, m.NodeID)
+				}
+				if !slices.Contains(tb.StandbyPartitions(m.NodeID)[topic], int32(p)) {
+					t.Fatalf("%s/%d: not in StandbyPartitions(%s)", topic, p, m.NodeID)
+				}
+			}
+			if w, ok := tb.WarmingUp(topic, int32(p)); ok && !slices.Contains(standbys, w) {
+				t.Fatalf("%s/%d: warm-up %s is not a standby", topic, p, w.NodeID)
+			}
+		}
+	}
+}
+
+// dump writes a table as one line per partition, for failure messages.
+func dump(tb *Table) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "generation %d\n", tb.Generation())
+	for _, topic := range slices.Sorted(maps.Keys(tb.routes)) {
+		for p := range tb.routes[topic] {
+			owner, _ := tb.Owner(topic, int32(p))
+			w, _ := tb.WarmingUp(topic, int32(p))
+			var sb []string
+			for _, m := range tb.Standbys(topic, int32(p)) {
+				sb = append(sb, m.NodeID)
+			}
+			fmt.Fprintf(&b, "  %s/%d: active %q standbys %v warm-up %q\n", topic, p, owner.NodeID, sb, w.NodeID)
+		}
+	}
+	return b.String()
 }
 
 // normalize drops empty topics and sorts partitions.
@@ -140,132 +242,158 @@ func normalize(m map[string][]int32) map[string][]int32 {
 	return out
 }
 
-// owned counts the owned partitions of a topic and checks each owner's URL.
-func owned(t *testing.T, tb *Table, topic string, n int32) int {
+// actives returns how many partitions each member owns in tb.
+func actives(tb *Table) map[string]int {
+	out := map[string]int{}
+	for _, m := range tb.Members() {
+		out[m.NodeID] += 0 // a member that owns nothing counts too
+		for _, ps := range tb.Partitions(m.NodeID) {
+			out[m.NodeID] += len(ps)
+		}
+	}
+	return out
+}
+
+// spread returns the largest minus the smallest count of actives.
+func spread(tb *Table) int {
+	counts := slices.Collect(maps.Values(actives(tb)))
+	return slices.Max(counts) - slices.Min(counts)
+}
+
+// owners counts the owned partitions of every topic, checking each owner.
+func owners(t *testing.T, tb *Table, topics map[string]int32) int {
 	t.Helper()
 	c := 0
-	for p := range n {
-		m, ok := tb.Owner(topic, p)
-		if !ok {
-			continue
-		}
-		c++
-		if want := "http://" + m.NodeID + ".example:7070"; m.URL != want {
-			t.Errorf("owner of %s/%d is %+v, want URL %s", topic, p, m, want)
-		}
-		if mm, ok := tb.Member(m.NodeID); !ok || mm != m {
-			t.Errorf("owner %+v of %s/%d is not a member of the table", m, topic, p)
+	for topic, n := range topics {
+		for p := range n {
+			m, ok := tb.Owner(topic, p)
+			if !ok {
+				continue
+			}
+			c++
+			if want := "http://" + m.NodeID + ".example:7070"; m.URL != want {
+				t.Errorf("owner of %s/%d is %+v, want URL %s", topic, p, m, want)
+			}
+			if mm, ok := tb.Member(m.NodeID); !ok || mm != m {
+				t.Errorf("owner %+v of %s/%d is not a member of the table", m, topic, p)
+			}
 		}
 	}
 	return c
 }
 
 func TestBalanceThreeNodes(t *testing.T) {
-	n1, n2, n3 := node("n1"), node("n2"), node("n3")
-	js := []joiner{{n1, nil, -1}, {n2, nil, -1}, {n3, nil, -1}}
-	assigned, tb := round(t, js, map[string]int32{"t": 12})
+	topics := map[string]int32{"t": 12}
+	s := newSim(t, topics)
+	nodes := simNodes(Config{}, "n1", "n2", "n3")
+	tb, _ := s.round(nodes...)
 
 	if tb.Generation() != 0 {
 		t.Errorf("generation %d, want 0 (max member generation -1, plus 1)", tb.Generation())
 	}
-	if got := owned(t, tb, "t", 12); got != 12 {
+	if got := owners(t, tb, topics); got != 12 {
 		t.Errorf("%d of 12 partitions have an owner", got)
 	}
-	want := []Member{n1.self, n2.self, n3.self}
+	want := []Member{nodes[0].bal.self, nodes[1].bal.self, nodes[2].bal.self}
 	if !reflect.DeepEqual(tb.Members(), want) {
 		t.Errorf("members %v, want %v", tb.Members(), want)
 	}
-	for i, a := range assigned {
-		if len(a["t"]) != 4 {
-			t.Errorf("%s got %v, want 4 partitions", js[i].bal.self.NodeID, a)
+	for _, n := range nodes {
+		if len(n.owned["t"]) != 4 {
+			t.Errorf("%s got %v, want 4 partitions", n.id(), n.owned)
 		}
-		for _, p := range a["t"] {
-			if m, _ := tb.Owner("t", p); m != js[i].bal.self {
-				t.Errorf("t/%d: owner %+v, assigned to %s", p, m, js[i].bal.self.NodeID)
-			}
+		if len(tb.StandbyPartitions(n.id())) != 0 {
+			t.Errorf("%s holds standbys %v with Standbys 0", n.id(), tb.StandbyPartitions(n.id()))
 		}
 	}
 }
 
-// TestCooperativeRounds checks a fourth node joining: the first round moves
-// partitions away (they have no owner in that generation), the second gives
-// them to the new node.
-func TestCooperativeRounds(t *testing.T) {
-	for _, topics := range []map[string]int32{
-		{"a": 12},
-		{"a": 12, "b": 5},
-	} {
-		t.Run(fmt.Sprint(topics), func(t *testing.T) {
-			total := 0
-			for _, n := range topics {
-				total += int(n)
-			}
-			ownedAll := func(tb *Table) int {
-				c := 0
-				for topic, n := range topics {
-					c += owned(t, tb, topic, n)
-				}
-				return c
-			}
-			n1, n2, n3, n4 := node("n1"), node("n2"), node("n3"), node("n4")
-			js := []joiner{{n1, nil, -1}, {n2, nil, -1}, {n3, nil, -1}}
-			a1, t1 := round(t, js, topics)
-			if ownedAll(t1) != total {
-				t.Fatal("first assignment leaves partitions without owner")
-			}
+// TestFreshGroupSpreadsEachTopic: nobody holds anything, so the partitions
+// are spread evenly, in total and topic by topic.
+func TestFreshGroupSpreadsEachTopic(t *testing.T) {
+	topics := map[string]int32{"a": 12, "b": 5, "c": 1}
+	s := newSim(t, topics)
+	tb := s.settle(simNodes(Config{Standbys: 1}, "n1", "n2", "n3")...)[0]
+	if got := owners(t, tb, topics); got != 18 {
+		t.Fatalf("%d of 18 partitions have an owner", got)
+	}
+	if spread(tb) > 1 {
+		t.Errorf("actives %v", actives(tb))
+	}
+	for _, topic := range []string{"a", "b"} {
+		var counts []int
+		for _, m := range tb.Members() {
+			counts = append(counts, len(tb.Partitions(m.NodeID)[topic]))
+		}
+		if slices.Max(counts)-slices.Min(counts) > 1 {
+			t.Errorf("topic %s spread %v", topic, counts)
+		}
+	}
+	held := map[string]int{}
+	for _, m := range tb.Members() {
+		for _, ps := range tb.StandbyPartitions(m.NodeID) {
+			held[m.NodeID] += len(ps)
+		}
+	}
+	if c := slices.Collect(maps.Values(held)); slices.Max(c)-slices.Min(c) > 1 {
+		t.Errorf("standbys held %v, want an even spread", held)
+	}
+}
 
-			// n4 joins; the others report what they own at generation 1.
-			js = []joiner{{n1, a1[0], 1}, {n2, a1[1], 1}, {n3, a1[2], 1}, {n4, nil, -1}}
-			a2, t2 := round(t, js, topics)
-			if t2.Generation() != 2 {
-				t.Errorf("generation %d, want 2", t2.Generation())
-			}
-			if len(t2.Partitions("n4")) != 0 {
-				t.Errorf("n4 owns %v in the revoking round", t2.Partitions("n4"))
-			}
-			for i := range 3 {
-				for topic, ps := range a2[i] {
-					for _, p := range ps {
-						if !slices.Contains(a1[i][topic], p) {
-							t.Errorf("%s gains %s/%d in the revoking round", js[i].bal.self.NodeID, topic, p)
-						}
-					}
-				}
-			}
-			moving := total - ownedAll(t2)
-			if moving == 0 {
-				t.Error("no partition is moving in the revoking round")
-			}
-			if len(t2.Members()) != 4 {
-				t.Errorf("members %v, want 4 (n4 is a member that owns nothing yet)", t2.Members())
-			}
+// TestDeterministic: the same input gives the same assignments, byte for
+// byte, whatever the order the members come in and however maps iterate.
+func TestDeterministic(t *testing.T) {
+	topics := map[string]int32{"a": 20, "b": 7, "c": 3}
+	s := newSim(t, topics)
+	cfg := Config{Standbys: 1, AcceptableLag: 5}
+	nodes := simNodes(cfg, "n1", "n2", "n3")
+	s.settle(nodes...)
+	s.write(func(_ string, p int32) int64 { return int64(p) * 3 })
+	s.consume(nodes[0].bal.Table(), nodes...)
+	s.write(func(_ string, p int32) int64 { return int64(p % 4) })
+	nodes = append(nodes, newSimNode("n4", cfg))
+	nodes[3].held = Positions{"a": {1: {Next: 3, End: 3}, 2: {Next: 6, End: 6}}}
 
-			js = []joiner{{n1, a2[0], 2}, {n2, a2[1], 2}, {n3, a2[2], 2}, {n4, a2[3], 2}}
-			_, t3 := round(t, js, topics)
-			if got := ownedAll(t3); got != total {
-				t.Errorf("%d of %d partitions have an owner after the second round", got, total)
-			}
-			n := 0
-			for _, ps := range t3.Partitions("n4") {
-				n += len(ps)
-			}
-			if n != moving {
-				t.Errorf("n4 owns %d partitions, %d were moving", n, moving)
-			}
-		})
+	members := s.joinMembers(nodes)
+	want := balance(t, nodes[0].bal, members, topics)
+	for i := range 20 {
+		shuffled := slices.Clone(members)
+		for j := range shuffled { // a fixed permutation per i
+			k := (j*7 + i) % len(shuffled)
+			shuffled[j], shuffled[k] = shuffled[k], shuffled[j]
+		}
+		if got := balance(t, nodes[i%4].bal, shuffled, topics); !reflect.DeepEqual(got, want) {
+			t.Fatalf("run %d assigns differently", i)
+		}
+	}
+}
+
+func TestOnChange(t *testing.T) {
+	n1 := newSimNode("n1", Config{})
+	n1.gen = 4
+	var seen []int32
+	n1.bal.OnChange(func(tb *Table) { seen = append(seen, tb.Generation()) })
+	newSim(t, map[string]int32{"t": 2}).round(n1)
+	if !reflect.DeepEqual(seen, []int32{5}) {
+		t.Errorf("OnChange saw generations %v, want [5]", seen)
 	}
 }
 
 func TestJoinGroupMetadata(t *testing.T) {
-	b := node("n1")
+	held := Positions{
+		"a": {0: {Next: 10, End: 12}, 3: {Next: 0, End: -1}},
+		"b": {1: {Next: 7, End: -5}, 2: {Next: -1, End: 9}},
+		"c": {},
+	}
+	b := NewBalancer(Member{NodeID: "n1", URL: "http://n1"}, Config{Positions: func() Positions { return held }})
 	for _, tc := range []struct {
 		name    string
 		topics  []string
 		current map[string][]int32
 		gen     int32
 	}{
-		{"fresh", []string{"a", "b"}, nil, -1},
-		{"owning", []string{"a", "b"}, map[string][]int32{"b": {1, 4}, "a": {0, 2, 3}}, 7},
+		{"fresh", []string{"b", "a"}, nil, -1},
+		{"owning", []string{"a", "b"}, map[string][]int32{"b": {4, 1}, "a": {0, 2, 3}, "c": nil}, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := b.JoinGroupMetadata(tc.topics, tc.current, tc.gen)
@@ -277,197 +405,138 @@ func TestJoinGroupMetadata(t *testing.T) {
 			if err := meta.ReadFrom(got); err != nil {
 				t.Fatal(err)
 			}
-			self, inner, err := decodeJoin(meta.UserData)
+			if !slices.Equal(meta.Topics, []string{"a", "b"}) || meta.Generation != tc.gen {
+				t.Errorf("topics %v generation %d", meta.Topics, meta.Generation)
+			}
+			owned := map[string][]int32{}
+			for _, o := range meta.OwnedPartitions {
+				if !slices.IsSorted(o.Partitions) {
+					t.Errorf("owned %s %v not sorted", o.Topic, o.Partitions)
+				}
+				owned[o.Topic] = o.Partitions
+			}
+			if !reflect.DeepEqual(owned, normalize(tc.current)) {
+				t.Errorf("owned %v, want %v", owned, tc.current)
+			}
+			self, positions, err := decodeJoin(meta.UserData)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if self != b.self {
 				t.Errorf("envelope carries %+v, want %+v", self, b.self)
 			}
-			meta.UserData = inner
-			want := kgo.CooperativeStickyBalancer().JoinGroupMetadata(tc.topics, tc.current, tc.gen)
-			if !bytes.Equal(meta.AppendTo(nil), want) {
-				t.Error("unwrapped metadata differs from cooperative-sticky's")
+			// A Next below 0 is no position, an End below -1 unknown, and
+			// a topic without positions is left out.
+			want := Positions{
+				"a": {0: {Next: 10, End: 12}, 3: {Next: 0, End: -1}},
+				"b": {1: {Next: 7, End: -1}},
+			}
+			if !reflect.DeepEqual(positions, want) {
+				t.Errorf("positions %v, want %v", positions, want)
 			}
 		})
 	}
 }
 
 func TestTable(t *testing.T) {
-	e := NewBalancer(Member{NodeID: "x"}).Table()
-	if e == nil || e.Generation() != -1 || len(e.Members()) != 0 || len(e.Partitions("x")) != 0 {
+	e := NewBalancer(Member{NodeID: "x"}, Config{}).Table()
+	if e == nil || e.Generation() != -1 || len(e.Members()) != 0 || len(e.Partitions("x")) != 0 || len(e.StandbyPartitions("x")) != 0 {
 		t.Fatalf("empty table: %+v", e)
 	}
 	if _, ok := e.Owner("t", 0); ok {
 		t.Error("empty table has an owner")
 	}
-	a, b := Member{"a", "http://a"}, Member{"b", "http://b"}
-	tb := &Table{generation: 3, members: []Member{a, b}, owners: map[string][]int32{"t": {1, -1, 0, 1}}}
+	if e.Standbys("t", 0) != nil {
+		t.Error("empty table has standbys")
+	}
+	a, b, c := Member{"a", "http://a"}, Member{"b", "http://b"}, Member{"c", "http://c"}
+	tb := &Table{generation: 3, acceptableLag: 9, members: []Member{a, b, c}, routes: map[string][]route{"t": {
+		{owner: 1, standbys: []int32{2, 0}, warmup: 0},
+		{owner: -1, standbys: []int32{0, 1}, warmup: -1}, // moving
+		{owner: 0, warmup: -1},
+		{owner: 1, standbys: []int32{0}, warmup: -1},
+	}}}
 	for _, tc := range []struct {
-		topic string
-		p     int32
-		want  Member
-		ok    bool
+		topic    string
+		p        int32
+		owner    Member
+		ok       bool
+		standbys []Member
+		warmup   Member
 	}{
-		{"t", 0, b, true},
-		{"t", 1, Member{}, false},
-		{"t", 2, a, true},
-		{"t", 4, Member{}, false},
-		{"t", -1, Member{}, false},
-		{"u", 0, Member{}, false},
+		{"t", 0, b, true, []Member{c, a}, a},
+		{"t", 1, Member{}, false, []Member{a, b}, Member{}},
+		{"t", 2, a, true, nil, Member{}},
+		{"t", 3, b, true, []Member{a}, Member{}},
+		{"t", 4, Member{}, false, nil, Member{}},
+		{"t", -1, Member{}, false, nil, Member{}},
+		{"u", 0, Member{}, false, nil, Member{}},
 	} {
-		if m, ok := tb.Owner(tc.topic, tc.p); m != tc.want || ok != tc.ok {
-			t.Errorf("Owner(%s, %d) = %+v, %v; want %+v, %v", tc.topic, tc.p, m, ok, tc.want, tc.ok)
+		if m, ok := tb.Owner(tc.topic, tc.p); m != tc.owner || ok != tc.ok {
+			t.Errorf("Owner(%s, %d) = %+v, %v; want %+v, %v", tc.topic, tc.p, m, ok, tc.owner, tc.ok)
+		}
+		if got := tb.Standbys(tc.topic, tc.p); !reflect.DeepEqual(got, tc.standbys) {
+			t.Errorf("Standbys(%s, %d) = %v, want %v", tc.topic, tc.p, got, tc.standbys)
+		}
+		if w, ok := tb.WarmingUp(tc.topic, tc.p); w != tc.warmup || ok != (tc.warmup != Member{}) {
+			t.Errorf("WarmingUp(%s, %d) = %+v, %v", tc.topic, tc.p, w, ok)
+		}
+		for _, m := range []Member{a, b, c} {
+			if got, want := tb.IsStandby(m.NodeID, tc.topic, tc.p), slices.Contains(tc.standbys, m); got != want {
+				t.Errorf("IsStandby(%s, %s, %d) = %v", m.NodeID, tc.topic, tc.p, got)
+			}
 		}
 	}
 	if got := tb.Partitions("b"); !reflect.DeepEqual(got, map[string][]int32{"t": {0, 3}}) {
 		t.Errorf("Partitions(b) = %v", got)
 	}
+	if got := tb.StandbyPartitions("a"); !reflect.DeepEqual(got, map[string][]int32{"t": {0, 1, 3}}) {
+		t.Errorf("StandbyPartitions(a) = %v", got)
+	}
+	if got := tb.StandbyPartitions("x"); got == nil || len(got) != 0 {
+		t.Errorf("StandbyPartitions(x) = %#v, want an empty map", got)
+	}
+	if tb.AcceptableLag() != 9 {
+		t.Errorf("AcceptableLag() = %d", tb.AcceptableLag())
+	}
 	if m, ok := tb.Member("b"); !ok || m != b {
 		t.Errorf("Member(b) = %+v, %v", m, ok)
 	}
-	if _, ok := tb.Member("c"); ok {
-		t.Error("Member(c) found")
+	if _, ok := tb.Member("x"); ok {
+		t.Error("Member(x) found")
 	}
 	ms := tb.Members()
 	ms[0].URL = "changed"
-	if tb.members[0].URL != "http://a" {
-		t.Error("Members shares the table's slice")
-	}
-}
-
-func TestOnChange(t *testing.T) {
-	n1 := node("n1")
-	var seen []int32
-	n1.OnChange(func(tb *Table) { seen = append(seen, tb.Generation()) })
-	round(t, []joiner{{n1, nil, 4}}, map[string]int32{"t": 2})
-	if !reflect.DeepEqual(seen, []int32{5}) {
-		t.Errorf("OnChange saw generations %v, want [5]", seen)
+	sb := tb.Standbys("t", 0)
+	sb[0].URL = "changed"
+	if tb.members[0].URL != "http://a" || tb.members[2].URL != "http://c" {
+		t.Error("Members or Standbys share the table's slice")
 	}
 }
 
 // TestForeignMember: a member that joined under our protocol name without
-// our envelope makes balancing fail.
+// our envelope, or with another version's, makes balancing fail.
 func TestForeignMember(t *testing.T) {
-	n1, n2 := node("n1"), node("n2")
-	topics := []string{"t"}
-	members := joinMembers(t, topics, []joiner{{n1, nil, -1}}, ourMeta(topics))
-	members = append(members, joinMembers(t, topics, []joiner{{n2, nil, -1}}, plainMeta(topics))...)
-	if _, _, err := n1.MemberBalancer(members); err == nil {
-		t.Fatal("a member without envelope was balanced")
-	}
-}
-
-// validAssignment returns a real assignment of n1 in a two-node group.
-func validAssignment(t testing.TB) []byte {
-	t.Helper()
-	n1, n2 := node("n1"), node("n2")
-	topics := []string{"t", "u"}
-	members := joinMembers(t, topics, []joiner{{n1, nil, -1}, {n2, nil, -1}}, ourMeta(topics))
-	return balance(t, n1, members, map[string]int32{"t": 6, "u": 3})[0].MemberAssignment
-}
-
-func TestGarbage(t *testing.T) {
-	valid := validAssignment(t)
-	var a kmsg.ConsumerMemberAssignment
-	a.Default()
-	if err := a.ReadFrom(valid); err != nil {
-		t.Fatal(err)
-	}
-	env := a.UserData
-	withUserData := func(ud []byte) []byte {
-		c := a
-		c.UserData = ud
-		return c.AppendTo(nil)
-	}
-	cases := map[string][]byte{
-		"nil":         nil,
-		"junk":        []byte("not an assignment at all"),
-		"no envelope": withUserData(nil),
-		"other data":  withUserData([]byte("userdata")),
-		"version 2":   withUserData(append([]byte("IQA\x02"), env[4:]...)),
-		"trailing":    withUserData(append(slices.Clone(env), 0)),
-		// Generation 0, one member "a"/"", one topic "t" of one
-		// partition owned by member 2 (of 1), nil inner data.
-		"owner out of range": withUserData([]byte("IQA\x01\x00\x01\x01a\x00\x01\x01t\x01\x02\x00")),
-		"members unsorted":   withUserData([]byte("IQA\x01\x00\x02\x01b\x00\x01a\x00\x00\x00")),
-		"huge count":         withUserData([]byte("IQA\x01\x00\xff\xff\xff\xff\x0f")),
-		"overlong varint":    withUserData([]byte("IQA\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")),
-		"generation range":   withUserData(binary.AppendVarint([]byte("IQA\x01"), 1<<40)),
-	}
-	for i := len(assignMagic); i < len(env); i++ {
-		cases[fmt.Sprintf("envelope cut at %d", i)] = withUserData(env[:i])
-	}
-	for i := range len(valid) {
-		cases[fmt.Sprintf("assignment cut at %d", i)] = valid[:i]
-	}
-	for name, data := range cases {
-		b := node("n1")
-		if _, err := b.ParseSyncAssignment(data); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-		if b.Table() != emptyTable {
-			t.Errorf("%s: table swapped", name)
-		}
-	}
-	if _, err := node("n1").ParseSyncAssignment(valid); err != nil {
-		t.Fatalf("valid assignment: %v", err)
-	}
-}
-
-func TestGarbageJoin(t *testing.T) {
-	n1, n2 := node("n1"), node("n2")
-	topics := []string{"t"}
-	good := n2.JoinGroupMetadata(topics, map[string][]int32{"t": {1}}, 3)
-	var meta kmsg.ConsumerMemberMetadata
-	meta.Default()
-	if err := meta.ReadFrom(good); err != nil {
-		t.Fatal(err)
-	}
-	env := meta.UserData
-	var cases [][]byte
-	for i := range len(env) {
-		m := meta
-		m.UserData = env[:i]
-		cases = append(cases, m.AppendTo(nil))
-	}
-	m := meta
-	m.UserData = append(slices.Clone(env), 1)
-	cases = append(cases, m.AppendTo(nil), nil, []byte{0, 3, 0xff})
-	for i, md := range cases {
-		members := joinMembers(t, topics, []joiner{{n1, nil, -1}}, ourMeta(topics))
+	s := newSim(t, map[string]int32{"t": 1})
+	n1 := newSimNode("n1", Config{})
+	for name, meta := range map[string][]byte{
+		"cooperative-sticky": kgo.CooperativeStickyBalancer().JoinGroupMetadata([]string{"t"}, nil, -1),
+		"iqengine version 1": func() []byte {
+			m := kmsg.NewConsumerMemberMetadata()
+			m.Topics = []string{"t"}
+			m.UserData = append([]byte("IQJ\x01"), 2, 'n', '2', 0, 0)
+			return m.AppendTo(nil)
+		}(),
+	} {
+		members := s.joinMembers([]*simNode{n1})
 		foreign := kmsg.NewJoinGroupResponseMember()
-		foreign.MemberID = "x"
-		foreign.ProtocolMetadata = md
-		members = append(members, foreign)
-		if _, _, err := n1.MemberBalancer(members); err == nil {
-			t.Errorf("case %d: no error", i)
+		foreign.MemberID = "n2-member"
+		foreign.ProtocolMetadata = meta
+		_, _, err := n1.bal.MemberBalancer(append(members, foreign))
+		if err == nil {
+			t.Errorf("%s: a member without our envelope was balanced", name)
+			continue
 		}
+		t.Logf("%s: %v", name, err)
 	}
-}
-
-func FuzzDecode(f *testing.F) {
-	valid := validAssignment(f)
-	var a kmsg.ConsumerMemberAssignment
-	a.Default()
-	_ = a.ReadFrom(valid)
-	f.Add(valid)
-	f.Add(a.UserData)
-	f.Add(encodeJoin(Member{"n1", "http://n1"}, []byte{1, 2}))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if m, inner, err := decodeJoin(data); err == nil {
-			if m2, inner2, err := decodeJoin(encodeJoin(m, inner)); err != nil || m2 != m || !bytes.Equal(inner2, inner) {
-				t.Fatalf("join envelope does not round-trip: %v", err)
-			}
-		}
-		if tb, inner, err := decodeAssignment(data); err == nil {
-			tb2, inner2, err := decodeAssignment(appendNullableBytes(encodeTable(tb), inner))
-			if err != nil || !reflect.DeepEqual(tb, tb2) || !bytes.Equal(inner, inner2) {
-				t.Fatalf("assignment envelope does not round-trip: %v", err)
-			}
-		}
-		_, _ = node("n1").ParseSyncAssignment(data)
-		members := []kmsg.JoinGroupResponseMember{{MemberID: "m", ProtocolMetadata: data}}
-		_, _, _ = node("n1").MemberBalancer(members)
-	})
 }

@@ -1,47 +1,65 @@
 package cluster
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 )
 
 // The envelopes travel in the UserData of the consumer protocol's join
-// metadata and assignment, around the inner balancer's own UserData. Both
-// are binary; integers are varints (encoding/binary), a string is a uvarint
-// length and its bytes, and nullable bytes are a uvarint of length+1 (0 for
-// nil) and the bytes.
+// metadata and assignment. Both are binary; integers are varints
+// (encoding/binary) in their shortest form, and a string is a uvarint length
+// and its bytes.
 //
 // Join envelope (kmsg.ConsumerMemberMetadata.UserData):
 //
-//	magic "IQJ\x01"
+//	magic "IQJ\x02"
 //	string  node id
 //	string  URL
-//	nullable bytes  the inner balancer's UserData
+//	uvarint topic count, then per topic (strictly increasing by name):
+//	        string name, uvarint partition count (at least 1), then per
+//	        partition (strictly increasing): uvarint partition,
+//	        uvarint next, varint end − next (end ≥ -1)
 //
 // Assignment envelope (kmsg.ConsumerMemberAssignment.UserData):
 //
-//	magic "IQA\x01"
+//	magic "IQA\x02"
 //	varint  generation (int32)
+//	uvarint acceptable lag
 //	uvarint member count, then per member: string node id, string URL
 //	        (strictly increasing by node id, then URL)
 //	uvarint topic count, then per topic (strictly increasing by name):
-//	        string name, uvarint partition count, then per partition a
+//	        string name, uvarint partition count, then per partition:
 //	        uvarint owner: 0 for none, i+1 for members[i]
-//	nullable bytes  the inner balancer's UserData
+//	        uvarint standby count, then each standby's member index
+//	                (distinct, not the owner; in the router's order)
+//	        uvarint warm-up: 0 for none, j+1 for the j-th standby
 //
-// Nothing may follow. The last byte of a magic is the format version. A
-// 100-partition topic over three nodes costs about 100 bytes plus the
-// members' names and URLs.
+// Nothing may follow, and the decoders accept exactly what the encoders
+// write, so decoding and encoding again gives the same bytes. Other members'
+// metadata is untrusted input: every count is bounded by the bytes left.
+//
+// The last byte of a magic is the format version. Every node of a group must
+// run the same one (iqengine is pre-1.0: no version reads another's): a
+// member of another version makes the leader's balance fail with an error
+// naming the versions, and a member refuses an assignment of another
+// version, as for a client that is not iqengine at all.
+//
+// Sizes: a partition costs 4 bytes in the table with one standby (a
+// 1,000-partition topic over three nodes about 4 KB, plus the members'
+// names and URLs; TestAssignmentSize logs it), and about 6 to 12 bytes in
+// the join metadata of each member that holds it.
 var (
-	joinMagic   = []byte("IQJ\x01")
-	assignMagic = []byte("IQA\x01")
+	joinMagic   = []byte("IQJ\x02")
+	assignMagic = []byte("IQA\x02")
 )
 
 // errNoEnvelope says that a UserData does not carry our envelope at all: the
-// peer is not an iqengine node (or runs an incompatible version).
+// peer is not an iqengine node.
 var errNoEnvelope = errors.New("no iqengine envelope (a client that does not run iqengine's balancer uses its protocol name?)")
 
 func appendString(b []byte, s string) []byte {
@@ -49,75 +67,115 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func appendNullableBytes(b, p []byte) []byte {
-	if p == nil {
-		return binary.AppendUvarint(b, 0)
+// validPosition reports whether a position goes into the join metadata,
+// and returns it with an End below -1 counted as unknown.
+func validPosition(p int32, pos Position) (Position, bool) {
+	if p < 0 || pos.Next < 0 {
+		return Position{}, false
 	}
-	b = binary.AppendUvarint(b, uint64(len(p))+1)
-	return append(b, p...)
+	pos.End = max(pos.End, -1)
+	return pos, true
 }
 
-// encodeJoin returns the join envelope of self around inner.
-func encodeJoin(self Member, inner []byte) []byte {
+// encodeJoin returns the join envelope of self holding positions. Invalid
+// positions (see Position) and topics left without one are left out.
+func encodeJoin(self Member, positions Positions) []byte {
 	b := slices.Clone(joinMagic)
 	b = appendString(b, self.NodeID)
 	b = appendString(b, self.URL)
-	return appendNullableBytes(b, inner)
-}
-
-// decodeJoin returns the member and the inner UserData of a join envelope.
-func decodeJoin(data []byte) (Member, []byte, error) {
-	r, err := newReader(data, joinMagic)
-	if err != nil {
-		return Member{}, nil, err
+	type entry struct {
+		p   int32
+		pos Position
 	}
-	m := Member{NodeID: r.string(), URL: r.string()}
-	inner := r.nullableBytes()
-	if err := r.end(); err != nil {
-		return Member{}, nil, fmt.Errorf("join envelope: %w", err)
-	}
-	return m, inner, nil
-}
-
-// encodeTable returns the assignment envelope of t without its final inner
-// UserData, which differs per member: append it with appendNullableBytes.
-func encodeTable(t *Table) []byte {
-	b := slices.Clone(assignMagic)
-	b = binary.AppendVarint(b, int64(t.generation))
-	b = binary.AppendUvarint(b, uint64(len(t.members)))
-	for _, m := range t.members {
-		b = appendString(b, m.NodeID)
-		b = appendString(b, m.URL)
-	}
-	topics := make([]string, 0, len(t.owners))
-	for topic := range t.owners {
-		topics = append(topics, topic)
+	var topics []string
+	held := map[string][]entry{}
+	for topic, ps := range positions {
+		var es []entry
+		for p, pos := range ps {
+			if pos, ok := validPosition(p, pos); ok {
+				es = append(es, entry{p, pos})
+			}
+		}
+		if len(es) > 0 {
+			slices.SortFunc(es, func(a, b entry) int { return cmp.Compare(a.p, b.p) })
+			topics = append(topics, topic)
+			held[topic] = es
+		}
 	}
 	slices.Sort(topics)
 	b = binary.AppendUvarint(b, uint64(len(topics)))
 	for _, topic := range topics {
 		b = appendString(b, topic)
-		ps := t.owners[topic]
-		b = binary.AppendUvarint(b, uint64(len(ps)))
-		for _, idx := range ps {
-			b = binary.AppendUvarint(b, uint64(idx+1))
+		es := held[topic]
+		b = binary.AppendUvarint(b, uint64(len(es)))
+		for _, e := range es {
+			b = binary.AppendUvarint(b, uint64(e.p))
+			b = binary.AppendUvarint(b, uint64(e.pos.Next))
+			// In range: end − next is in [-1 − MaxInt64, MaxInt64].
+			b = binary.AppendVarint(b, e.pos.End-e.pos.Next)
 		}
 	}
 	return b
 }
 
-// decodeAssignment returns the table and the inner UserData of an assignment
-// envelope.
-func decodeAssignment(data []byte) (*Table, []byte, error) {
+// decodeJoin returns the member and the positions of a join envelope. The
+// positions are nil when it holds none.
+func decodeJoin(data []byte) (Member, Positions, error) {
+	r, err := newReader(data, joinMagic)
+	if err != nil {
+		return Member{}, nil, err
+	}
+	m := Member{NodeID: r.string(), URL: r.string()}
+	positions := r.positions()
+	if err := r.end(); err != nil {
+		return Member{}, nil, fmt.Errorf("join envelope: %w", err)
+	}
+	return m, positions, nil
+}
+
+// encodeTable returns the assignment envelope of t.
+func encodeTable(t *Table) []byte {
+	b := slices.Clone(assignMagic)
+	b = binary.AppendVarint(b, int64(t.generation))
+	b = binary.AppendUvarint(b, uint64(t.acceptableLag))
+	b = binary.AppendUvarint(b, uint64(len(t.members)))
+	for _, m := range t.members {
+		b = appendString(b, m.NodeID)
+		b = appendString(b, m.URL)
+	}
+	topics := slices.Sorted(maps.Keys(t.routes))
+	b = binary.AppendUvarint(b, uint64(len(topics)))
+	for _, topic := range topics {
+		b = appendString(b, topic)
+		rs := t.routes[topic]
+		b = binary.AppendUvarint(b, uint64(len(rs)))
+		for _, r := range rs {
+			b = binary.AppendUvarint(b, uint64(r.owner+1))
+			b = binary.AppendUvarint(b, uint64(len(r.standbys)))
+			warmup := 0
+			for j, idx := range r.standbys {
+				b = binary.AppendUvarint(b, uint64(idx))
+				if idx == r.warmup {
+					warmup = j + 1
+				}
+			}
+			b = binary.AppendUvarint(b, uint64(warmup))
+		}
+	}
+	return b
+}
+
+// decodeAssignment returns the table of an assignment envelope.
+func decodeAssignment(data []byte) (*Table, error) {
 	r, err := newReader(data, assignMagic)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	t, inner := r.table()
+	t := r.table()
 	if err := r.end(); err != nil {
-		return nil, nil, fmt.Errorf("assignment envelope: %w", err)
+		return nil, fmt.Errorf("assignment envelope: %w", err)
 	}
-	return t, inner, nil
+	return t, nil
 }
 
 // reader decodes an envelope. The first error sticks: later reads return
@@ -132,7 +190,7 @@ func newReader(data, magic []byte) (*reader, error) {
 		return nil, errNoEnvelope
 	}
 	if v := data[len(magic)-1]; v != magic[len(magic)-1] {
-		return nil, fmt.Errorf("iqengine envelope version %d, this node understands %d", v, magic[len(magic)-1])
+		return nil, fmt.Errorf("iqengine envelope version %d, this node understands %d only (every node of a group must run the same iqengine version)", v, magic[len(magic)-1])
 	}
 	return &reader{b: data[len(magic):]}, nil
 }
@@ -152,6 +210,10 @@ func (r *reader) uvarint() uint64 {
 		r.fail("truncated or overlong varint")
 		return 0
 	}
+	if n != len(binary.AppendUvarint(nil, v)) {
+		r.fail("varint not in its shortest form")
+		return 0
+	}
 	r.b = r.b[n:]
 	return v
 }
@@ -165,7 +227,22 @@ func (r *reader) varint() int64 {
 		r.fail("truncated or overlong varint")
 		return 0
 	}
+	if n != len(binary.AppendVarint(nil, v)) {
+		r.fail("varint not in its shortest form")
+		return 0
+	}
 	r.b = r.b[n:]
+	return v
+}
+
+// upTo reads a uvarint that must not exceed limit; what names it in the
+// error (a format and its arguments, formatted only on failure).
+func (r *reader) upTo(limit uint64, what string, args ...any) uint64 {
+	v := r.uvarint()
+	if r.err == nil && v > limit {
+		r.fail("%s %d out of range (at most %d)", fmt.Sprintf(what, args...), v, limit)
+		return 0
+	}
 	return v
 }
 
@@ -195,31 +272,72 @@ func (r *reader) string() string {
 	return string(r.take(n))
 }
 
-func (r *reader) nullableBytes() []byte {
-	n := r.uvarint()
-	if r.err != nil || n == 0 {
-		return nil
+// sortedTopic reads the next topic name of a strictly increasing list.
+func (r *reader) sortedTopic(i int, prev string) string {
+	topic := r.string()
+	if r.err == nil && i > 0 && topic <= prev {
+		r.fail("topics not strictly sorted at %q", topic)
 	}
-	n--
-	if n > uint64(len(r.b)) {
-		r.fail("bytes length %d exceeds the %d bytes left", n, len(r.b))
-		return nil
-	}
-	return slices.Clip(slices.Clone(r.take(int(n))))
+	return topic
 }
 
-func (r *reader) table() (*Table, []byte) {
-	t := &Table{owners: map[string][]int32{}}
+func (r *reader) positions() Positions {
+	nt := r.count("topic count")
+	if r.err != nil || nt == 0 {
+		return nil
+	}
+	out := make(Positions, nt)
+	prev := ""
+	for i := 0; i < nt && r.err == nil; i++ {
+		topic := r.sortedTopic(i, prev)
+		prev = topic
+		np := r.count("partition count")
+		if r.err == nil && np == 0 {
+			r.fail("topic %q without partitions", topic)
+		}
+		if r.err != nil {
+			break
+		}
+		ps := make(map[int32]Position, np)
+		last := int64(-1)
+		for j := 0; j < np && r.err == nil; j++ {
+			p := int64(r.upTo(math.MaxInt32, "topic %q: partition", topic))
+			next := int64(r.upTo(math.MaxInt64, "topic %q partition %d: next offset", topic, p))
+			d := r.varint()
+			if r.err != nil {
+				break
+			}
+			if p <= last {
+				r.fail("topic %q: partitions not strictly sorted at %d", topic, p)
+			}
+			// end = next + d must be in [-1, MaxInt64]; next ≥ 0 keeps
+			// both bounds free of overflow.
+			if d < -1-next || d > math.MaxInt64-next {
+				r.fail("topic %q partition %d: end out of range", topic, p)
+			}
+			last = p
+			ps[int32(p)] = Position{Next: next, End: next + d}
+		}
+		out[topic] = ps
+	}
+	return out
+}
+
+func (r *reader) table() *Table {
+	t := &Table{routes: map[string][]route{}}
 	gen := r.varint()
 	if gen < math.MinInt32 || gen > math.MaxInt32 {
 		r.fail("generation %d out of range", gen)
 	}
 	t.generation = int32(gen)
+	t.acceptableLag = int64(r.upTo(math.MaxInt64, "acceptable lag"))
 	nm := r.count("member count")
 	if r.err != nil {
-		return nil, nil
+		return nil
 	}
-	t.members = make([]Member, 0, nm)
+	if nm > 0 {
+		t.members = make([]Member, 0, nm)
+	}
 	for i := 0; i < nm && r.err == nil; i++ {
 		m := Member{NodeID: r.string(), URL: r.string()}
 		if i > 0 && compareMembers(t.members[i-1], m) >= 0 {
@@ -230,10 +348,7 @@ func (r *reader) table() (*Table, []byte) {
 	nt := r.count("topic count")
 	prev := ""
 	for i := 0; i < nt && r.err == nil; i++ {
-		topic := r.string()
-		if i > 0 && topic <= prev {
-			r.fail("topics not strictly sorted at %q", topic)
-		}
+		topic := r.sortedTopic(i, prev)
 		prev = topic
 		np := r.count("partition count")
 		if np > math.MaxInt32 {
@@ -242,21 +357,50 @@ func (r *reader) table() (*Table, []byte) {
 		if r.err != nil {
 			break
 		}
-		owners := make([]int32, np)
-		for p := range owners {
-			o := r.uvarint()
-			if o > uint64(len(t.members)) {
-				r.fail("topic %q partition %d: owner %d of %d members", topic, p, o, len(t.members))
-			}
-			owners[p] = int32(o) - 1
+		rs := make([]route, np)
+		for p := range rs {
+			rs[p] = r.route(topic, p, len(t.members))
 		}
-		t.owners[topic] = owners
+		t.routes[topic] = rs
 	}
-	inner := r.nullableBytes()
 	if r.err != nil {
-		return nil, nil
+		return nil
 	}
-	return t, inner
+	return t
+}
+
+// route reads one partition's route in a table of nm members.
+func (r *reader) route(topic string, p, nm int) route {
+	rt := noRoute
+	rt.owner = int32(r.upTo(uint64(nm), "topic %q partition %d: owner", topic, p)) - 1
+	ns := r.count("standby count")
+	if r.err == nil && ns > nm {
+		r.fail("topic %q partition %d: %d standbys of %d members", topic, p, ns, nm)
+	}
+	if r.err != nil {
+		return noRoute
+	}
+	if ns > 0 {
+		rt.standbys = make([]int32, 0, ns)
+	}
+	for range ns {
+		idx := int32(r.upTo(uint64(nm-1), "topic %q partition %d: standby", topic, p))
+		if r.err != nil {
+			return noRoute
+		}
+		if idx == rt.owner || slices.Contains(rt.standbys, idx) {
+			r.fail("topic %q partition %d: member %d is the owner or twice a standby", topic, p, idx)
+			return noRoute
+		}
+		rt.standbys = append(rt.standbys, idx)
+	}
+	if w := r.upTo(uint64(ns), "topic %q partition %d: warm-up", topic, p); w > 0 {
+		rt.warmup = rt.standbys[w-1]
+	}
+	if r.err != nil {
+		return noRoute
+	}
+	return rt
 }
 
 func (r *reader) end() error {

@@ -40,14 +40,23 @@ func (n *groupNode) assigned() []int32 {
 	return ps
 }
 
-func startNode(t *testing.T, b *testkafka.Broker, group, topic, id string) *groupNode {
+func startNode(t *testing.T, b *testkafka.Broker, group, topic string, partitions int32, id string) *groupNode {
 	t.Helper()
 	n := &groupNode{
 		self:  Member{NodeID: id, URL: "http://" + id + ".test:7070"},
 		owned: map[int32]bool{},
 		done:  make(chan struct{}),
 	}
-	n.bal = NewBalancer(n.self)
+	// The test writes no records, so every node holds every partition,
+	// empty: all are caught up everywhere, and partitions move as soon as
+	// the balance wants them to.
+	n.bal = NewBalancer(n.self, Config{Standbys: 1, Positions: func() Positions {
+		ps := map[int32]Position{}
+		for p := range partitions {
+			ps[p] = Position{Next: 0, End: 0}
+		}
+		return Positions{topic: ps}
+	}})
 	n.bal.OnChange(func(tb *Table) {
 		n.mu.Lock()
 		n.tables = append(n.tables, tb)
@@ -104,8 +113,8 @@ func (n *groupNode) stop() {
 }
 
 // agree reports whether the nodes hold the same table, of the client's
-// current group generation, whose members are
-// exactly the nodes, which gives every partition of the topic an owner, and
+// current group generation, whose members are exactly the nodes, which gives
+// every partition of the topic an owner and one standby on another node, and
 // which matches what each client was actually assigned.
 func agree(nodes []*groupNode, topic string, partitions int32) (*Table, error) {
 	tb := nodes[0].bal.Table()
@@ -124,8 +133,12 @@ func agree(nodes []*groupNode, topic string, partitions int32) (*Table, error) {
 		return nil, fmt.Errorf("generation %d: members %v", tb.Generation(), tb.Members())
 	}
 	for p := range partitions {
-		if _, ok := tb.Owner(topic, p); !ok {
+		owner, ok := tb.Owner(topic, p)
+		if !ok {
 			return nil, fmt.Errorf("generation %d: partition %d has no owner", tb.Generation(), p)
+		}
+		if sb := tb.Standbys(topic, p); len(nodes) > 1 && (len(sb) != 1 || sb[0] == owner) {
+			return nil, fmt.Errorf("generation %d: partition %d owned by %s has standbys %v, want one other", tb.Generation(), p, owner.NodeID, sb)
 		}
 	}
 	for _, n := range nodes {
@@ -187,7 +200,7 @@ func TestGroup(t *testing.T) {
 	b.CreateTopic(t, topic, partitions)
 	var nodes []*groupNode
 	for _, id := range []string{"n1", "n2", "n3"} {
-		nodes = append(nodes, startNode(t, b, group, topic, id))
+		nodes = append(nodes, startNode(t, b, group, topic, partitions, id))
 	}
 	var tb *Table // the table the three agree on first
 
@@ -253,7 +266,7 @@ func TestGroup(t *testing.T) {
 		// owner in that generation), n3 gets them in a second.
 		forgetTables(nodes)
 		start := time.Now()
-		nodes = append(nodes, startNode(t, b, group, topic, "n3"))
+		nodes = append(nodes, startNode(t, b, group, topic, partitions, "n3"))
 		tb3 := waitAgree(t, nodes, topic, partitions)
 		t.Logf("three nodes agree again on generation %d %v after n3 restarted", tb3.Generation(), time.Since(start).Round(time.Millisecond))
 		revoking := false

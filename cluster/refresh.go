@@ -35,7 +35,7 @@ func (b *Balancer) Refresh(ctx context.Context, adm *kadm.Client, group string) 
 		if !ok {
 			continue
 		}
-		t, _, err := decodeAssignment(a.UserData)
+		t, err := decodeAssignment(a.UserData)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -18,10 +18,10 @@ func TestRefreshFromCoordinator(t *testing.T) {
 	b := testkafka.Start(t)
 	topic, group := testkafka.Name(t, "t"), testkafka.Name(t, "g")
 	b.CreateTopic(t, topic, partitions)
-	nodes := []*groupNode{startNode(t, b, group, topic, "n1"), startNode(t, b, group, topic, "n2")}
+	nodes := []*groupNode{startNode(t, b, group, topic, partitions, "n1"), startNode(t, b, group, topic, partitions, "n2")}
 	want := waitAgree(t, nodes, topic, partitions)
 
-	late := NewBalancer(Member{NodeID: "late", URL: "http://late.test:7070"})
+	late := NewBalancer(Member{NodeID: "late", URL: "http://late.test:7070"}, Config{})
 	adm := kadm.NewClient(b.Client(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -44,14 +44,16 @@ type Config struct {
 	// DataDir holds the node's Pebble store. Default "./iqengine-data".
 	DataDir string `yaml:"data_dir"`
 
-	Kafka    Kafka    `yaml:"kafka"`
-	Query    Query    `yaml:"query"`
-	Storage  Storage  `yaml:"storage"`
-	Shutdown Shutdown `yaml:"shutdown"`
-	Plugins  Plugins  `yaml:"plugins"`
-	Log      Log      `yaml:"log"`
-	Tracing  Tracing  `yaml:"tracing"`
-	Stores   []Store  `yaml:"stores"`
+	Kafka Kafka `yaml:"kafka"`
+	Query Query `yaml:"query"`
+	// Replication says how many nodes hold each partition.
+	Replication Replication `yaml:"replication"`
+	Storage     Storage     `yaml:"storage"`
+	Shutdown    Shutdown    `yaml:"shutdown"`
+	Plugins     Plugins     `yaml:"plugins"`
+	Log         Log         `yaml:"log"`
+	Tracing     Tracing     `yaml:"tracing"`
+	Stores      []Store     `yaml:"stores"`
 }
 
 // Tracing sends OpenTelemetry spans of the node's requests, calls between
@@ -251,6 +253,30 @@ type Query struct {
 	// Defaults 100 and 10000.
 	DefaultLimit int `yaml:"default_limit"`
 	MaxLimit     int `yaml:"max_limit"`
+	// Replica is which replicas answer a query that does not say
+	// (?replica=): "any" (the default) asks a key's active owner and, when
+	// it cannot answer, a standby at once, whose answer says how far behind
+	// it is; "active" never answers from a standby, so a query waits (and
+	// then answers 503) while the active owner is down.
+	Replica string `yaml:"replica"`
+}
+
+// Replication says how many nodes hold each partition, and when a
+// partition may move to a node.
+type Replication struct {
+	// StandbyReplicas is how many nodes besides the active owner keep each
+	// partition as a standby replica, consuming it from its topic: a node
+	// that fails or leaves hands its partitions to a standby, which has
+	// only its lag to apply, and a standby answers reads while the active
+	// owner cannot. It costs each node that much more ingest and disk.
+	// 0 turns standbys off. Capped by the number of other nodes. Default 1.
+	StandbyReplicas int `yaml:"standby_replicas"`
+	// AcceptableRecoveryLag is how many records behind the furthest
+	// replica a node may be and still take a partition over at once. A
+	// partition that must move to a node further behind (a new node, a
+	// rebalance for balance) first warms up there as a standby, and moves
+	// once within this lag. Default 10000.
+	AcceptableRecoveryLag int64 `yaml:"acceptable_recovery_lag"`
 }
 
 // Storage tunes the local Pebble store.
@@ -424,7 +450,9 @@ func Default() Config {
 			MaxTimeout:   Duration(30 * time.Second),
 			DefaultLimit: 100,
 			MaxLimit:     10000,
+			Replica:      "any",
 		},
+		Replication: Replication{StandbyReplicas: 1, AcceptableRecoveryLag: 10000},
 		Storage: Storage{
 			CacheSize:      128 << 20,
 			MemTableSize:   64 << 20,
@@ -478,6 +506,7 @@ func (c *Config) Validate() error {
 	c.checkNode(&p)
 	c.checkKafka(&p)
 	c.checkQuery(&p)
+	c.checkReplication(&p)
 	c.checkStorage(&p)
 	c.checkStores(&p)
 	c.checkPlugins(&p)
@@ -601,6 +630,19 @@ func (c *Config) checkQuery(p *problems) {
 	}
 	if q.DefaultLimit <= 0 || q.DefaultLimit > q.MaxLimit {
 		p.add("query.default_limit", "must be between 1 and query.max_limit (%d)", q.MaxLimit)
+	}
+	if q.Replica != "any" && q.Replica != "active" {
+		p.add("query.replica", "%q is not any or active", q.Replica)
+	}
+}
+
+func (c *Config) checkReplication(p *problems) {
+	r := c.Replication
+	if r.StandbyReplicas < 0 || r.StandbyReplicas > 8 {
+		p.add("replication.standby_replicas", "%d must be from 0 (no standbys) to 8", r.StandbyReplicas)
+	}
+	if r.AcceptableRecoveryLag < 0 {
+		p.add("replication.acceptable_recovery_lag", "must not be negative")
 	}
 }
 

@@ -54,7 +54,8 @@ type Config struct {
 	Kafka []kgo.Opt
 	// Balancer assigns partitions in the group (default: franz-go's
 	// cooperative-sticky). The cluster package's balancer also tells every
-	// member who owns what.
+	// member who owns what and which nodes keep standbys: hand the engine
+	// its tables (UseTable) and give it the engine's Positions.
 	Balancer kgo.GroupBalancer
 	// InstanceID, when set, makes this node a static member of the group
 	// (KIP-345): a restart within the session timeout keeps its partitions
@@ -98,10 +99,14 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// partition is the engine's view of one assigned partition.
+// partition is the engine's view of one partition it consumes: assigned by
+// the group (active) or kept as a standby replica. A partition that changes
+// role gets a new partition value; the old one is dropped by the consumer
+// that fed it.
 type partition struct {
 	id      state.Partition
 	topicID [16]byte
+	kind    state.ReplicaKind
 
 	// The fields below are set at assignment and again when the partition
 	// is rebuilt from the log start; queries read them concurrently.
@@ -113,8 +118,12 @@ type partition struct {
 	// startOffset is the offset consumption started from.
 	startOffset atomic.Int64
 
-	state   atomic.Int32
-	next    atomic.Int64 // offset after the last record or marker applied
+	state atomic.Int32
+	next  atomic.Int64 // offset after the last record or marker applied
+	// upto is next, or the end of the batch being committed: set before
+	// the commit, as next is after it, so a read sees nothing at or above
+	// upto and everything below next.
+	upto    atomic.Int64
 	hwm     atomic.Int64 // latest end of the log seen in a fetch (LSO when reading committed)
 	applied atomic.Int64 // records applied since assignment
 	// caughtUp is when next last reached hwm (unix nanoseconds), or when the
@@ -123,6 +132,24 @@ type partition struct {
 	// rebuild, when not empty, says why the partition must be wiped and
 	// restored from the log start; records fetched meanwhile are dropped.
 	rebuild string
+	// progress is closed, and replaced, each time next moves: WaitApplied
+	// waits on it.
+	progress atomic.Pointer[chan struct{}]
+}
+
+func newPartition(id state.Partition, topicID [16]byte, kind state.ReplicaKind) *partition {
+	p := &partition{id: id, topicID: topicID, kind: kind}
+	ch := make(chan struct{})
+	p.progress.Store(&ch)
+	return p
+}
+
+// advance sets next (and upto) and wakes the reads waiting for a position.
+func (p *partition) advance(next int64) {
+	p.upto.Store(next)
+	p.next.Store(next)
+	ch := make(chan struct{})
+	close(*p.progress.Swap(&ch))
 }
 
 // restart points the partition at offset from with target as the end of
@@ -133,7 +160,7 @@ func (p *partition) restart(from, target int64) {
 	p.caughtUp.Store(now)
 	p.startOffset.Store(from)
 	p.target.Store(target)
-	p.next.Store(from)
+	p.advance(from)
 	p.hwm.Store(target)
 	p.applied.Store(0)
 	if from >= target {
@@ -154,9 +181,12 @@ type Engine struct {
 	topics []string
 	m      *metrics
 
-	mu     sync.RWMutex
-	parts  map[state.Partition]*partition
-	counts map[string]int32 // partitions per topic
+	mu    sync.RWMutex
+	parts map[state.Partition]*partition // active: assigned by the group
+	// standbys are the partitions consumed here as standby replicas (see
+	// standby.go).
+	standbys map[state.Partition]*partition
+	counts   map[string]int32 // partitions per topic
 	// pending are partitions the group assigned whose starting offsets
 	// assign has not set yet: the node is not ready while there are any.
 	pending map[state.Partition]bool
@@ -190,6 +220,8 @@ type Engine struct {
 	// retained are the topics whose cleanup.policy deletes records by age
 	// or size: their keys expire (see expire). Set by Start.
 	retained []string
+
+	sb standbyState
 
 	cl    *kgo.Client
 	adm   *kadm.Client
@@ -225,14 +257,16 @@ func Open(cfg Config) (*Engine, error) {
 		cfg.ExpireInterval = time.Minute
 	}
 	e := &Engine{
-		failed:  make(chan struct{}),
-		logs:    lograte.New(10 * time.Second),
-		cfg:     cfg,
-		log:     cfg.Logger,
-		stores:  map[string]state.Store{},
-		parts:   map[state.Partition]*partition{},
-		pending: map[state.Partition]bool{},
-		counts:  map[string]int32{},
+		failed:   make(chan struct{}),
+		logs:     lograte.New(10 * time.Second),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		stores:   map[string]state.Store{},
+		parts:    map[state.Partition]*partition{},
+		standbys: map[state.Partition]*partition{},
+		sb:       standbyState{wake: make(chan struct{}, 1)},
+		pending:  map[state.Partition]bool{},
+		counts:   map[string]int32{},
 	}
 	seen := map[string]bool{}
 	for _, s := range cfg.Stores {
@@ -289,7 +323,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(e.onAssigned),
 		kgo.AdjustFetchOffsetsFn(e.assign),
 		kgo.OnPartitionsRevoked(e.revoke),
-		kgo.OnPartitionsLost(e.revoke),
+		kgo.OnPartitionsLost(e.lost),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		// Never jump over a gap: an offset out of range (the log start
 		// passed this node) is an error the poll loop answers with a
@@ -317,13 +351,23 @@ func (e *Engine) Start(ctx context.Context) error {
 		return err
 	}
 	e.checkRetention(ctx)
+	// The standby consumer exists before the group client: a rebalance
+	// callback may hand it partitions.
+	sb, err := e.standbyClient()
+	if err != nil {
+		admCl.Close()
+		return fmt.Errorf("engine: kafka client: %w", err)
+	}
+	e.sb.cl = sb
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
+		sb.Close()
 		admCl.Close()
 		return fmt.Errorf("engine: kafka client: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cl, e.cancel, e.done = cl, cancel, make(chan struct{})
+	e.sb.done = make(chan struct{})
 	go func() {
 		err := e.poll(runCtx)
 		if err != nil {
@@ -332,6 +376,13 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.pollErr = err
 		close(e.done)
 	}()
+	go func() {
+		defer close(e.sb.done)
+		if err := e.pollStandby(runCtx); err != nil {
+			e.fail(err)
+		}
+	}()
+	go e.standbyLoop(runCtx)
 	go e.watch(runCtx)
 	if len(e.retained) > 0 {
 		go e.expireLoop(runCtx)
@@ -422,6 +473,8 @@ func (e *Engine) leave(ctx context.Context) error {
 	var errs []error
 	e.cancel()
 	<-e.done
+	<-e.sb.done
+	e.sb.cl.Close()
 	if err := e.pollErr; err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, err)
 	}
@@ -448,13 +501,16 @@ func (e *Engine) leave(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// revokeAll marks every partition revoked: after leaving, none serves here.
+// revokeAll marks every partition revoked, standbys included: after
+// leaving, none serves here.
 func (e *Engine) revokeAll() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for id, part := range e.parts {
-		part.state.Store(int32(state.Revoked))
-		delete(e.parts, id)
+	for _, m := range []map[state.Partition]*partition{e.parts, e.standbys} {
+		for id, part := range m {
+			part.state.Store(int32(state.Revoked))
+			delete(m, id)
+		}
 	}
 	clear(e.pending)
 }
@@ -529,9 +585,11 @@ func (e *Engine) expire(ctx context.Context, swept map[state.Partition]int64) er
 	}
 	e.mu.RLock()
 	var parts []state.Partition
-	for id, part := range e.parts {
-		if slices.Contains(e.retained, id.Topic) && part.Status() != state.Revoked {
-			parts = append(parts, id)
+	for _, m := range []map[state.Partition]*partition{e.parts, e.standbys} {
+		for id, part := range m {
+			if slices.Contains(e.retained, id.Topic) && part.Status() != state.Revoked {
+				parts = append(parts, id)
+			}
 		}
 	}
 	e.mu.RUnlock()
@@ -638,6 +696,8 @@ func (e *Engine) Close() error {
 		if e.cl != nil {
 			e.cancel()
 			<-e.done
+			<-e.sb.done
+			e.sb.cl.Close()
 			e.cl.Close() // a static member does not leave on close
 			e.adm.Close()
 		}
@@ -785,6 +845,17 @@ func (e *Engine) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 			parts = append(parts, state.Partition{Topic: t, Partition: p})
 		}
 	}
+	// A partition held here as a standby becomes active. Its standby
+	// consumer stops first, before the log's bounds are read: a standby
+	// still applying would move its checkpoint past the bounds read, and
+	// that looks like a truncated log. Until assign has set where it
+	// starts, the partition is pending: neither consumer applies it.
+	e.applyMu.Lock()
+	e.mu.Lock()
+	tookOver, unconsume := e.takeOverStandbys(parts)
+	e.mu.Unlock()
+	e.applyMu.Unlock()
+	unconsume()
 	lb, err := e.boundsOf(ctx, parts)
 	if err != nil {
 		return nil, err
@@ -800,13 +871,16 @@ func (e *Engine) assign(ctx context.Context, offsets map[string]map[int32]kgo.Of
 		if err != nil {
 			return nil, err
 		}
-		part := &partition{id: id, topicID: topicID}
+		part := newPartition(id, topicID, state.Active)
 		part.restart(next, lb.stable[id])
+		if tookOver[id] {
+			e.m.promotions.WithLabelValues(id.Topic).Inc()
+		}
 		e.parts[id] = part
 		delete(e.pending, id)
 		offsets[id.Topic][id.Partition] = kgo.NewOffset().At(next).WithEpoch(epoch)
 		e.log.Info("partition assigned", "partition", id.String(), "state", part.Status().String(),
-			"from", next, "to", lb.stable[id], "high_watermark", lb.end[id])
+			"from", next, "to", lb.stable[id], "high_watermark", lb.end[id], "was_standby", tookOver[id])
 	}
 	return offsets, nil
 }
@@ -845,56 +919,67 @@ func (e *Engine) resumeAt(id state.Partition, topicID [16]byte, logStart, hwm in
 	return logStart, -1, nil
 }
 
-// revoke forgets partitions that moved away. Their data stays, for
-// Config.UnservedRetention (see unserved.go).
-func (e *Engine) revoke(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for t, ps := range lost {
-		for _, p := range ps {
-			id := state.Partition{Topic: t, Partition: p}
-			delete(e.pending, id)
-			if part := e.parts[id]; part != nil {
-				part.state.Store(int32(state.Revoked))
-				delete(e.parts, id)
-				e.unserved.revoked(id, time.Now())
-				e.log.Info("partition revoked", "partition", id.String())
-			}
-		}
-	}
+// revoke forgets partitions that moved away in a rebalance. One that the
+// new routing table keeps here as a standby goes on as a standby, from where
+// it stands; the data of the others stays, for Config.UnservedRetention (see
+// unserved.go).
+func (e *Engine) revoke(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	e.demote(revoked, false)
 }
 
-// poll applies fetched records until ctx ends or the store fails.
+// lost keeps partitions whose group session ended (the coordinator was
+// unreachable, or the session timed out) as standbys, until a newer routing
+// table gives them to someone else: the data is still here and still
+// consumable, and the rest of the cluster may have no better replica.
+func (e *Engine) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	e.demote(lost, true)
+}
+
+// poll applies what the group consumer fetches until ctx ends or the store
+// fails.
 func (e *Engine) poll(ctx context.Context) error {
+	return e.consume(ctx, e.cl, e.parts, &e.toRebuild, true)
+}
+
+// consume applies what cl fetches to parts (the partitions of its role),
+// rebuilding those whose log no longer continues the store (toRebuild, its
+// own list), until ctx ends or the store fails. A group consumer (group)
+// blocks rebalances while it applies a fetch.
+func (e *Engine) consume(ctx context.Context, cl *kgo.Client, parts map[state.Partition]*partition, toRebuild *[]*partition, group bool) error {
+	allow := func() {
+		if group {
+			cl.AllowRebalance()
+		}
+	}
 	for {
 		pctx := ctx
 		var cancel context.CancelFunc = func() {}
-		if len(e.toRebuild) > 0 {
+		if len(*toRebuild) > 0 {
 			// A rebuild waits for the brokers: come back to it soon even
 			// when nothing is fetched.
 			pctx, cancel = context.WithTimeout(ctx, time.Second)
 		}
-		fetches := e.cl.PollRecords(pctx, 10000)
+		fetches := cl.PollRecords(pctx, 10000)
 		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			// A poll blocks rebalances until allowed, and leaving the
 			// group is one.
-			e.cl.AllowRebalance()
+			allow()
 			return nil
 		}
 		if e.holdApply != nil {
 			e.holdApply()
 		}
-		fetches.EachError(func(t string, p int32, err error) { e.fetchError(t, p, err) })
-		err := e.rebuild(ctx)
+		fetches.EachError(func(t string, p int32, err error) { e.fetchError(parts, toRebuild, t, p, err) })
+		err := e.rebuild(ctx, cl, parts, toRebuild)
 		e.applyMu.Lock()
 		fetches.EachPartition(func(f kgo.FetchTopicPartition) {
 			if err == nil {
-				err = e.apply(f)
+				err = e.apply(parts, f)
 			}
 		})
 		e.applyMu.Unlock()
-		e.cl.AllowRebalance()
+		allow()
 		if err != nil {
 			return err
 		}
@@ -906,7 +991,7 @@ func (e *Engine) poll(ctx context.Context) error {
 // node (offset out of range; the client never resets on its own), or the
 // log was truncated below what was applied (data loss, found from the
 // leader epochs). Other errors are the client's to retry.
-func (e *Engine) fetchError(topic string, p int32, err error) {
+func (e *Engine) fetchError(parts map[state.Partition]*partition, toRebuild *[]*partition, topic string, p int32, err error) {
 	var loss *kgo.ErrDataLoss
 	var reason string
 	switch {
@@ -922,14 +1007,14 @@ func (e *Engine) fetchError(topic string, p int32, err error) {
 		return
 	}
 	e.mu.RLock()
-	part := e.parts[state.Partition{Topic: topic, Partition: p}]
+	part := parts[state.Partition{Topic: topic, Partition: p}]
 	e.mu.RUnlock()
 	if part == nil {
 		return
 	}
 	part.state.Store(int32(state.Restoring))
 	part.rebuild = reason
-	e.toRebuild = append(e.toRebuild, part)
+	*toRebuild = append(*toRebuild, part)
 }
 
 // rebuild wipes every partition that fetchError took out of service and
@@ -938,20 +1023,23 @@ func (e *Engine) fetchError(topic string, p int32, err error) {
 // waits (queries wait, then 503) while the brokers cannot say where the log
 // starts. It runs in the poll goroutine, before AllowRebalance, as
 // SetOffsets requires.
-func (e *Engine) rebuild(ctx context.Context) error {
-	if len(e.toRebuild) == 0 {
+//
+// The active partitions and the standbys each have their own consumer (cl),
+// map of partitions (parts, read under e.mu) and list (toRebuild).
+func (e *Engine) rebuild(ctx context.Context, cl *kgo.Client, parts map[state.Partition]*partition, toRebuild *[]*partition) error {
+	if len(*toRebuild) == 0 {
 		return nil
 	}
-	// Only partitions still assigned here, once each.
+	// Only partitions still held here in the same role, once each.
 	e.mu.RLock()
 	var todo []*partition
-	for _, part := range e.toRebuild {
-		if e.parts[part.id] == part && !slices.Contains(todo, part) {
+	for _, part := range *toRebuild {
+		if parts[part.id] == part && !slices.Contains(todo, part) {
 			todo = append(todo, part)
 		}
 	}
 	e.mu.RUnlock()
-	e.toRebuild = todo
+	*toRebuild = todo
 	if len(todo) == 0 {
 		return nil
 	}
@@ -985,17 +1073,22 @@ func (e *Engine) rebuild(ctx context.Context) error {
 			"reason", part.rebuild, "from", lb.start[id], "to", lb.stable[id])
 		part.rebuild = ""
 	}
-	e.toRebuild = nil
-	e.cl.SetOffsets(set)
+	*toRebuild = nil
+	cl.SetOffsets(set)
 	return nil
 }
 
 // apply writes one fetched partition's records in one batch, together with
 // the partition's new checkpoint. Control records (transaction markers)
 // are not data, but they advance the checkpoint.
-func (e *Engine) apply(f kgo.FetchTopicPartition) error {
+//
+// parts are the partitions of the consumer that fetched f (the active ones
+// or the standbys, read under e.mu); the caller holds applyMu, so a
+// partition that changed role since the fetch is not found and its records
+// are dropped: its new consumer reads them again from the checkpoint.
+func (e *Engine) apply(parts map[state.Partition]*partition, f kgo.FetchTopicPartition) error {
 	e.mu.RLock()
-	part := e.parts[state.Partition{Topic: f.Topic, Partition: f.Partition}]
+	part := parts[state.Partition{Topic: f.Topic, Partition: f.Partition}]
 	e.mu.RUnlock()
 	if part == nil || part.rebuild != "" {
 		return nil // revoked while buffered (the next owner reads it), or to be rebuilt
@@ -1031,10 +1124,11 @@ func (e *Engine) apply(f kgo.FetchTopicPartition) error {
 		}
 	}
 	last := f.Records[len(f.Records)-1]
+	part.upto.Store(last.Offset + 1)
 	if err := b.Commit(store.Checkpoint{Offset: last.Offset, LeaderEpoch: last.LeaderEpoch, TopicID: part.topicID}); err != nil {
 		return fmt.Errorf("engine: %s: commit: %w", part.id, err)
 	}
-	part.next.Store(last.Offset + 1)
+	part.advance(last.Offset + 1)
 	part.noteProgress()
 	part.applied.Add(int64(data))
 	e.m.applied.WithLabelValues(f.Topic).Add(float64(data))
@@ -1043,7 +1137,7 @@ func (e *Engine) apply(f kgo.FetchTopicPartition) error {
 	}
 	if part.Status() == state.Restoring && last.Offset+1 >= part.target.Load() {
 		part.state.Store(int32(state.Serving))
-		e.log.Info("partition serving", "partition", part.id.String(), "restored", part.applied.Load(),
+		e.log.Info("partition serving", "partition", part.id.String(), "replica", part.kind.String(), "restored", part.applied.Load(),
 			"took", time.Since(time.Unix(0, part.assigned.Load())).Round(time.Millisecond).String())
 	}
 	return nil

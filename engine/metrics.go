@@ -16,8 +16,10 @@ type metrics struct {
 	nullKeys *prometheus.CounterVec
 	wipes    *prometheus.CounterVec
 	rebuilds *prometheus.CounterVec
-	failures prometheus.Counter
-	expired  *prometheus.CounterVec
+	// promotions counts standbys that became active here.
+	promotions *prometheus.CounterVec
+	failures   prometheus.Counter
+	expired    *prometheus.CounterVec
 
 	storeErrors prometheus.Counter
 	writeStalls prometheus.Counter
@@ -48,6 +50,10 @@ func newMetrics(e *Engine, r prometheus.Registerer) *metrics {
 			Name: "iqengine_partition_rebuilds_total",
 			Help: "Partitions wiped and restored from the log start while consuming: the log start passed the node, or the log was truncated below what it applied.",
 		}, []string{"topic"}),
+		promotions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iqengine_standby_promotions_total",
+			Help: "Partitions held here as a standby replica that the group then assigned here: they resumed from the standby's position instead of restoring.",
+		}, []string{"topic"}),
 		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iqengine_keys_expired_total",
 			Help: "Keys deleted because their last record fell below the log start of a topic with delete retention.",
@@ -70,7 +76,7 @@ func newMetrics(e *Engine, r prometheus.Registerer) *metrics {
 		}, []string{"topic"}),
 	}
 	if r != nil {
-		r.MustRegister(m.applied, m.nullKeys, m.wipes, m.rebuilds, m.failures, m.expired, m.storeErrors, m.writeStalls,
+		r.MustRegister(m.applied, m.nullKeys, m.wipes, m.rebuilds, m.promotions, m.failures, m.expired, m.storeErrors, m.writeStalls,
 			m.unservedWipes, partitionCollector{e}, storeCollector{e}, unservedCollector{e})
 	}
 	return m
@@ -91,12 +97,12 @@ func kafkaMetrics(r prometheus.Registerer) []kgo.Opt {
 
 var (
 	lagDesc = prometheus.NewDesc("iqengine_partition_lag",
-		"Records in the partition not yet applied on this node.", []string{"topic", "partition"}, nil)
+		"Records in the partition not yet applied on this node, by replica (active or standby).", []string{"topic", "partition", "replica"}, nil)
 	servingDesc = prometheus.NewDesc("iqengine_partition_serving",
-		"1 when the partition serves queries on this node, 0 while it restores.", []string{"topic", "partition"}, nil)
+		"1 when the partition serves queries on this node (as an active owner or a caught-up standby, by replica), 0 while it restores.", []string{"topic", "partition", "replica"}, nil)
 	stalenessDesc = prometheus.NewDesc("iqengine_partition_staleness_seconds",
 		"Seconds since the partition last had applied every record of its log on this node (since its assignment when it never has); 0 while it has nothing left to apply.",
-		[]string{"topic", "partition"}, nil)
+		[]string{"topic", "partition", "replica"}, nil)
 )
 
 type partitionCollector struct{ e *Engine }
@@ -110,19 +116,21 @@ func (c partitionCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range c.e.Partitions() {
 		part := strconv.Itoa(int(p.Partition))
-		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(p.Lag), p.Topic, part)
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(p.Lag), p.Topic, part, p.Replica)
 		serving := 0.0
 		if p.State == state.Serving.String() {
 			serving = 1
 		}
-		ch <- prometheus.MustNewConstMetric(servingDesc, prometheus.GaugeValue, serving, p.Topic, part)
+		ch <- prometheus.MustNewConstMetric(servingDesc, prometheus.GaugeValue, serving, p.Topic, part, p.Replica)
 	}
 	now := time.Now()
 	c.e.mu.RLock()
 	defer c.e.mu.RUnlock()
-	for id, p := range c.e.parts {
-		ch <- prometheus.MustNewConstMetric(stalenessDesc, prometheus.GaugeValue, p.staleness(now).Seconds(),
-			id.Topic, strconv.Itoa(int(id.Partition)))
+	for _, m := range []map[state.Partition]*partition{c.e.parts, c.e.standbys} {
+		for id, p := range m {
+			ch <- prometheus.MustNewConstMetric(stalenessDesc, prometheus.GaugeValue, p.staleness(now).Seconds(),
+				id.Topic, strconv.Itoa(int(id.Partition)), p.kind.String())
+		}
 	}
 }
 

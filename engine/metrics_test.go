@@ -304,7 +304,7 @@ func TestRevokedPartitionIsWipedAfterRetention(t *testing.T) {
 // Staleness counts from the last time the partition had applied all of the
 // log it had seen, or from its assignment when it has not since.
 func TestStaleness(t *testing.T) {
-	var p partition
+	p := newPartition(state.Partition{Topic: "t"}, [16]byte{}, state.Active)
 	p.restart(0, 100) // assigned, 100 records to restore
 	assigned := time.Now()
 	if s := p.staleness(assigned.Add(5 * time.Second)); s < 5*time.Second || s > 6*time.Second {

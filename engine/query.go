@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"iter"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -40,25 +42,84 @@ func (e *Engine) PartitionCount(topic string) (int32, error) {
 	return n, nil
 }
 
-// serving returns p when it serves here, else a *state.NotServingError.
-func (e *Engine) serving(p state.Partition) error {
+// readable returns nil when p can be read here: an active partition that
+// serves, or a standby that has caught up once (its lag is the reader's to
+// judge, see Replica). Otherwise a *state.NotServingError.
+func (e *Engine) readable(p state.Partition) error {
+	_, err := e.servingReplica(p)
+	return err
+}
+
+// replicaOf is p as held here in either role, or nil.
+func (e *Engine) replicaOf(p state.Partition) *partition {
 	e.mu.RLock()
-	part := e.parts[p]
-	e.mu.RUnlock()
+	defer e.mu.RUnlock()
+	if part := e.parts[p]; part != nil {
+		return part
+	}
+	return e.standbys[p]
+}
+
+// servingReplica is p as held here when it may be read, else a
+// *state.NotServingError.
+func (e *Engine) servingReplica(p state.Partition) (*partition, error) {
+	part := e.replicaOf(p)
 	if part == nil {
-		return &state.NotServingError{Partition: p}
+		return nil, &state.NotServingError{Partition: p}
 	}
 	if s := part.Status(); s != state.Serving {
-		return &state.NotServingError{Partition: p, Status: s}
+		return nil, &state.NotServingError{Partition: p, Status: s}
 	}
-	return nil
+	return part, nil
+}
+
+// Replica says how p is held here, for a read to judge: as its active owner
+// or as a standby, at which position and lag. It fails with a
+// *state.NotServingError when p cannot be read here: Status Restoring while
+// it restores (as an active partition or a new standby), 0 when it is not
+// held here.
+func (e *Engine) Replica(p state.Partition) (state.Replica, error) {
+	part, err := e.servingReplica(p)
+	if err != nil {
+		return state.Replica{}, err
+	}
+	next := part.next.Load()
+	return state.Replica{Kind: part.kind, Next: next, Upto: part.upto.Load(), Lag: max(part.hwm.Load()-next, 0)}, nil
+}
+
+// WaitApplied waits until p, held here in either role, has applied every
+// offset below next, and returns nil; or returns ctx's error when ctx ends
+// first. A partition not held here is waited for too: it may be assigned
+// here in a moment (the caller bounds the wait with ctx).
+func (e *Engine) WaitApplied(ctx context.Context, p state.Partition, next int64) error {
+	for {
+		part := e.replicaOf(p)
+		var progress <-chan struct{}
+		if part != nil {
+			progress = *part.progress.Load()
+			if part.next.Load() >= next && part.Status() == state.Serving {
+				return nil
+			}
+		}
+		// A partition that changes role, or is not held yet, is looked up
+		// again every 50ms.
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-progress:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 }
 
 // Get returns the latest record of key in partition p. It fails with a
 // *state.NotServingError when p does not serve here, and state.ErrNotFound when the key
 // is absent.
 func (e *Engine) Get(p state.Partition, key []byte) (state.Record, error) {
-	if err := e.serving(p); err != nil {
+	if err := e.readable(p); err != nil {
 		return state.Record{}, err
 	}
 	r, ok, err := e.db.Get(p, key)
@@ -74,7 +135,7 @@ func (e *Engine) Get(p state.Partition, key []byte) (state.Record, error) {
 // NewIterator iterates the keys k of partition p with lower <= k < upper
 // (nil bounds are open), if p serves here.
 func (e *Engine) NewIterator(p state.Partition, lower, upper []byte) (state.Iterator, error) {
-	if err := e.serving(p); err != nil {
+	if err := e.readable(p); err != nil {
 		return nil, err
 	}
 	it, err := e.db.NewIterator(p, lower, upper)
@@ -86,25 +147,26 @@ func (e *Engine) NewIterator(p state.Partition, lower, upper []byte) (state.Iter
 
 // Count counts the keys of partition p, if p serves here.
 func (e *Engine) Count(p state.Partition) (int64, error) {
-	if err := e.serving(p); err != nil {
+	if err := e.readable(p); err != nil {
 		return 0, err
 	}
 	return e.db.Count(p)
 }
 
-// Partitions describes every partition assigned to this node, sorted. After
-// Stop, it describes where each partition stopped.
+// Partitions describes every partition held here, active or standby,
+// sorted. After Stop, it describes where each partition stopped.
 func (e *Engine) Partitions() []state.PartitionInfo {
 	if final := e.final.Load(); final != nil {
 		return *final
 	}
 	e.mu.RLock()
-	out := make([]state.PartitionInfo, 0, len(e.parts))
-	for _, p := range e.parts {
+	out := make([]state.PartitionInfo, 0, len(e.parts)+len(e.standbys))
+	for p := range e.allParts() {
 		next, hwm := p.next.Load(), p.hwm.Load()
 		out = append(out, state.PartitionInfo{
 			Topic:         p.id.Topic,
 			Partition:     p.id.Partition,
+			Replica:       p.kind.String(),
 			State:         p.Status().String(),
 			Offset:        next - 1,
 			HighWatermark: hwm,
@@ -158,4 +220,18 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	}
 	e.mu.Unlock()
 	e.joined.Store(true)
+}
+
+// allParts yields the active partitions, then the standbys. The caller
+// holds e.mu.
+func (e *Engine) allParts() iter.Seq[*partition] {
+	return func(yield func(*partition) bool) {
+		for _, m := range []map[state.Partition]*partition{e.parts, e.standbys} {
+			for _, p := range m {
+				if !yield(p) {
+					return
+				}
+			}
+		}
+	}
 }

@@ -54,7 +54,7 @@ func (e *Engine) unservedPartitions() []state.Partition {
 	defer e.unserved.mu.Unlock()
 	out := make([]state.Partition, 0, len(e.unserved.since))
 	for p := range e.unserved.since {
-		if e.parts[p] == nil && !e.pending[p] {
+		if !e.held(p) {
 			out = append(out, p)
 		}
 	}
@@ -103,7 +103,7 @@ func (e *Engine) sweepUnserved(now time.Time) error {
 	}
 	held := map[state.Partition]bool{}
 	for _, p := range stored {
-		if e.parts[p] != nil || e.pending[p] {
+		if e.held(p) {
 			continue
 		}
 		held[p] = true
@@ -137,7 +137,7 @@ func (e *Engine) wipeUnserved(p state.Partition, now time.Time) error {
 	defer e.applyMu.Unlock()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	if e.parts[p] != nil || e.pending[p] {
+	if e.held(p) {
 		return nil
 	}
 	e.unserved.mu.Lock()

@@ -54,7 +54,7 @@ func Example() {
 	fmt.Print(string(body))
 	// Output:
 	// 200 OK
-	// {"key":"alice","value":{"balance":42},"partition":0,"offset":0,"timestamp":"2025-12-02T00:00:00.000Z","served_by":"node-1"}
+	// {"key":"alice","value":{"balance":42},"partition":0,"offset":0,"timestamp":"2025-12-02T00:00:00.000Z","served_by":"node-1","replica":"active","lag":0,"position":"AQhhY2NvdW50cwEAAQ"}
 }
 
 // exampleBroker starts an in-process broker holding records, and returns

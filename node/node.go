@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -165,11 +166,25 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		u.Host = ln.Addr().String()
 		cfg.Advertise = u.String()
 	}
-	balancer := cluster.NewBalancer(cluster.Member{NodeID: cfg.NodeID, URL: cfg.Advertise})
+	// The balancer reports the engine's positions in the join metadata,
+	// and hands the engine every routing table (its standbys).
+	var eng atomic.Pointer[engine.Engine]
+	balancer := cluster.NewBalancer(cluster.Member{NodeID: cfg.NodeID, URL: cfg.Advertise}, cluster.Config{
+		Standbys:      cfg.Replication.StandbyReplicas,
+		AcceptableLag: cfg.Replication.AcceptableRecoveryLag,
+		Positions: func() cluster.Positions {
+			if e := eng.Load(); e != nil {
+				return e.Positions()
+			}
+			return nil
+		},
+	})
 	e, err := openEngine(cfg, kopts, balancer, o.fs, log, reg, sp)
 	if err != nil {
 		return nil, err
 	}
+	eng.Store(e)
+	balancer.OnChange(e.UseTable)
 	startCtx, cancel := context.WithTimeout(ctx, cfg.Kafka.StartupTimeout.D())
 	defer cancel()
 	if err := e.Start(startCtx); err != nil {
@@ -184,6 +199,7 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		MaxTimeout:   cfg.Query.MaxTimeout.D(),
 		DefaultLimit: cfg.Query.DefaultLimit,
 		MaxLimit:     cfg.Query.MaxLimit,
+		ActiveOnly:   cfg.Query.Replica == "active",
 		Registry:     reg,
 		Logger:       log,
 		Routing:      balancer,

@@ -27,12 +27,37 @@ type unavailableError struct {
 	partitions []unavailablePartition
 }
 
+// behind reports whether every partition waited for had a replica that
+// could have answered but had not applied as far as the query wants
+// (position-not-reached), rather than none that could answer at all.
+func (e *unavailableError) behind() bool {
+	type id struct {
+		topic string
+		p     int32
+	}
+	behind := map[id]bool{}
+	for _, p := range e.partitions {
+		behind[id{p.Topic, p.Partition}] = behind[id{p.Topic, p.Partition}] || p.behind
+	}
+	for _, b := range behind {
+		if !b {
+			return false
+		}
+	}
+	return len(behind) > 0
+}
+
 func (e *unavailableError) Error() string {
+	return "no serving owner before the deadline for partition " + e.reasons()
+}
+
+// reasons lists the partitions with why each was waited for.
+func (e *unavailableError) reasons() string {
 	parts := make([]string, len(e.partitions))
 	for i, p := range e.partitions {
 		parts[i] = fmt.Sprintf("%s/%d (%s)", p.Topic, p.Partition, p.Reason)
 	}
-	return "no serving owner before the deadline for partition " + strings.Join(parts, ", ")
+	return strings.Join(parts, ", ")
 }
 
 // await calls f until it succeeds, fails with an error that waiting cannot
@@ -53,8 +78,12 @@ func await[T any](ctx context.Context, timeout time.Duration, f func(ctx context
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	// A failure that ends the retries still answers with what f gave
+	// (which replica said a key is not there): DoValue drops it.
+	var lastV T
 	v, err = retry.DoValue(ctx, backoff(), func(ctx context.Context) (T, error) {
 		v, err := f(ctx, deadline)
+		lastV = v
 		ns, hard := classify(err)
 		if ns == nil || hard != nil {
 			return v, hard
@@ -68,6 +97,9 @@ func await[T any](ctx context.Context, timeout time.Duration, f func(ctx context
 	// the bare context error.
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = &unavailableError{partitions: last}
+	}
+	if err != nil {
+		v = lastV
 	}
 	return v, time.Since(start), err
 }
@@ -85,7 +117,10 @@ func classify(err error) (waiting []unavailablePartition, hard error) {
 	for _, e := range flatten(err) {
 		var ns *state.NotServingError
 		var we *waitError
+		var be *behindError
 		switch {
+		case errors.As(e, &be):
+			waiting = append(waiting, unavailablePartition{Topic: be.p.Topic, Partition: be.p.Partition, Reason: be.reason(), behind: true})
 		case errors.As(e, &ns):
 			waiting = append(waiting, unavailablePartition{Topic: ns.Partition.Topic, Partition: ns.Partition.Partition, Reason: ns.Status.String()})
 		case errors.As(e, &we):

@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -41,10 +42,12 @@ type fakeHealth struct {
 }
 
 type fakePartition struct {
-	status state.Status   // 0: not assigned here
-	recs   []state.Record // sorted by key
-	fail   error          // when set, every read fails with it
-	reads  int            // reads asked, served or not
+	status state.Status      // 0: not assigned here
+	kind   state.ReplicaKind // 0: active
+	lag    int64             // what Replica says
+	recs   []state.Record    // sorted by key
+	fail   error             // when set, every read fails with it
+	reads  int               // reads asked, served or not
 }
 
 // fakeTime is the Kafka timestamp of every record of the fake: it renders
@@ -220,6 +223,48 @@ func (f *fakeEngine) NewIterator(p state.Partition, lower, upper []byte) (state.
 	return &fakeIterator{recs: in}, nil
 }
 
+// Replica says p is held here as its kind (active unless set), applied up
+// to after its highest offset. Asking a partition that does not serve
+// counts as a read, as the router then reads no further.
+func (f *fakeEngine) Replica(p state.Partition) (state.Replica, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	part := f.parts[p]
+	if part == nil || part.status != state.Serving {
+		var st state.Status
+		if part != nil {
+			st = part.status
+			part.reads++ // a read asked of a partition that does not serve
+		}
+		return state.Replica{}, &state.NotServingError{Partition: p, Status: st}
+	}
+	next := int64(0)
+	for _, r := range part.recs {
+		next = max(next, r.Offset+1)
+	}
+	kind := part.kind
+	if kind == 0 {
+		kind = state.Active
+	}
+	return state.Replica{Kind: kind, Next: next, Upto: next, Lag: part.lag}, nil
+}
+
+// setReplica makes p a replica of the given kind here, lag records behind.
+func (f *fakeEngine) setReplica(p state.Partition, kind state.ReplicaKind, lag int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.parts[p].kind, f.parts[p].lag = kind, lag
+}
+
+// WaitApplied waits for ctx: the fake's partitions never move.
+func (f *fakeEngine) WaitApplied(ctx context.Context, p state.Partition, next int64) error {
+	if r, err := f.Replica(p); err == nil && r.Next >= next {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
 func (f *fakeEngine) Count(p state.Partition) (int64, error) {
 	recs, err := f.serving(p)
 	return int64(len(recs)), err
@@ -239,7 +284,11 @@ func (f *fakeEngine) Partitions() []state.PartitionInfo {
 		for _, r := range part.recs {
 			last = max(last, r.Offset)
 		}
-		out = append(out, state.PartitionInfo{Topic: p.Topic, Partition: p.Partition, State: part.status.String(),
+		kind := part.kind
+		if kind == 0 {
+			kind = state.Active
+		}
+		out = append(out, state.PartitionInfo{Topic: p.Topic, Partition: p.Partition, Replica: kind.String(), State: part.status.String(),
 			Offset: last, HighWatermark: last + 1, Applied: int64(len(part.recs))})
 	}
 	slices.SortFunc(out, func(a, b state.PartitionInfo) int {

@@ -49,6 +49,7 @@ type testNode struct {
 	h   *Handler
 	srv *httptest.Server
 	URL string
+	dir string // the store's
 	// intercept, when set, sees every HTTP request first and answers it
 	// in the node's place when it returns true: a test makes the node
 	// look slow or broken to its peers.
@@ -57,8 +58,9 @@ type testNode struct {
 
 // nodeOptions are what a test changes in one node.
 type nodeOptions struct {
-	kafka   []kgo.Opt      // added to the engine's Kafka client options
-	handler func(*Options) // changes the handler's options
+	kafka    []kgo.Opt      // added to the engine's Kafka client options
+	handler  func(*Options) // changes the handler's options
+	standbys int            // standby replicas (the balancer's; 0: none)
 }
 
 // newTestCluster creates the topic and produces keys o-0000.. with JSON
@@ -149,7 +151,17 @@ func startNode(t testing.TB, b *testkafka.Broker, group, id string, stores []sta
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 	}))
 	n.URL = n.srv.URL
-	n.bal = cluster.NewBalancer(cluster.Member{NodeID: id, URL: n.srv.URL})
+	n.dir = t.TempDir()
+	var eng atomic.Pointer[engine.Engine]
+	n.bal = cluster.NewBalancer(cluster.Member{NodeID: id, URL: n.srv.URL}, cluster.Config{
+		Standbys: o.standbys, AcceptableLag: 10000,
+		Positions: func() cluster.Positions {
+			if e := eng.Load(); e != nil {
+				return e.Positions()
+			}
+			return nil
+		},
+	})
 	e, err := engine.Open(engine.Config{
 		ApplicationID:  group,
 		NodeID:         id,
@@ -158,13 +170,15 @@ func startNode(t testing.TB, b *testkafka.Broker, group, id string, stores []sta
 		Stores:         stores,
 		Kafka:          append([]kgo.Opt{kgo.SeedBrokers(b.Addrs...)}, o.kafka...),
 		SessionTimeout: sessionTimeout,
-		Store:          store.Options{Dir: t.TempDir(), CacheSize: 8 << 20, MemTableSize: 4 << 20},
+		Store:          store.Options{Dir: n.dir, CacheSize: 8 << 20, MemTableSize: 4 << 20},
 	})
 	if err != nil {
 		n.srv.Close()
 		t.Fatal(err)
 	}
 	n.e = e
+	eng.Store(e)
+	n.bal.OnChange(e.UseTable)
 	if err := e.Start(context.Background()); err != nil {
 		n.srv.Close()
 		_ = e.Close()
@@ -223,8 +237,8 @@ func (c *testCluster) kill(id string) {
 }
 
 // waitStable waits until the running nodes agree on one routing table whose
-// members are exactly the running nodes, every partition has an owner, and
-// every owner serves its partitions.
+// members are exactly the running nodes, every partition has an owner and
+// none is warming up to move, and every owner serves its partitions.
 func (c *testCluster) waitStable(timeout time.Duration) {
 	c.t.Helper()
 	testutil.WaitFor(c.t, timeout, fmt.Sprintf("cluster %v not stable", c.ids()), c.stable)
@@ -251,6 +265,9 @@ func (c *testCluster) stable() bool {
 		o, ok := t.Owner(c.topic, p)
 		if !ok {
 			return false
+		}
+		if _, warming := t.WarmingUp(c.topic, p); warming {
+			return false // it is still to move: the cluster is not balanced yet
 		}
 		owner := c.node(o.NodeID)
 		if owner == nil {

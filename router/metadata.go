@@ -38,8 +38,9 @@ func (h *Handler) instances(w http.ResponseWriter, r *http.Request, _ httprouter
 	writeJSON(w, http.StatusOK, out)
 }
 
-// keyMetadata says where a key lives: its partition and that partition's
-// owner in the current routing table (null while it moves).
+// keyMetadata says where a key lives: its partition, that partition's
+// active owner in the current routing table (null while it moves) and its
+// standbys, each with its state and lag as the node itself reports it.
 func (h *Handler) keyMetadata(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	s, ok := h.storeOf(w, r, ps)
 	if !ok {
@@ -63,17 +64,81 @@ func (h *Handler) keyMetadata(w http.ResponseWriter, r *http.Request, ps httprou
 	}
 	t := h.table()
 	out := struct {
-		Store      string          `json:"store"`
-		Topic      string          `json:"topic"`
-		Key        string          `json:"key"`
-		Partition  int32           `json:"partition"`
-		Owner      *cluster.Member `json:"owner"`
-		Generation int32           `json:"generation"`
-	}{Store: s.Name, Topic: s.Topic, Key: text, Partition: p, Generation: t.Generation()}
-	if o, ok := t.Owner(s.Topic, p); ok {
-		out.Owner = &o
+		Store      string        `json:"store"`
+		Topic      string        `json:"topic"`
+		Key        string        `json:"key"`
+		Partition  int32         `json:"partition"`
+		Owner      *replicaView  `json:"owner"`
+		Standbys   []replicaView `json:"standbys"`
+		Generation int32         `json:"generation"`
+	}{Store: s.Name, Topic: s.Topic, Key: text, Partition: p, Generation: t.Generation(), Standbys: []replicaView{}}
+	owner, hasOwner := t.Owner(s.Topic, p)
+	members := t.Standbys(s.Topic, p)
+	if hasOwner {
+		members = append([]cluster.Member{owner}, members...)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	states, failed := h.replicaStates(ctx, members)
+	for i, m := range members {
+		v := replicaView{Member: m, Replica: "standby"}
+		if hasOwner && i == 0 {
+			v.Replica = "active"
+		}
+		if e, ok := failed[m.NodeID]; ok {
+			v.Error = e
+		}
+		for _, in := range states[m.NodeID] {
+			if in.Topic == s.Topic && in.Partition == p {
+				v.State, v.Lag, v.Offset = in.State, &in.Lag, &in.Offset
+			}
+		}
+		if v.State == "" && v.Error == "" {
+			v.State = "pending" // named by the table, not started there yet
+		}
+		if hasOwner && i == 0 {
+			out.Owner = &v
+		} else {
+			out.Standbys = append(out.Standbys, v)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// replicaView is one replica of a partition as its node reports it.
+type replicaView struct {
+	cluster.Member
+	Replica string `json:"replica"` // active or standby, as the routing table says
+	State   string `json:"state,omitempty"`
+	Offset  *int64 `json:"offset,omitempty"`
+	Lag     *int64 `json:"lag,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// replicaStates asks members (this node locally) for their partitions'
+// states, in parallel; failed says why a member did not answer.
+func (h *Handler) replicaStates(ctx context.Context, members []cluster.Member) (states map[string][]state.PartitionInfo, failed map[string]string) {
+	states, failed = map[string][]state.PartitionInfo{}, map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range members {
+		if _, done := states[m.NodeID]; done {
+			continue
+		}
+		states[m.NodeID] = nil
+		wg.Go(func() {
+			infos, err := h.memberPartitions(ctx, m)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed[m.NodeID] = err.Error()
+				return
+			}
+			states[m.NodeID] = infos
+		})
+	}
+	wg.Wait()
+	return states, failed
 }
 
 // localPartitions is the internal view of this node's partitions, which
@@ -85,52 +150,57 @@ func (h *Handler) localPartitions(w http.ResponseWriter, r *http.Request, _ http
 type partitionView struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
-	// Owner is the routing table's owner; empty while the partition moves.
+	// Owner is the routing table's active owner; empty while the
+	// partition moves.
 	Owner string `json:"owner"`
+	// The active owner's view of the partition.
 	state.PartitionInfo
 	// Error says why the owner's state is missing.
 	Error string `json:"error,omitempty"`
+	// Standbys are the partition's standby replicas, each as its node
+	// reports it.
+	Standbys []standbyView `json:"standbys"`
+	// WarmUp names the node the partition is warming up on, to become its
+	// active owner once caught up (one of Standbys).
+	WarmUp string `json:"warm_up,omitempty"`
 }
 
-// partitions lists every partition of every store's topic with its owner
-// and the owner's view of its state, offset and lag.
+type standbyView struct {
+	Node string `json:"node_id"`
+	state.PartitionInfo
+	Error string `json:"error,omitempty"`
+}
+
+// partitions lists every partition of every store's topic with its active
+// owner and standbys, and each one's own view of its state, offset and lag.
 func (h *Handler) partitions(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	t := h.table()
 	type key struct {
 		topic string
 		p     int32
 	}
-	// Ask every member (this one locally) for its partitions' state.
-	states := map[key]state.PartitionInfo{}
-	failed := map[string]string{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	for _, m := range t.Members() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			infos, err := h.memberPartitions(ctx, m)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failed[m.NodeID] = err.Error()
-				return
-			}
-			for _, in := range infos {
-				if o, ok := t.Owner(in.Topic, in.Partition); ok && o.NodeID == m.NodeID {
-					states[key{in.Topic, in.Partition}] = in
-				}
-			}
-		}()
+	byNode, failed := h.replicaStates(ctx, t.Members())
+	// What each node says of each partition it holds.
+	held := map[key]map[string]state.PartitionInfo{}
+	note := func(node string, in state.PartitionInfo) {
+		k := key{in.Topic, in.Partition}
+		if held[k] == nil {
+			held[k] = map[string]state.PartitionInfo{}
+		}
+		held[k][node] = in
+	}
+	for node, infos := range byNode {
+		for _, in := range infos {
+			note(node, in)
+		}
 	}
 	if _, member := t.Member(h.e.NodeID()); !member {
 		for _, in := range h.e.Partitions() {
-			states[key{in.Topic, in.Partition}] = in
+			note(h.e.NodeID(), in)
 		}
 	}
-	wg.Wait()
 	out := struct {
 		Generation int32           `json:"generation"`
 		Partitions []partitionView `json:"partitions"`
@@ -143,20 +213,30 @@ func (h *Handler) partitions(w http.ResponseWriter, r *http.Request, _ httproute
 		seen[s.Topic] = true
 		n, _ := h.e.PartitionCount(s.Topic)
 		for p := int32(0); p < n; p++ {
-			v := partitionView{Topic: s.Topic, Partition: p}
+			v := partitionView{Topic: s.Topic, Partition: p, Standbys: []standbyView{}}
+			on := held[key{s.Topic, p}]
 			if o, ok := t.Owner(s.Topic, p); ok {
 				v.Owner = o.NodeID
 				if e, ok := failed[o.NodeID]; ok {
 					v.Error = e
 				}
-			} else if _, ok := states[key{s.Topic, p}]; !ok {
+				if in, ok := on[o.NodeID]; ok {
+					v.PartitionInfo = in
+				}
+			} else if in, ok := on[h.e.NodeID()]; ok && in.Replica == state.Active.String() {
+				v.Owner, v.PartitionInfo = h.e.NodeID(), in // outside the table: a node alone
+			} else {
 				v.Error = "no owner (moving between nodes)"
 			}
-			if in, ok := states[key{s.Topic, p}]; ok {
-				v.PartitionInfo = in
-				if v.Owner == "" {
-					v.Owner = h.e.NodeID()
+			if m, ok := t.WarmingUp(s.Topic, p); ok {
+				v.WarmUp = m.NodeID
+			}
+			for _, m := range t.Standbys(s.Topic, p) {
+				sv := standbyView{Node: m.NodeID, Error: failed[m.NodeID]}
+				if in, ok := on[m.NodeID]; ok {
+					sv.PartitionInfo = in
 				}
+				v.Standbys = append(v.Standbys, sv)
 			}
 			out.Partitions = append(out.Partitions, v)
 		}

@@ -21,6 +21,11 @@ type httpMetrics struct {
 	forwards *prometheus.CounterVec   // peer, outcome
 	forwardT *prometheus.HistogramVec // peer
 	peers    sync.Map                 // node id -> *peerMetrics
+	// answers counts partition reads by the kind of replica that
+	// answered; failovers those answered by another replica after one
+	// could not.
+	answers   [3]prometheus.Counter // by state.ReplicaKind: none, active, standby
+	failovers prometheus.Counter
 }
 
 // waitingEndpoints are the endpoints that wait while a partition has no
@@ -52,8 +57,31 @@ func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {
 	for _, e := range waitingEndpoints {
 		m.waits[e] = waits.WithLabelValues(e)
 	}
-	r.MustRegister(m.requests, m.latency, waits, m.forwards, m.forwardT)
+	answers := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "iqengine_replica_reads_total",
+		Help: "Partition reads of the queries this node took, by the kind of replica that answered: active, or standby (a standby answers when the active owner cannot, or when it is asked with ?replica=any and is nearer)."},
+		[]string{"replica"})
+	m.answers[1] = answers.WithLabelValues("active")
+	m.answers[2] = answers.WithLabelValues("standby")
+	m.failovers = prometheus.NewCounter(prometheus.CounterOpts{Name: "iqengine_failover_reads_total",
+		Help: "Partition reads answered by another replica after the one asked first could not (unreachable, restoring, not holding it, behind)."})
+	r.MustRegister(m.requests, m.latency, waits, m.forwards, m.forwardT, answers, m.failovers)
 	return m
+}
+
+// answered counts the replicas that answered a query's partitions.
+func (m *httpMetrics) answered(by ...served) {
+	for _, s := range by {
+		if int(s.kind) < len(m.answers) && s.kind != 0 {
+			m.answers[s.kind].Inc()
+		}
+	}
+}
+
+// failover counts a read answered after another replica could not.
+func (m *httpMetrics) failover(happened bool) {
+	if happened {
+		m.failovers.Inc()
+	}
 }
 
 // waited records how long a request of endpoint waited for partitions.

@@ -34,8 +34,14 @@ const (
 	hopsHeader       = "Iqengine-Hops"
 	generationHeader = "Iqengine-Generation"
 	partitionHeader  = "Iqengine-Partition"
-	recordsType      = "application/x-iqengine-records"
-	probNotOwner     = "not-owner"
+	// The replica that answered, its lag, and (between nodes) its position
+	// after the read, or (on a 503) how far it had applied.
+	replicaHeader = "Iqengine-Replica"
+	lagHeader     = "Iqengine-Lag"
+	uptoHeader    = "Iqengine-Upto"
+	appliedHeader = "Iqengine-Applied"
+	recordsType   = "application/x-iqengine-records"
+	probNotOwner  = "not-owner"
 )
 
 // newPeerClient is the keep-alive pool for calls to other nodes.
@@ -70,39 +76,6 @@ type notOwnerError struct {
 
 func (e *notOwnerError) Error() string {
 	return fmt.Sprintf("this node does not own partition %s (routing generation %d)", e.p, e.generation)
-}
-
-// route decides where partition p is read: ok=true means here. Otherwise it
-// returns the owner to call, or a *waitError, or a *notOwnerError when the
-// request was already forwarded once. A closed store (state.ErrClosed: the
-// node is shutting down) serves nothing here, whatever the routing table
-// says, so its partitions are asked of their next owner, or waited for.
-func (h *Handler) route(p state.Partition, localErr error, hops int) (owner cluster.Member, local bool, err error) {
-	var ns *state.NotServingError
-	closed := errors.Is(localErr, state.ErrClosed)
-	if !closed && !errors.As(localErr, &ns) {
-		return owner, true, nil
-	}
-	if ns != nil && ns.Status == state.Restoring {
-		return owner, false, &waitError{p, "restoring on " + h.e.NodeID()}
-	}
-	t := h.table()
-	if hops > 0 {
-		return owner, false, &notOwnerError{p, t.Generation()}
-	}
-	o, ok := t.Owner(p.Topic, p.Partition)
-	if !ok {
-		h.refreshSoon()
-		return owner, false, &waitError{p, "no owner (moving between nodes)"}
-	}
-	if o.NodeID == h.e.NodeID() {
-		h.refreshSoon() // or this node lost its membership and its table is stale
-		if closed {
-			return owner, false, &waitError{p, o.NodeID + " is shutting down (its store is closed)"}
-		}
-		return owner, false, &waitError{p, "assigned to " + o.NodeID + ", not started yet"}
-	}
-	return o, false, nil
 }
 
 func (h *Handler) table() *cluster.Table {
@@ -150,21 +123,42 @@ func ownerTimeout(left time.Duration) time.Duration {
 }
 
 // call makes one request to a peer's internal endpoint and maps its answer:
-// 200 returns the body, 404 state.ErrNotFound, 421/503 and transport
-// errors a *waitError (the caller's retry loop refreshes and tries again).
-// An answer longer than the handler's PeerAnswerLimit is an error, never
-// cut: a page cut between two records would read as a whole one.
-func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition, path string, q url.Values) ([]byte, error) {
+// 200 returns the body and which replica answered, 404 state.ErrNotFound,
+// 421/503 and transport errors a *waitError (or a *behindError when the
+// peer's replica had not applied far enough): the caller asks another
+// replica, or its retry loop refreshes and tries again. An answer longer
+// than the handler's PeerAnswerLimit is an error, never cut: a page cut
+// between two records would read as a whole one.
+//
+// A call that may not wait (c.wait false: another replica could answer
+// instead) gets half of what is left of the deadline, so that a peer that
+// does not answer at all leaves time to ask the next.
+func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition, path string, q url.Values, c replicaCall) ([]byte, served, error) {
 	left := time.Until(deadline)
 	if left <= 0 {
-		return nil, &waitError{p, "deadline passed before owner " + owner.NodeID + " was asked"}
+		return nil, served{}, &waitError{p, "deadline passed before " + owner.NodeID + " was asked"}
+	}
+	if !c.wait {
+		left /= 2
+		deadline = time.Now().Add(left)
+		q.Set("timeout", "1ms")
+	} else {
+		q.Set("timeout", ownerTimeout(left).String())
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	q.Set("timeout", ownerTimeout(left).String())
+	if c.activeOnly {
+		q.Set("replica", "active")
+	}
+	if c.maxLag >= 0 {
+		q.Set("max_lag", strconv.FormatInt(c.maxLag, 10))
+	}
+	if c.minNext > 0 {
+		q.Set("min_next", strconv.FormatInt(c.minNext, 10))
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, owner.URL+path+"?"+q.Encode(), nil)
 	if err != nil {
-		return nil, err
+		return nil, served{}, err
 	}
 	req.Header.Set(hopsHeader, "1")
 	req.Header.Set(partitionHeader, strconv.Itoa(int(p.Partition)))
@@ -172,49 +166,91 @@ func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Me
 	// The span's op is the internal route's last segment: get, scan or count.
 	span := h.tr.startCall(ctx, req, owner, path[strings.LastIndexByte(path, '/')+1:], &p)
 	start := time.Now()
-	body, outcome, err := h.send(ctx, req, owner, p, span)
+	body, by, outcome, err := h.send(ctx, req, owner, p, span, c)
 	h.m.forwarded(owner.NodeID, outcome, time.Since(start))
-	return body, err
+	return body, by, err
 }
 
 // send makes the request of call and maps its answer, saying how it ended
 // for the metrics; span (nil when not traced) ends with the answer.
-func (h *Handler) send(ctx context.Context, req *http.Request, owner cluster.Member, p state.Partition, span trace.Span) ([]byte, forwardOutcome, error) {
+func (h *Handler) send(ctx context.Context, req *http.Request, owner cluster.Member, p state.Partition, span trace.Span, c replicaCall) ([]byte, served, forwardOutcome, error) {
 	// broken is a transport failure: the deadline, or the peer.
-	broken := func(what string, err error) ([]byte, forwardOutcome, error) {
+	broken := func(what string, err error) ([]byte, served, forwardOutcome, error) {
 		if ctx.Err() != nil {
-			return nil, forwardTimeout, &waitError{p, "owner " + owner.NodeID + " did not answer before the deadline"}
+			return nil, served{}, forwardTimeout, &waitError{p, owner.NodeID + " did not answer in time"}
 		}
-		return nil, forwardUnreachable, &waitError{p, what + ": " + err.Error()}
+		return nil, served{}, forwardUnreachable, &waitError{p, what + ": " + err.Error()}
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		endCall(span, 0, err)
-		return broken("owner "+owner.NodeID+" unreachable", err)
+		return broken(owner.NodeID+" unreachable", err)
 	}
 	defer resp.Body.Close()
 	limit := h.o.PeerAnswerLimit
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	endCall(span, resp.StatusCode, err)
 	if err != nil {
-		return broken("reading from owner "+owner.NodeID, err)
+		return broken("reading from "+owner.NodeID, err)
 	}
 	if int64(len(body)) > limit {
-		return nil, forwardError, fmt.Errorf("node %s answered more than %d bytes (the limit of one answer between nodes) for partition %s", owner.NodeID, limit, p)
+		return nil, served{}, forwardError, fmt.Errorf("node %s answered more than %d bytes (the limit of one answer between nodes) for partition %s", owner.NodeID, limit, p)
 	}
+	by, byErr := servedBy(owner.NodeID, resp.Header)
 	switch resp.StatusCode {
 	case http.StatusOK:
-		return body, forwardOK, nil
+		if byErr != nil {
+			return nil, served{}, forwardError, byErr
+		}
+		return body, by, forwardOK, nil
 	case http.StatusNotFound:
-		return nil, forwardOK, state.ErrNotFound
+		if byErr != nil {
+			return nil, served{}, forwardError, byErr
+		}
+		return nil, by, forwardOK, state.ErrNotFound
 	case http.StatusMisdirectedRequest:
 		h.refreshSoon() // our view is older than the owner's
-		return nil, forwardNotOwner, &waitError{p, owner.NodeID + " does not own it (routing generation " + resp.Header.Get(generationHeader) + ")"}
+		return nil, served{}, forwardNotOwner, &waitError{p, owner.NodeID + " does not hold it (routing generation " + resp.Header.Get(generationHeader) + ")"}
 	case http.StatusServiceUnavailable:
-		return nil, forwardUnavailable, &waitError{p, "owner " + owner.NodeID + " answered 503"}
+		if applied, err := strconv.ParseInt(resp.Header.Get(appliedHeader), 10, 64); err == nil {
+			if c.minNext > applied {
+				return nil, served{}, forwardUnavailable, &behindError{p: p, node: owner.NodeID, have: applied, wantNext: c.minNext}
+			}
+			lag, _ := strconv.ParseInt(resp.Header.Get(lagHeader), 10, 64)
+			return nil, served{}, forwardUnavailable, &behindError{p: p, node: owner.NodeID, have: lag, lag: true, wantLag: c.maxLag}
+		}
+		return nil, served{}, forwardUnavailable, &waitError{p, owner.NodeID + " answered 503"}
 	default:
-		return nil, forwardError, fmt.Errorf("node %s answered %d: %s", owner.NodeID, resp.StatusCode, bytes.TrimSpace(body))
+		return nil, served{}, forwardError, fmt.Errorf("node %s answered %d: %s", owner.NodeID, resp.StatusCode, bytes.TrimSpace(body))
 	}
+}
+
+// servedBy reads which replica answered a call, from the answer's
+// headers; a peer that does not say is an error (an older or foreign node).
+func servedBy(node string, hd http.Header) (served, error) {
+	s := served{node: node}
+	switch hd.Get(replicaHeader) {
+	case "active":
+		s.kind = state.Active
+	case "standby":
+		s.kind = state.Standby
+	default:
+		return s, fmt.Errorf("node %s did not say which replica answered (%s %q)", node, replicaHeader, hd.Get(replicaHeader))
+	}
+	var err1, err2 error
+	s.lag, err1 = strconv.ParseInt(hd.Get(lagHeader), 10, 64)
+	s.upto, err2 = strconv.ParseInt(hd.Get(uptoHeader), 10, 64)
+	if err1 != nil || err2 != nil || s.lag < 0 || s.upto < 0 {
+		return s, fmt.Errorf("node %s answered a malformed %s or %s", node, lagHeader, uptoHeader)
+	}
+	return s, nil
+}
+
+// setServed writes which replica answered an internal call.
+func setServed(hd http.Header, s served) {
+	hd.Set(replicaHeader, s.kind.String())
+	hd.Set(lagHeader, strconv.FormatInt(s.lag, 10))
+	hd.Set(uptoHeader, strconv.FormatInt(s.upto, 10))
 }
 
 // Records travel between nodes as: a flags byte (bit 0: more records
@@ -264,21 +300,21 @@ func decodeRecords(b []byte) (recs []state.Record, more bool, err error) {
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // remoteGet reads key from partition p on owner.
-func (h *Handler) remoteGet(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition, key []byte) (state.Record, error) {
+func (h *Handler) remoteGet(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition, key []byte, c replicaCall) (state.Record, served, error) {
 	path := "/v1/internal/stores/" + url.PathEscape(s.Name) + "/partitions/" + strconv.Itoa(int(p.Partition)) + "/get"
-	body, err := h.call(ctx, deadline, owner, p, path, url.Values{"key": {b64(key)}})
+	body, by, err := h.call(ctx, deadline, owner, p, path, url.Values{"key": {b64(key)}}, c)
 	if err != nil {
-		return state.Record{}, err
+		return state.Record{}, by, err
 	}
 	recs, _, err := decodeRecords(body)
 	if err != nil || len(recs) != 1 {
-		return state.Record{}, fmt.Errorf("node %s: %w", owner.NodeID, errCorrupt)
+		return state.Record{}, by, fmt.Errorf("node %s: %w", owner.NodeID, errCorrupt)
 	}
-	return recs[0], nil
+	return recs[0], by, nil
 }
 
 // remotePage reads up to limit records of partition p in [lower, upper).
-func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition, lower, upper []byte, limit int) ([]state.Record, bool, error) {
+func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition, lower, upper []byte, limit int, c replicaCall) ([]state.Record, bool, served, error) {
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
 	if lower != nil {
 		q.Set("lower", b64(lower))
@@ -286,24 +322,28 @@ func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner clus
 	if upper != nil {
 		q.Set("upper", b64(upper))
 	}
-	body, err := h.call(ctx, deadline, owner, p, "/v1/internal/stores/"+url.PathEscape(s.Name)+"/partitions/"+strconv.Itoa(int(p.Partition))+"/scan", q)
+	body, by, err := h.call(ctx, deadline, owner, p, "/v1/internal/stores/"+url.PathEscape(s.Name)+"/partitions/"+strconv.Itoa(int(p.Partition))+"/scan", q, c)
 	if err != nil {
-		return nil, false, err
+		return nil, false, by, err
 	}
 	recs, more, err := decodeRecords(body)
 	if err != nil {
-		return nil, false, fmt.Errorf("node %s: %w", owner.NodeID, err)
+		return nil, false, by, fmt.Errorf("node %s: %w", owner.NodeID, err)
 	}
-	return recs, more, nil
+	return recs, more, by, nil
 }
 
 // remoteCount counts partition p's keys on owner.
-func (h *Handler) remoteCount(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition) (int64, error) {
-	body, err := h.call(ctx, deadline, owner, p, "/v1/internal/stores/"+url.PathEscape(s.Name)+"/partitions/"+strconv.Itoa(int(p.Partition))+"/count", url.Values{})
+func (h *Handler) remoteCount(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition, c replicaCall) (int64, served, error) {
+	body, by, err := h.call(ctx, deadline, owner, p, "/v1/internal/stores/"+url.PathEscape(s.Name)+"/partitions/"+strconv.Itoa(int(p.Partition))+"/count", url.Values{}, c)
 	if err != nil {
-		return 0, err
+		return 0, by, err
 	}
-	return strconv.ParseInt(string(bytes.TrimSpace(body)), 10, 64)
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(body)), 10, 64)
+	if err != nil || n < 0 {
+		return 0, by, fmt.Errorf("node %s answered a count that is not a number", owner.NodeID)
+	}
+	return n, by, nil
 }
 
 // internalDeadline is what is left of the caller's deadline, capped by this
@@ -332,25 +372,81 @@ func (h *Handler) internalPartition(w http.ResponseWriter, r *http.Request, ps h
 	return s, state.Partition{Topic: s.Topic, Partition: int32(p)}, true
 }
 
-// localOnly waits while p restores here, and answers 421 at once when p is
-// not assigned here (the caller has a stale view) or this node's store is
-// closed (it is shutting down): the caller refreshes its view and retries.
-func localOnly[T any](h *Handler, r *http.Request, endpoint string, p state.Partition, timeout time.Duration, f func() (T, error)) (T, error) {
+// internalWant reads what an internal call asks of this node's replica:
+// ?replica=active, ?max_lag=, ?min_next=. Malformed values are the
+// caller's bug, answered 400.
+func internalWant(w http.ResponseWriter, r *http.Request, q url.Values, p state.Partition) (*want, bool) {
+	wt := &want{activeOnly: q.Get("replica") == "active", maxLag: -1}
+	var err error
+	if v := q.Get("max_lag"); v != "" {
+		if wt.maxLag, err = strconv.ParseInt(v, 10, 64); err != nil || wt.maxLag < 0 {
+			writeProblem(w, r, http.StatusBadRequest, probBadReplica, "max_lag must be a whole number >= 0")
+			return nil, false
+		}
+	}
+	if v := q.Get("min_next"); v != "" {
+		m, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || m < 0 {
+			writeProblem(w, r, http.StatusBadRequest, probBadReplica, "min_next must be a whole number >= 0")
+			return nil, false
+		}
+		wt.minNext = map[int32]int64{p.Partition: m}
+	}
+	return wt, true
+}
+
+// localOnly answers an internal call from this node's replica of p, if it
+// may answer: it waits (up to timeout) while p restores here or has not
+// reached the wanted position, and answers 421 at once when p is not held
+// here, or only as a standby when the caller wants the active replica, or
+// this node's store is closed (it is shutting down): the caller asks
+// another replica, or refreshes its view and retries.
+func localOnly[T any](h *Handler, r *http.Request, endpoint string, p state.Partition, wt *want, timeout time.Duration, f func() (T, error)) (T, served, error) {
 	op := strings.TrimPrefix(endpoint, "internal-") // the store read's span: get, scan or count
-	v, waited, err := await(r.Context(), timeout, func(ctx context.Context, _ time.Time) (T, error) {
+	var by served
+	v, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) (T, error) {
+		var zero T
+		rep, lerr := h.e.Replica(p)
+		if m := wt.minNext[p.Partition]; lerr == nil && rep.Next < m {
+			wctx, cancel := context.WithDeadline(ctx, deadline)
+			_ = h.e.WaitApplied(wctx, p, m)
+			cancel()
+			rep, lerr = h.e.Replica(p)
+		}
+		if lerr == nil && wt.activeOnly && rep.Kind != state.Active {
+			return zero, &notOwnerError{p, h.table().Generation()}
+		}
+		if lerr != nil || !wt.accepts(p.Partition, rep) {
+			return zero, h.notHere(p, rep, lerr, wt)
+		}
 		start := h.tr.now()
 		v, err := f()
-		var ns *state.NotServingError
-		if errors.Is(err, state.ErrClosed) || errors.As(err, &ns) && ns.Status != state.Restoring {
-			return v, &notOwnerError{p, h.table().Generation()}
+		if errors.Is(err, state.ErrClosed) || isNotServing(err) {
+			return zero, &notOwnerError{p, h.table().Generation()}
 		}
-		if ns == nil {
-			h.tr.storeRead(ctx, op, p, start, err)
+		h.tr.storeRead(ctx, op, p, start, err)
+		by = served{node: h.e.NodeID(), kind: rep.Kind, lag: rep.Lag, upto: rep.Upto}
+		if after, err := h.e.Replica(p); err == nil {
+			by.upto = max(by.upto, after.Upto)
 		}
 		return v, err
 	})
 	h.m.waited(endpoint, waited)
-	return v, err
+	return v, by, err
+}
+
+// internalError answers a failed internal call; a replica that had not
+// applied far enough says how far it had (appliedHeader), so the caller can
+// say so.
+func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, err error, what string) {
+	var ue *unavailableError
+	if errors.As(err, &ue) && ue.behind() {
+		if rep, rerr := h.e.Replica(state.Partition{Topic: ue.partitions[0].Topic, Partition: ue.partitions[0].Partition}); rerr == nil {
+			w.Header().Set(appliedHeader, strconv.FormatInt(rep.Next, 10))
+			w.Header().Set(lagHeader, strconv.FormatInt(rep.Lag, 10))
+		}
+	}
+	h.queryError(w, r, err, what)
 }
 
 func (h *Handler) internalGet(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
@@ -364,10 +460,17 @@ func (h *Handler) internalGet(w http.ResponseWriter, r *http.Request, ps httprou
 		writeProblem(w, r, http.StatusBadRequest, probBadKey, "key must be base64url")
 		return
 	}
+	wt, ok := internalWant(w, r, q, p)
+	if !ok {
+		return
+	}
 	timeout := h.internalDeadline(q)
-	rec, err := localOnly(h, r, "internal-get", p, timeout, func() (state.Record, error) { return h.e.Get(p, key) })
+	rec, by, err := localOnly(h, r, "internal-get", p, wt, timeout, func() (state.Record, error) { return h.e.Get(p, key) })
+	if by.kind != 0 {
+		setServed(w.Header(), by) // a key not found says who did not find it
+	}
 	if err != nil {
-		h.queryError(w, r, err, "key")
+		h.internalError(w, r, err, "key")
 		return
 	}
 	writeRecords(w, h.e.NodeID(), false, rec)
@@ -392,10 +495,14 @@ func (h *Handler) internalScan(w http.ResponseWriter, r *http.Request, ps httpro
 		writeProblem(w, r, http.StatusBadRequest, probBadParameter, "lower and upper must be base64url and limit 1 to "+strconv.Itoa(h.o.MaxLimit))
 		return
 	}
+	wt, ok := internalWant(w, r, q, p)
+	if !ok {
+		return
+	}
 	timeout := h.internalDeadline(q)
-	it, err := localOnly(h, r, "internal-scan", p, timeout, func() (state.Iterator, error) { return h.e.NewIterator(p, lower, upper) })
+	it, by, err := localOnly(h, r, "internal-scan", p, wt, timeout, func() (state.Iterator, error) { return h.e.NewIterator(p, lower, upper) })
 	if err != nil {
-		h.queryError(w, r, err, "scan")
+		h.internalError(w, r, err, "scan")
 		return
 	}
 	defer it.Close()
@@ -417,6 +524,7 @@ func (h *Handler) internalScan(w http.ResponseWriter, r *http.Request, ps httpro
 		h.queryError(w, r, err, "scan")
 		return
 	}
+	setServed(w.Header(), by)
 	w.Header().Set("Content-Type", recordsType)
 	w.Header().Set(servedByHeader, h.e.NodeID())
 	_, _ = w.Write(buf)
@@ -428,12 +536,17 @@ func (h *Handler) internalCount(w http.ResponseWriter, r *http.Request, ps httpr
 		return
 	}
 	q := query(r)
-	timeout := h.internalDeadline(q)
-	n, err := localOnly(h, r, "internal-count", p, timeout, func() (int64, error) { return h.e.Count(p) })
-	if err != nil {
-		h.queryError(w, r, err, "count")
+	wt, ok := internalWant(w, r, q, p)
+	if !ok {
 		return
 	}
+	timeout := h.internalDeadline(q)
+	n, by, err := localOnly(h, r, "internal-count", p, wt, timeout, func() (int64, error) { return h.e.Count(p) })
+	if err != nil {
+		h.internalError(w, r, err, "count")
+		return
+	}
+	setServed(w.Header(), by)
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = w.Write(strconv.AppendInt(nil, n, 10))
 }

@@ -93,20 +93,27 @@ func unavailable(t *testing.T, what string, a answer, topic string) (partitions 
 func TestForwardedDeadlineAnswersLikeTheOwner(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	c := newTestCluster(t, 6, 300)
-	n1 := c.start("n1")
-	c.waitStable(60 * time.Second)
+	// n2 first: the group gives it every partition, which it cannot
+	// restore. Then n1, which warms half of them up and takes them over;
+	// n2 keeps the others, restoring (no replica holds them caught up, so
+	// nothing can answer for them).
 	gate := &fetchGate{}
 	gate.closed.Store(true)
 	defer gate.closed.Store(false) // so that n2 can stop
 	n2 := c.startWith("n2", nodeOptions{kafka: []kgo.Opt{kgo.Dialer(gate.dial)}})
+	n1 := c.start("n1")
 
-	// The group gives n2 some partitions, which it cannot restore.
 	var restoring []int32
 	testutil.WaitFor(t, 60*time.Second, "n2 owns no restoring partition in n1's routing table", func() bool {
 		restoring = restoring[:0]
 		table := n1.bal.Table()
 		if _, ok := table.Member("n2"); !ok || n2.bal.Table().Generation() != table.Generation() {
 			return false
+		}
+		for p := int32(0); p < c.partitions; p++ {
+			if _, warming := table.WarmingUp(c.topic, p); warming {
+				return false
+			}
 		}
 		states := map[int32]string{}
 		for _, p := range n2.e.Partitions() {
@@ -239,6 +246,7 @@ func TestOverlongPeerAnswerFails(t *testing.T) {
 			ps, endpoint, _ := strings.Cut(rest, "/")
 			p, _ := strconv.Atoi(ps)
 			w.Header().Set("Content-Type", recordsType)
+			setServed(w.Header(), served{kind: state.Active})
 			_, _ = w.Write(body(p, endpoint))
 			return true
 		}

@@ -21,11 +21,15 @@ const (
 	probBadTimeout   = "bad-timeout"
 	probBadParameter = "bad-parameter"
 	probUnavailable  = "partition-unavailable"
-	probUndecodable  = "undecodable-value"
-	probInternal     = "internal"
-	probNoRoute      = "no-such-endpoint"
-	probMethod       = "method-not-allowed"
-	probFiltered     = "filtered"
+	// probNotReached: replicas answer, but none had applied the query's
+	// ?min_offset= / ?position= (or was within ?max_lag=) by its deadline.
+	probNotReached  = "position-not-reached"
+	probBadReplica  = "bad-replica-parameter"
+	probUndecodable = "undecodable-value"
+	probInternal    = "internal"
+	probNoRoute     = "no-such-endpoint"
+	probMethod      = "method-not-allowed"
+	probFiltered    = "filtered"
 	// probPluginRejected: a plugin refused its input (422);
 	// probPluginFailed: a plugin failed or faulted (500).
 	probPluginRejected = "plugin-rejected"
@@ -61,6 +65,8 @@ var titles = map[string]string{
 	probBadTimeout:     "Bad timeout",
 	probBadParameter:   "Bad parameter",
 	probUnavailable:    "No serving owner before the deadline",
+	probNotReached:     "Position not reached before the deadline",
+	probBadReplica:     "Bad replica parameter",
 	probUndecodable:    "Stored value does not decode",
 	probInternal:       "Internal error",
 	probNoRoute:        "No such endpoint",
@@ -86,6 +92,7 @@ type unavailablePartition struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Reason    string `json:"reason"`
+	behind    bool   // a replica answers, but not as far as the query wants
 }
 
 // Unavailable answers 503 partition-unavailable with Retry-After: the data

@@ -58,6 +58,14 @@ type Engine interface {
 	NewIterator(p state.Partition, lower, upper []byte) (state.Iterator, error)
 	// Count counts p's keys.
 	Count(p state.Partition) (int64, error)
+	// Replica says how p is held here (active or standby), how far it has
+	// applied and how far behind it is, or fails with a
+	// *state.NotServingError when p cannot be read here. Get, NewIterator
+	// and Count read any replica Replica describes; the router chooses.
+	Replica(p state.Partition) (state.Replica, error)
+	// WaitApplied waits until p's replica here has applied every offset
+	// below next (nil), or ctx ends (its error).
+	WaitApplied(ctx context.Context, p state.Partition, next int64) error
 	// Partitions describes the partitions assigned to this node, sorted by
 	// topic and partition.
 	Partitions() []state.PartitionInfo
@@ -80,6 +88,9 @@ type Options struct {
 	// DefaultLimit and MaxLimit bound scan pages.
 	DefaultLimit int
 	MaxLimit     int
+	// ActiveOnly makes queries that do not say (?replica=) refuse
+	// standbys: they wait for the active owner instead.
+	ActiveOnly bool
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -312,6 +323,8 @@ type lookup struct {
 	// the JSON of its parameters for this query.
 	transform *plugins.Module
 	params    []byte
+	// want is what the query accepts of the replica that answers.
+	want *want
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
@@ -319,9 +332,15 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	if !ok {
 		return
 	}
-	rec, servedBy, waited, err := h.fetchRecord(r, &req)
+	rec, by, waited, err := h.fetchRecord(r, &req)
 	h.m.waited("get", waited)
 	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
+	var sum summary
+	if by.kind != 0 { // a key not found says which replica did not find it
+		h.m.answered(by)
+		sum = summarizeOne(req.p.Topic, req.p.Partition, by)
+		sum.header(w.Header())
+	}
 	if err != nil {
 		h.queryError(w, r, err, "key "+strconv.Quote(req.text))
 		return
@@ -346,9 +365,10 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	}
 	buf := appendMeta(rd.buf, req.p.Partition, rec)
 	buf = append(buf, `,"served_by":`...)
-	buf = strconv.AppendQuote(buf, servedBy)
+	buf = strconv.AppendQuote(buf, by.node)
+	buf = sum.appendJSON(buf)
 	buf = append(buf, "}\n"...)
-	w.Header().Set(servedByHeader, servedBy)
+	w.Header().Set(servedByHeader, by.node)
 	w.Header().Set("Content-Type", jsonContentType)
 	_, _ = w.Write(buf)
 }
@@ -363,7 +383,7 @@ func (h *Handler) parseLookup(w http.ResponseWriter, r *http.Request, ps httprou
 	}
 	req.store = s
 	q := query(r)
-	if !knownParams(w, r, withoutTransformParams(q), "timeout") {
+	if !knownParams(w, r, withoutTransformParams(q), withReplicaParams("timeout", "min_offset")...) {
 		return req, false
 	}
 	if req.transform, req.params, ok = h.transformOf(w, r, s, q); !ok {
@@ -385,23 +405,29 @@ func (h *Handler) parseLookup(w http.ResponseWriter, r *http.Request, ps httprou
 		return req, false
 	}
 	req.p = state.Partition{Topic: s.Topic, Partition: part}
+	if req.want, ok = h.parseWant(w, r, q, s.Topic, n); !ok {
+		return req, false
+	}
+	if !parseMinOffset(w, r, q, req.want, part) {
+		return req, false
+	}
 	return req, true
 }
 
-// fetchRecord reads the key's record, here or from its partition's owner,
-// waiting while the partition has no serving owner; it returns who served
-// it and how long it waited.
-func (h *Handler) fetchRecord(r *http.Request, req *lookup) (state.Record, string, time.Duration, error) {
+// fetchRecord reads the key's record from one of its partition's replicas,
+// waiting while none can answer; it returns which replica answered and how
+// long it waited.
+func (h *Handler) fetchRecord(r *http.Request, req *lookup) (state.Record, served, time.Duration, error) {
 	type found struct {
-		rec      state.Record
-		servedBy string
+		rec state.Record
+		by  served
 	}
 	rd, p, nhops := recordRead{h, req.store, req.key}, req.p, hops(r)
 	got, waited, err := await(r.Context(), req.timeout, func(ctx context.Context, deadline time.Time) (found, error) {
-		rec, servedBy, err := readPartition(ctx, deadline, h, nhops, rd, p)
-		return found{rec, servedBy}, err
+		rec, by, err := readPartition(ctx, deadline, h, nhops, rd, p, req.want)
+		return found{rec, by}, err
 	})
-	return got.rec, got.servedBy, waited, err
+	return got.rec, got.by, waited, err
 }
 
 // recordRead reads the record of one key of store s.
@@ -415,8 +441,8 @@ func (rd recordRead) op() string { return "get" }
 
 func (rd recordRead) local(p state.Partition) (state.Record, error) { return rd.h.e.Get(p, rd.key) }
 
-func (rd recordRead) remote(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition) (state.Record, error) {
-	return rd.h.remoteGet(ctx, deadline, owner, rd.s, p, rd.key)
+func (rd recordRead) remote(ctx context.Context, deadline time.Time, m cluster.Member, p state.Partition, c replicaCall) (state.Record, served, error) {
+	return rd.h.remoteGet(ctx, deadline, m, rd.s, p, rd.key, c)
 }
 
 // renderedRecord is the start of a record's JSON answer, `{"key":K,"value":V`,
@@ -478,6 +504,13 @@ func (h *Handler) queryError(w http.ResponseWriter, r *http.Request, err error, 
 		writeProblem(w, r, http.StatusMisdirectedRequest, probNotOwner, no.Error())
 	case errors.Is(err, state.ErrNotFound):
 		writeProblem(w, r, http.StatusNotFound, probKeyNotFound, what+" is not in the store")
+	case errors.As(err, &ue) && ue.behind():
+		writeProblemDoc(w, r, problem{
+			Status:     http.StatusServiceUnavailable,
+			Type:       probNotReached,
+			Detail:     "no replica had applied as far as the query wants before the deadline: " + ue.reasons(),
+			Partitions: ue.partitions,
+		})
 	case errors.As(err, &ue):
 		writeProblemDoc(w, r, problem{
 			Status:     http.StatusServiceUnavailable,

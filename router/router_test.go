@@ -155,9 +155,16 @@ func TestBadInput(t *testing.T) {
 		{"cursor of the same prefix and a from", "/v1/stores/orders/keys?prefix=o-1&from=o-10&cursor=" + prefix1, 400, "bad-cursor", "cursor is malformed or belongs to another scan"},
 		{"cursor of another store", "/v1/stores/orders/keys?cursor=" + sensors, 400, "bad-cursor", "cursor is malformed or belongs to another scan"},
 
-		{"unknown scan parameter", "/v1/stores/orders/keys?form=o-1", 400, "bad-parameter", `unknown query parameter "form" (known: from, to, prefix, limit, cursor, timeout)`},
-		{"unknown lookup parameter", "/v1/stores/orders/keys/o-01?limit=1", 400, "bad-parameter", `unknown query parameter "limit" (known: timeout)`},
-		{"unknown count parameter", "/v1/stores/orders/count?prefix=o", 400, "bad-parameter", `unknown query parameter "prefix" (known: timeout)`},
+		{"unknown scan parameter", "/v1/stores/orders/keys?form=o-1", 400, "bad-parameter", `unknown query parameter "form" (known: from, to, prefix, limit, cursor, timeout, replica, max_lag, position)`},
+		{"unknown lookup parameter", "/v1/stores/orders/keys/o-01?limit=1", 400, "bad-parameter", `unknown query parameter "limit" (known: timeout, min_offset, replica, max_lag, position)`},
+		{"unknown count parameter", "/v1/stores/orders/count?prefix=o", 400, "bad-parameter", `unknown query parameter "prefix" (known: timeout, replica, max_lag, position)`},
+		{"replica neither active nor any", "/v1/stores/orders/keys/o-01?replica=standby", 400, "bad-replica-parameter", `replica "standby" must be active or any`},
+		{"negative max_lag", "/v1/stores/orders/keys?max_lag=-1", 400, "bad-replica-parameter", `max_lag "-1" must be a whole number of records, 0 or more`},
+		{"min_offset not an offset", "/v1/stores/orders/keys/o-01?min_offset=next", 400, "bad-replica-parameter", `min_offset "next" must be an offset, 0 or more (what the producer got back for the key's record)`},
+		{"min_offset on a scan", "/v1/stores/orders/keys?min_offset=3", 400, "bad-parameter", `unknown query parameter "min_offset" (known: from, to, prefix, limit, cursor, timeout, replica, max_lag, position)`},
+		{"position that is not a token", "/v1/stores/orders/count?position=abc", 400, "bad-replica-parameter", "position is not a position token of this store's topic: it is malformed"},
+		{"position of another topic", "/v1/stores/orders/keys/o-01?position=" + encodePosition("docs", []served{{upto: 3}}, []int32{0}), 400, "bad-replica-parameter", "position is not a position token of this store's topic: it is of another topic"},
+		{"position naming a partition the topic does not have", "/v1/stores/docs/keys/x?position=" + encodePosition("docs", []served{{upto: 3}}, []int32{5}), 400, "bad-replica-parameter", "position is not a position token of this store's topic: it is malformed"},
 		{"key metadata takes no parameter", "/v1/metadata/stores/orders/keys/o-01?timeout=1s", 400, "bad-parameter", `unknown query parameter "timeout" (this endpoint takes none)`},
 		{"transform parameter on a lookup, no transform", "/v1/stores/orders/keys/o-01?t.fields=id", 400, "bad-parameter", `store "orders" has no transform, so t.fields would be ignored`},
 		{"transform parameters on a scan, no transform", "/v1/stores/orders/keys?t.min=1&t.fields=id", 400, "bad-parameter", `store "orders" has no transform, so t.fields, t.min would be ignored`},
@@ -365,35 +372,35 @@ func TestCursorIsAPositionNotASnapshot(t *testing.T) {
 // timestamp (RFC 3339, UTC, milliseconds), and the node that served it, in
 // the body and in headers.
 func TestRenderLookup(t *testing.T) {
-	_, h := newFakeNode(t)
+	f, h := newFakeNode(t)
 	const ts = `"timestamp":"2026-01-02T03:04:05.006Z"`
 	cases := []struct {
 		name, target, want string
 	}{
 		{"string key, JSON value", "/v1/stores/orders/keys/o-07",
-			`{"key":"o-07","value":{"id":"o-07","n":7},"partition":3,"offset":7,` + ts + `,"served_by":"n1"}`},
+			`{"key":"o-07","value":{"id":"o-07","n":7},"partition":3,"offset":7,` + ts + `,"served_by":"n1"` + labels(f, "orders", 3) + `}`},
 		{"JSON is served as stored, spaces included; an escaped slash is part of the key", "/v1/stores/docs/keys/" + url.PathEscape("a/b c"),
-			`{"key":"a/b c","value":{ "spaced" : [1, 2] },"partition":0,"offset":1,` + ts + `,"served_by":"n1"}`},
+			`{"key":"a/b c","value":{ "spaced" : [1, 2] },"partition":0,"offset":1,` + ts + `,"served_by":"n1"` + labels(f, "docs", 0) + `}`},
 		{"a quote in the key is escaped in JSON", "/v1/stores/docs/keys/quote%22d",
-			`{"key":"quote\"d","value":"a JSON string","partition":0,"offset":3,` + ts + `,"served_by":"n1"}`},
+			`{"key":"quote\"d","value":"a JSON string","partition":0,"offset":3,` + ts + `,"served_by":"n1"` + labels(f, "docs", 0) + `}`},
 		{"UTF-8 key and value", "/v1/stores/docs/keys/" + url.PathEscape("ünï"),
-			`{"key":"ünï","value":{"é":"ü"},"partition":0,"offset":4,` + ts + `,"served_by":"n1"}`},
+			`{"key":"ünï","value":{"é":"ü"},"partition":0,"offset":4,` + ts + `,"served_by":"n1"` + labels(f, "docs", 0) + `}`},
 		{"int64 key written as decimal text", "/v1/stores/sensors/keys/7",
-			`{"key":7,"value":{"sensor":7},"partition":2,"offset":107,` + ts + `,"served_by":"n1"}`},
+			`{"key":7,"value":{"sensor":7},"partition":2,"offset":107,` + ts + `,"served_by":"n1"` + labels(f, "sensors", 2) + `}`},
 		{"negative int64 key", "/v1/stores/sensors/keys/-1",
-			`{"key":-1,"value":{"sensor":-1},"partition":2,"offset":99,` + ts + `,"served_by":"n1"}`},
+			`{"key":-1,"value":{"sensor":-1},"partition":2,"offset":99,` + ts + `,"served_by":"n1"` + labels(f, "sensors", 2) + `}`},
 		{"bytes key in URL-safe base64 without padding, bytes as standard base64", "/v1/stores/blobs/keys/-_8",
-			`{"key":"+/8=","value":"aGVsbG8=","partition":0,"offset":1,` + ts + `,"served_by":"n1"}`},
+			`{"key":"+/8=","value":"aGVsbG8=","partition":0,"offset":1,` + ts + `,"served_by":"n1"` + labels(f, "blobs", 0) + `}`},
 		{"bytes key in standard base64 with padding", "/v1/stores/blobs/keys/" + url.PathEscape("+/8="),
-			`{"key":"+/8=","value":"aGVsbG8=","partition":0,"offset":1,` + ts + `,"served_by":"n1"}`},
+			`{"key":"+/8=","value":"aGVsbG8=","partition":0,"offset":1,` + ts + `,"served_by":"n1"` + labels(f, "blobs", 0) + `}`},
 		{"empty bytes value", "/v1/stores/blobs/keys/AA",
-			`{"key":"AA==","value":"","partition":0,"offset":2,` + ts + `,"served_by":"n1"}`},
+			`{"key":"AA==","value":"","partition":0,"offset":2,` + ts + `,"served_by":"n1"` + labels(f, "blobs", 0) + `}`},
 		{"uuid key, float64 value", "/v1/stores/ids/keys/123e4567-e89b-12d3-a456-426614174000",
-			`{"key":"123e4567-e89b-12d3-a456-426614174000","value":3.141592653589793,"partition":0,"offset":7,` + ts + `,"served_by":"n1"}`},
+			`{"key":"123e4567-e89b-12d3-a456-426614174000","value":3.141592653589793,"partition":0,"offset":7,` + ts + `,"served_by":"n1"` + labels(f, "ids", 0) + `}`},
 		{"int32 key, string value", "/v1/stores/counters/keys/42",
-			`{"key":42,"value":"forty-two","partition":0,"offset":8,` + ts + `,"served_by":"n1"}`},
+			`{"key":42,"value":"forty-two","partition":0,"offset":8,` + ts + `,"served_by":"n1"` + labels(f, "ids", 0) + `}`},
 		{"a timeout changes nothing when the partition serves", "/v1/stores/orders/keys/o-06?timeout=1ms",
-			`{"key":"o-06","value":{"id":"o-06","n":6},"partition":0,"offset":6,` + ts + `,"served_by":"n1"}`},
+			`{"key":"o-06","value":{"id":"o-06","n":6},"partition":0,"offset":6,` + ts + `,"served_by":"n1"` + labels(f, "orders", 0) + `}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -417,7 +424,7 @@ func TestRenderLookup(t *testing.T) {
 // an error, and a key that does not decode is null with its bytes in
 // key_base64.
 func TestRenderScan(t *testing.T) {
-	_, h := newFakeNode(t)
+	f, h := newFakeNode(t)
 	const ts = `"timestamp":"2026-01-02T03:04:05.006Z"`
 	o05 := `{"key":"o-05","value":{"id":"o-05","n":5},"partition":2,"offset":5,` + ts + `}`
 	o06 := `{"key":"o-06","value":{"id":"o-06","n":6},"partition":0,"offset":6,` + ts + `}`
@@ -426,19 +433,19 @@ func TestRenderScan(t *testing.T) {
 		contentType, want    string
 	}{
 		{"a page with more after it", "/v1/stores/orders/keys?from=o-05&limit=2", "",
-			"application/json", `{"items":[` + o05 + `,` + o06 + `],"next_cursor":"AYc5NBPwCNmfAAAAAG8tMDY"}`},
+			"application/json", `{"items":[` + o05 + `,` + o06 + `],"next_cursor":"AYc5NBPwCNmfAAAAAG8tMDY"` + labels(f, "orders", 0, 1, 2, 3) + `}`},
 		{"the same page as NDJSON", "/v1/stores/orders/keys?from=o-05&limit=2", "application/x-ndjson",
-			"application/x-ndjson", o05 + "\n" + o06 + "\n" + `{"next_cursor":"AYc5NBPwCNmfAAAAAG8tMDY"}`},
+			"application/x-ndjson", o05 + "\n" + o06 + "\n" + `{"next_cursor":"AYc5NBPwCNmfAAAAAG8tMDY"` + labels(f, "orders", 0, 1, 2, 3) + `}`},
 		{"NDJSON asked among other types", "/v1/stores/orders/keys?from=o-05&limit=2", "application/json;q=0.5, application/x-ndjson",
-			"application/x-ndjson", o05 + "\n" + o06 + "\n" + `{"next_cursor":"AYc5NBPwCNmfAAAAAG8tMDY"}`},
+			"application/x-ndjson", o05 + "\n" + o06 + "\n" + `{"next_cursor":"AYc5NBPwCNmfAAAAAG8tMDY"` + labels(f, "orders", 0, 1, 2, 3) + `}`},
 		{"the last page", "/v1/stores/orders/keys?from=o-05&to=o-06", "",
-			"application/json", `{"items":[` + o05 + `,` + o06 + `],"next_cursor":null}`},
+			"application/json", `{"items":[` + o05 + `,` + o06 + `],"next_cursor":null` + labels(f, "orders", 0, 1, 2, 3) + `}`},
 		{"the last page as NDJSON", "/v1/stores/orders/keys?from=o-05&to=o-06", "application/x-ndjson",
-			"application/x-ndjson", o05 + "\n" + o06 + "\n" + `{"next_cursor":null}`},
+			"application/x-ndjson", o05 + "\n" + o06 + "\n" + `{"next_cursor":null` + labels(f, "orders", 0, 1, 2, 3) + `}`},
 		{"an empty page", "/v1/stores/orders/keys?prefix=x", "",
-			"application/json", `{"items":[],"next_cursor":null}`},
+			"application/json", `{"items":[],"next_cursor":null` + labels(f, "orders", 0, 1, 2, 3) + `}`},
 		{"an empty page as NDJSON", "/v1/stores/orders/keys?prefix=x", "application/x-ndjson",
-			"application/x-ndjson", `{"next_cursor":null}`},
+			"application/x-ndjson", `{"next_cursor":null` + labels(f, "orders", 0, 1, 2, 3) + `}`},
 		{"values and keys that do not decode", "/v1/stores/docs/keys", "", "application/json", oneLine(`
 			{"items":[
 				{"key":"a/b c","value":{ "spaced" : [1, 2] },"partition":0,"offset":1,` + ts + `},
@@ -446,17 +453,17 @@ func TestRenderScan(t *testing.T) {
 				{"key":"quote\"d","value":"a JSON string","partition":0,"offset":3,` + ts + `},
 				{"key":"ünï","value":{"é":"ü"},"partition":0,"offset":4,` + ts + `},
 				{"key":null,"key_base64":"//4=","value":{},"partition":0,"offset":5,` + ts + `}
-			],"next_cursor":null}`)},
+			],"next_cursor":null` + labels(f, "docs", 0) + `}`)},
 		{"two stores over one topic: the ids store", "/v1/stores/ids/keys", "", "application/json", oneLine(`
 			{"items":[
 				{"key":null,"key_base64":"AAAAKg==","value":null,"error":"value does not decode as float64: float64 needs 8 bytes, got 9","partition":0,"offset":8,` + ts + `},
 				{"key":"123e4567-e89b-12d3-a456-426614174000","value":3.141592653589793,"partition":0,"offset":7,` + ts + `}
-			],"next_cursor":null}`)},
+			],"next_cursor":null` + labels(f, "ids", 0) + `}`)},
 		{"two stores over one topic: the counters store", "/v1/stores/counters/keys", "", "application/json", oneLine(`
 			{"items":[
 				{"key":42,"value":"forty-two","partition":0,"offset":8,` + ts + `},
 				{"key":null,"key_base64":"MTIzZTQ1NjctZTg5Yi0xMmQzLWE0NTYtNDI2NjE0MTc0MDAw","value":null,"error":"value does not decode as string: not valid UTF-8 at byte 3","partition":0,"offset":7,` + ts + `}
-			],"next_cursor":null}`)},
+			],"next_cursor":null` + labels(f, "ids", 0) + `}`)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -534,7 +541,7 @@ func TestRenderProblems(t *testing.T) {
 		{"internal count, store closed", "/v1/internal/stores/blobs/partitions/0/count?timeout=1s", "1", 421, "not-owner",
 			"this node does not own partition blobs/0 (routing generation -1)", nil},
 		{"internal scan, partition restoring", "/v1/internal/stores/sensors/partitions/2/scan?limit=1&timeout=1ms", "1", 503, "partition-unavailable",
-			"no serving owner before the deadline for partition sensors/2 (restoring)", []unavailablePartition{{Topic: "sensors", Partition: 2, Reason: "restoring"}}},
+			"no serving owner before the deadline for partition sensors/2 (restoring on n1)", []unavailablePartition{{Topic: "sensors", Partition: 2, Reason: "restoring on n1"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -570,8 +577,8 @@ func TestRenderCountStoresAndMetadata(t *testing.T) {
 	f.setStatus(state.Partition{Topic: "sensors", Partition: 1}, state.Restoring)
 	f.setStatus(state.Partition{Topic: "sensors", Partition: 2}, 0)
 	cases := []struct{ name, target, want string }{
-		{"count", "/v1/stores/orders/count", `{"approximate":true,"count":30,"store":"orders"}`},
-		{"count of a store over a shared topic", "/v1/stores/counters/count", `{"approximate":true,"count":2,"store":"counters"}`},
+		{"count", "/v1/stores/orders/count", `{"approximate":true,"count":30,"lag":0,"position":"` + token(f, "orders", 0, 1, 2, 3) + `","replica":"active","store":"orders"}`},
+		{"count of a store over a shared topic", "/v1/stores/counters/count", `{"approximate":true,"count":2,"lag":0,"position":"` + token(f, "ids", 0) + `","replica":"active","store":"counters"}`},
 		{"stores", "/v1/stores", oneLine(`
 			{"stores":[
 				{"name":"blobs","topic":"blobs","partitions":1,"key_serde":"bytes","value_serde":"bytes"},
@@ -582,34 +589,34 @@ func TestRenderCountStoresAndMetadata(t *testing.T) {
 				{"name":"sensors","topic":"sensors","partitions":3,"key_serde":"int64","value_serde":"json"}
 			]}`)},
 		{"where a key lives", "/v1/metadata/stores/orders/keys/o-07",
-			`{"store":"orders","topic":"orders","key":"o-07","partition":3,"owner":null,"generation":-1}`},
+			`{"store":"orders","topic":"orders","key":"o-07","partition":3,"owner":null,"standbys":[],"generation":-1}`},
 		{"where an int64 key lives", "/v1/metadata/stores/sensors/keys/7",
-			`{"store":"sensors","topic":"sensors","key":"7","partition":2,"owner":null,"generation":-1}`},
+			`{"store":"sensors","topic":"sensors","key":"7","partition":2,"owner":null,"standbys":[],"generation":-1}`},
 		{"instances", "/v1/metadata/instances", `{"generation":-1,"instances":[]}`},
 		{"partitions", "/v1/metadata/partitions", oneLine(`
 			{"generation":-1,"partitions":[
-				{"topic":"blobs","partition":0,"owner":"n1","state":"serving","offset":2,"high_watermark":3,"lag":0,"start_offset":0,"applied":2},
-				{"topic":"docs","partition":0,"owner":"n1","state":"serving","offset":5,"high_watermark":6,"lag":0,"start_offset":0,"applied":5},
-				{"topic":"ids","partition":0,"owner":"n1","state":"serving","offset":8,"high_watermark":9,"lag":0,"start_offset":0,"applied":2},
-				{"topic":"orders","partition":0,"owner":"n1","state":"serving","offset":29,"high_watermark":30,"lag":0,"start_offset":0,"applied":10},
-				{"topic":"orders","partition":1,"owner":"n1","state":"serving","offset":26,"high_watermark":27,"lag":0,"start_offset":0,"applied":5},
-				{"topic":"orders","partition":2,"owner":"n1","state":"serving","offset":28,"high_watermark":29,"lag":0,"start_offset":0,"applied":5},
-				{"topic":"orders","partition":3,"owner":"n1","state":"serving","offset":23,"high_watermark":24,"lag":0,"start_offset":0,"applied":10},
-				{"topic":"sensors","partition":0,"owner":"n1","state":"serving","offset":104,"high_watermark":105,"lag":0,"start_offset":0,"applied":3},
-				{"topic":"sensors","partition":1,"owner":"n1","state":"restoring","offset":110,"high_watermark":111,"lag":0,"start_offset":0,"applied":5},
-				{"topic":"sensors","partition":2,"owner":"","state":"","offset":0,"high_watermark":0,"lag":0,"start_offset":0,"applied":0,"error":"no owner (moving between nodes)"}
+				{"topic":"blobs","partition":0,"owner":"n1","replica":"active","state":"serving","offset":2,"high_watermark":3,"lag":0,"start_offset":0,"applied":2,"standbys":[]},
+				{"topic":"docs","partition":0,"owner":"n1","replica":"active","state":"serving","offset":5,"high_watermark":6,"lag":0,"start_offset":0,"applied":5,"standbys":[]},
+				{"topic":"ids","partition":0,"owner":"n1","replica":"active","state":"serving","offset":8,"high_watermark":9,"lag":0,"start_offset":0,"applied":2,"standbys":[]},
+				{"topic":"orders","partition":0,"owner":"n1","replica":"active","state":"serving","offset":29,"high_watermark":30,"lag":0,"start_offset":0,"applied":10,"standbys":[]},
+				{"topic":"orders","partition":1,"owner":"n1","replica":"active","state":"serving","offset":26,"high_watermark":27,"lag":0,"start_offset":0,"applied":5,"standbys":[]},
+				{"topic":"orders","partition":2,"owner":"n1","replica":"active","state":"serving","offset":28,"high_watermark":29,"lag":0,"start_offset":0,"applied":5,"standbys":[]},
+				{"topic":"orders","partition":3,"owner":"n1","replica":"active","state":"serving","offset":23,"high_watermark":24,"lag":0,"start_offset":0,"applied":10,"standbys":[]},
+				{"topic":"sensors","partition":0,"owner":"n1","replica":"active","state":"serving","offset":104,"high_watermark":105,"lag":0,"start_offset":0,"applied":3,"standbys":[]},
+				{"topic":"sensors","partition":1,"owner":"n1","replica":"active","state":"restoring","offset":110,"high_watermark":111,"lag":0,"start_offset":0,"applied":5,"standbys":[]},
+				{"topic":"sensors","partition":2,"owner":"","replica":"","state":"","offset":0,"high_watermark":0,"lag":0,"start_offset":0,"applied":0,"error":"no owner (moving between nodes)","standbys":[]}
 			]}`)},
 		{"this node's partitions, for the other nodes", "/v1/internal/partitions", oneLine(`
 			[
-				{"topic":"blobs","partition":0,"state":"serving","offset":2,"high_watermark":3,"lag":0,"start_offset":0,"applied":2},
-				{"topic":"docs","partition":0,"state":"serving","offset":5,"high_watermark":6,"lag":0,"start_offset":0,"applied":5},
-				{"topic":"ids","partition":0,"state":"serving","offset":8,"high_watermark":9,"lag":0,"start_offset":0,"applied":2},
-				{"topic":"orders","partition":0,"state":"serving","offset":29,"high_watermark":30,"lag":0,"start_offset":0,"applied":10},
-				{"topic":"orders","partition":1,"state":"serving","offset":26,"high_watermark":27,"lag":0,"start_offset":0,"applied":5},
-				{"topic":"orders","partition":2,"state":"serving","offset":28,"high_watermark":29,"lag":0,"start_offset":0,"applied":5},
-				{"topic":"orders","partition":3,"state":"serving","offset":23,"high_watermark":24,"lag":0,"start_offset":0,"applied":10},
-				{"topic":"sensors","partition":0,"state":"serving","offset":104,"high_watermark":105,"lag":0,"start_offset":0,"applied":3},
-				{"topic":"sensors","partition":1,"state":"restoring","offset":110,"high_watermark":111,"lag":0,"start_offset":0,"applied":5}
+				{"topic":"blobs","partition":0,"replica":"active","state":"serving","offset":2,"high_watermark":3,"lag":0,"start_offset":0,"applied":2},
+				{"topic":"docs","partition":0,"replica":"active","state":"serving","offset":5,"high_watermark":6,"lag":0,"start_offset":0,"applied":5},
+				{"topic":"ids","partition":0,"replica":"active","state":"serving","offset":8,"high_watermark":9,"lag":0,"start_offset":0,"applied":2},
+				{"topic":"orders","partition":0,"replica":"active","state":"serving","offset":29,"high_watermark":30,"lag":0,"start_offset":0,"applied":10},
+				{"topic":"orders","partition":1,"replica":"active","state":"serving","offset":26,"high_watermark":27,"lag":0,"start_offset":0,"applied":5},
+				{"topic":"orders","partition":2,"replica":"active","state":"serving","offset":28,"high_watermark":29,"lag":0,"start_offset":0,"applied":5},
+				{"topic":"orders","partition":3,"replica":"active","state":"serving","offset":23,"high_watermark":24,"lag":0,"start_offset":0,"applied":10},
+				{"topic":"sensors","partition":0,"replica":"active","state":"serving","offset":104,"high_watermark":105,"lag":0,"start_offset":0,"applied":3},
+				{"topic":"sensors","partition":1,"replica":"active","state":"restoring","offset":110,"high_watermark":111,"lag":0,"start_offset":0,"applied":5}
 			]`)},
 	}
 	for _, c := range cases {
@@ -710,5 +717,78 @@ func TestRenderHardErrorBeatsWaiting(t *testing.T) {
 		if took := time.Since(start); took > time.Second {
 			t.Errorf("%s: answered after %v: it waited for the restoring partition", target, took)
 		}
+	}
+}
+
+// token is the position token of partitions read from the fake.
+func token(f *fakeEngine, topic string, partitions ...int32) string {
+	l := labels(f, topic, partitions...)
+	_, tok, _ := strings.Cut(l, `"position":"`)
+	return strings.TrimSuffix(tok, `"`)
+}
+
+// labels is how an answer read from active replicas here ends: the kind of
+// replica, its lag, and the position token of the partitions read.
+func labels(f *fakeEngine, topic string, partitions ...int32) string {
+	by := make([]served, len(partitions))
+	for i, p := range partitions {
+		r, err := f.Replica(state.Partition{Topic: topic, Partition: p})
+		if err != nil {
+			panic(err)
+		}
+		by[i] = served{kind: r.Kind, upto: r.Upto}
+	}
+	return `,"replica":"active","lag":0,"position":"` + encodePosition(topic, by, partitions) + `"`
+}
+
+// TestReplicaLabelsAndBounds: an answer from a standby says so, with its
+// lag, in the body and the headers; ?max_lag= below its lag refuses it
+// (position-not-reached, naming how far behind it is), ?replica=active
+// refuses it (partition-unavailable), and ?min_offset= past what it
+// applied waits, then answers position-not-reached. A position token
+// passed back is honoured like min_offset.
+func TestReplicaLabelsAndBounds(t *testing.T) {
+	f, h := newFakeNode(t)
+	p := state.Partition{Topic: "orders", Partition: 3} // o-07's; offsets up to 23
+	f.setReplica(p, state.Standby, 7)
+	a := get(h, "/v1/stores/orders/keys/o-07")
+	var got struct {
+		Replica  string `json:"replica"`
+		Lag      int64  `json:"lag"`
+		Position string `json:"position"`
+	}
+	a.decode(t, &got)
+	if a.status != http.StatusOK || got.Replica != "standby" || got.Lag != 7 {
+		t.Fatalf("from a standby 7 behind: %d %s", a.status, a.body)
+	}
+	for name, want := range map[string]string{replicaHeader: "standby", lagHeader: "7", positionHeader: got.Position} {
+		if a.header.Get(name) != want {
+			t.Errorf("%s %q, want %q", name, a.header.Get(name), want)
+		}
+	}
+	if pos, err := decodePosition(got.Position, "orders", 4); err != nil || pos[3] != 24 || len(pos) != 1 {
+		t.Errorf("position %q decodes to %v %v, want partition 3 at 24", got.Position, pos, err)
+	}
+	if a := get(h, "/v1/stores/orders/keys/o-07?max_lag=7"); a.status != http.StatusOK {
+		t.Errorf("max_lag=7 from a standby 7 behind: %d %s", a.status, a.body)
+	}
+	wantProblem(t, get(h, "/v1/stores/orders/keys/o-07?max_lag=6&timeout=1ms"), "/v1/stores/orders/keys/o-07?max_lag=6&timeout=1ms", 503, probNotReached,
+		"no replica had applied as far as the query wants before the deadline: orders/3 (7 records behind on n1, max_lag 6)",
+		unavailablePartition{Topic: "orders", Partition: 3, Reason: "7 records behind on n1, max_lag 6"})
+	wantProblem(t, get(h, "/v1/stores/orders/keys/o-07?replica=active&timeout=1ms"), "/v1/stores/orders/keys/o-07?replica=active&timeout=1ms", 503, probUnavailable,
+		"no serving owner before the deadline for partition orders/3 (only a standby on n1 (the query wants the active replica))",
+		unavailablePartition{Topic: "orders", Partition: 3, Reason: "only a standby on n1 (the query wants the active replica)"})
+	if a := get(h, "/v1/stores/orders/keys/o-07?min_offset=23"); a.status != http.StatusOK {
+		t.Errorf("min_offset=23, applied up to 23: %d %s", a.status, a.body)
+	}
+	wantProblem(t, get(h, "/v1/stores/orders/keys/o-07?min_offset=24&timeout=1ms"), "/v1/stores/orders/keys/o-07?min_offset=24&timeout=1ms", 503, probNotReached,
+		"no replica had applied as far as the query wants before the deadline: orders/3 (applied up to offset 23 on n1, the query wants 24)",
+		unavailablePartition{Topic: "orders", Partition: 3, Reason: "applied up to offset 23 on n1, the query wants 24"})
+	ahead := encodePosition("orders", []served{{upto: 30}}, []int32{3})
+	if a := get(h, "/v1/stores/orders/count?timeout=1ms&position="+ahead); a.status != http.StatusServiceUnavailable {
+		t.Errorf("a count with a position ahead of the replica: %d %s", a.status, a.body)
+	}
+	if a := get(h, "/v1/stores/orders/keys?position="+got.Position); a.status != http.StatusOK || a.header.Get(replicaHeader) != "standby" {
+		t.Errorf("a scan with the lookup's own position: %d %s %v", a.status, a.body, a.header)
 	}
 }

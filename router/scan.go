@@ -31,6 +31,8 @@ type scanRequest struct {
 	limit        int
 	after        *cursor
 	query        uint64 // identity of the scan, bound into its cursors
+	// want is what the scan accepts of the replicas that answer.
+	want *want
 }
 
 // cursor is where the previous page ended: the last key returned and its
@@ -87,10 +89,19 @@ func (req *scanRequest) lowerOf(p int32) []byte {
 // parseScan validates the scan parameters: from and to (inclusive, as in
 // Kafka Streams' range queries), prefix, limit and cursor.
 func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s state.Store, q url.Values) (*scanRequest, bool) {
-	if !knownParams(w, r, withoutTransformParams(q), "from", "to", "prefix", "limit", "cursor", "timeout") {
+	if !knownParams(w, r, withoutTransformParams(q), withReplicaParams("from", "to", "prefix", "limit", "cursor", "timeout")...) {
 		return nil, false
 	}
 	req := &scanRequest{store: s, limit: h.o.DefaultLimit}
+	n, err := h.e.PartitionCount(s.Topic)
+	if err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, probInternal, err.Error())
+		return nil, false
+	}
+	var ok bool
+	if req.want, ok = h.parseWant(w, r, q, s.Topic, n); !ok {
+		return nil, false
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 || n > h.o.MaxLimit {
@@ -208,27 +219,34 @@ func (m *mergeHeap) Pop() any {
 	return x
 }
 
+// opened are the sources of a scan's partitions and which replica
+// answered each.
+type opened struct {
+	iters []*partIter
+	by    []served
+}
+
 // openAll opens a source on every partition of the topic: a local iterator
-// where the partition serves here, else a page from its owner (fetched in
+// where the partition serves here, else a page from a replica (fetched in
 // parallel). It fails with the joined errors of the partitions it could not
 // open, so the caller can wait for them and name them.
-func (h *Handler) openAll(ctx context.Context, deadline time.Time, req *scanRequest, nhops int) ([]*partIter, error) {
+func (h *Handler) openAll(ctx context.Context, deadline time.Time, req *scanRequest, nhops int) (opened, error) {
 	n, err := h.e.PartitionCount(req.store.Topic)
 	if err != nil {
-		return nil, err
+		return opened{}, err
 	}
-	iters, err := gatherPartitions(ctx, deadline, h, nhops, pageRead{h, req}, req.store.Topic, n)
-	opened := iters[:0]
+	iters, by, err := gatherPartitions(ctx, deadline, h, nhops, pageRead{h, req}, req.store.Topic, n, req.want)
+	open := iters[:0]
 	for _, it := range iters {
 		if it != nil {
-			opened = append(opened, it)
+			open = append(open, it)
 		}
 	}
 	if err != nil {
-		closeAll(opened)
-		return nil, err
+		closeAll(open)
+		return opened{}, err
 	}
-	return opened, nil
+	return opened{open, by}, nil
 }
 
 // pageRead opens one partition's records of a scan.
@@ -247,13 +265,13 @@ func (rd pageRead) local(p state.Partition) (*partIter, error) {
 	return &partIter{p: p.Partition, it: it}, nil
 }
 
-func (rd pageRead) remote(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition) (*partIter, error) {
+func (rd pageRead) remote(ctx context.Context, deadline time.Time, m cluster.Member, p state.Partition, c replicaCall) (*partIter, served, error) {
 	req := rd.req
-	recs, more, err := rd.h.remotePage(ctx, deadline, owner, req.store, p, req.lowerOf(p.Partition), req.upper, req.limit)
+	recs, more, by, err := rd.h.remotePage(ctx, deadline, m, req.store, p, req.lowerOf(p.Partition), req.upper, req.limit, c)
 	if err != nil {
-		return nil, err
+		return nil, by, err
 	}
-	return &partIter{p: p.Partition, it: &page{recs: recs, more: more}}, nil
+	return &partIter{p: p.Partition, it: &page{recs: recs, more: more}}, by, nil
 }
 
 func closeAll(iters []*partIter) {
@@ -400,7 +418,7 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		return
 	}
 	nhops := hops(r)
-	iters, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) ([]*partIter, error) {
+	op, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) (opened, error) {
 		return h.openAll(ctx, deadline, req, nhops)
 	})
 	h.m.waited("scan", waited)
@@ -409,6 +427,10 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		h.queryError(w, r, err, "scan")
 		return
 	}
+	iters := op.iters
+	h.m.answered(op.by...)
+	sum := summarize(s.Topic, op.by)
+	sum.header(w.Header())
 	rd := &renderer{s: s}
 	ctx, span := h.tr.startRender(r.Context())
 	if tr != nil {
@@ -437,7 +459,7 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	}
 	w.Header().Set(servedByHeader, h.e.NodeID())
 	if wantsNDJSON(r) {
-		h.writeNDJSON(w, s, items, next)
+		h.writeNDJSON(w, s, items, next, sum)
 		return
 	}
 	buf := make([]byte, 0, 64+len(items)*160)
@@ -450,6 +472,7 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	}
 	buf = append(buf, `],"next_cursor":`...)
 	buf = appendCursor(buf, next)
+	buf = sum.appendJSON(buf)
 	buf = append(buf, "}\n"...)
 	w.Header().Set("Content-Type", jsonContentType)
 	_, _ = w.Write(buf)
@@ -468,7 +491,7 @@ func wantsNDJSON(r *http.Request) bool {
 
 // writeNDJSON streams one item per line, then a last line with the cursor
 // of the next page.
-func (h *Handler) writeNDJSON(w http.ResponseWriter, s state.Store, items []item, next string) {
+func (h *Handler) writeNDJSON(w http.ResponseWriter, s state.Store, items []item, next string, sum summary) {
 	w.Header().Set("Content-Type", ndjsonContentType)
 	flusher, _ := w.(http.Flusher)
 	buf := make([]byte, 0, 4096)
@@ -487,6 +510,7 @@ func (h *Handler) writeNDJSON(w http.ResponseWriter, s state.Store, items []item
 	}
 	buf = append(buf[:0], `{"next_cursor":`...)
 	buf = appendCursor(buf, next)
+	buf = sum.appendJSON(buf)
 	buf = append(buf, "}\n"...)
 	_, _ = w.Write(buf)
 }
@@ -497,7 +521,7 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		return
 	}
 	q := query(r)
-	if !knownParams(w, r, q, "timeout") {
+	if !knownParams(w, r, q, withReplicaParams("timeout")...) {
 		return
 	}
 	timeout, ok := h.deadline(w, r, q)
@@ -509,14 +533,22 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		h.queryError(w, r, err, "count")
 		return
 	}
+	wt, ok := h.parseWant(w, r, q, s.Topic, n)
+	if !ok {
+		return
+	}
 	nhops := hops(r)
-	total, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) (int64, error) {
-		counts, err := gatherPartitions(ctx, deadline, h, nhops, countRead{h, s}, s.Topic, n)
+	type counted struct {
+		total int64
+		by    []served
+	}
+	c, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) (counted, error) {
+		counts, by, err := gatherPartitions(ctx, deadline, h, nhops, countRead{h, s}, s.Topic, n, wt)
 		var total int64
 		for _, c := range counts {
 			total += c
 		}
-		return total, err
+		return counted{total, by}, err
 	})
 	h.m.waited("count", waited)
 	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
@@ -524,7 +556,11 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		h.queryError(w, r, err, "count")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"store": s.Name, "count": total, "approximate": true})
+	h.m.answered(c.by...)
+	sum := summarize(s.Topic, c.by)
+	sum.header(w.Header())
+	writeJSON(w, http.StatusOK, map[string]any{"store": s.Name, "count": c.total, "approximate": true,
+		"replica": sum.replica, "lag": sum.lag, "position": sum.position})
 }
 
 // countRead counts one partition's keys.
@@ -537,8 +573,8 @@ func (rd countRead) op() string { return "count" }
 
 func (rd countRead) local(p state.Partition) (int64, error) { return rd.h.e.Count(p) }
 
-func (rd countRead) remote(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition) (int64, error) {
-	return rd.h.remoteCount(ctx, deadline, owner, rd.s, p)
+func (rd countRead) remote(ctx context.Context, deadline time.Time, m cluster.Member, p state.Partition, c replicaCall) (int64, served, error) {
+	return rd.h.remoteCount(ctx, deadline, m, rd.s, p, c)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

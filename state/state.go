@@ -77,11 +77,51 @@ func (s Status) String() string {
 	return "unassigned"
 }
 
-// PartitionInfo describes one partition assigned to a node.
+// ReplicaKind says how a node holds a partition: as its active owner (the
+// consumer group assigned it here) or as a standby replica (consumed from the
+// same topic outside the group, so another node can fail without a restore).
+type ReplicaKind uint8
+
+const (
+	Active ReplicaKind = iota + 1
+	Standby
+)
+
+func (k ReplicaKind) String() string {
+	switch k {
+	case Active:
+		return "active"
+	case Standby:
+		return "standby"
+	}
+	return "none"
+}
+
+// Replica is a partition as one node holds it, for a read to judge: which
+// kind of replica, and how far it has applied the log.
+type Replica struct {
+	Kind ReplicaKind
+	// Next is the replica's position: the offset after the last record (or
+	// transaction marker) it applied. A record at offset O is visible once
+	// Next > O.
+	Next int64
+	// Upto bounds Next from above for a read that starts now: every record
+	// such a read can see lies below it. A position token taken after a read
+	// uses it, so a later read that waits for the token sees at least as
+	// much (Next, the lower bound, is what a read waits for).
+	Upto int64
+	// Lag is how many offsets the replica is behind the end of the log it
+	// last saw (the last stable offset when reading committed).
+	Lag int64
+}
+
+// PartitionInfo describes one partition held by a node.
 type PartitionInfo struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
-	State     string `json:"state"` // a Status's String
+	// Replica is "active" or "standby" (a ReplicaKind's String).
+	Replica string `json:"replica"`
+	State   string `json:"state"` // a Status's String
 	// Offset is the offset of the last applied record, -1 for none.
 	Offset int64 `json:"offset"`
 	// HighWatermark is the end of the log as last fetched: the high

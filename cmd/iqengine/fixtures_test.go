@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,10 +28,11 @@ import (
 // that query through running nodes, and the checks of their answers.
 
 // nodeConfig writes the configuration the failure tests' serve processes
-// share; flags give each its node id, address and data directory.
-func nodeConfig(t *testing.T, dir, app string, brokers []string, topic, store string, sessionTimeout time.Duration) string {
+// share; flags give each its node id, address and data directory. extra is
+// more YAML (whole sections).
+func nodeConfig(t *testing.T, dir, app string, brokers []string, topic, store string, sessionTimeout time.Duration, extra ...string) string {
 	t.Helper()
-	return writeFile(t, dir, "iqengine.yaml", "application_id: "+app+"\n"+
+	return writeFile(t, dir, "iqengine.yaml", strings.Join(extra, "")+"application_id: "+app+"\n"+
 		"kafka:\n"+
 		"  brokers: ["+strings.Join(brokers, ", ")+"]\n"+
 		"  session_timeout: "+sessionTimeout.String()+"\n"+
@@ -205,6 +207,8 @@ type queryEvent struct {
 	key        string
 	seq        int64  // the "seq" of a 200's value
 	detail     string // a 503's problem detail
+	replica    string // which replica answered a 200 or 404
+	lag        int64  // and how far behind it said it was
 }
 
 // queryLoad is clients that look up random keys through random running
@@ -258,15 +262,22 @@ func judgeAnswer(a testutil.Answer, fails *failures) (ev queryEvent, ok bool) {
 				K   string `json:"k"`
 				Seq int64  `json:"seq"`
 			} `json:"value"`
+			Replica string `json:"replica"`
+			Lag     int64  `json:"lag"`
 		}
 		if err := json.Unmarshal(a.Body, &got); err != nil || got.Key != k || got.Value.K != k {
 			fails.add("%s via %s: 200 %s", k, a.Target, a.Body)
 		}
-		ev.seq = got.Value.Seq
+		if got.Replica != "active" && got.Replica != "standby" || a.Header.Get("Iqengine-Replica") != got.Replica {
+			fails.add("%s via %s: 200 without a replica label (header %q): %s", k, a.Target, a.Header.Get("Iqengine-Replica"), a.Body)
+		}
+		ev.seq, ev.replica, ev.lag = got.Value.Seq, got.Replica, got.Lag
 	case http.StatusNotFound:
 		if !bytes.Contains(a.Body, []byte("urn:iqengine:problem:key-not-found")) {
 			fails.add("%s via %s: 404 %s", k, a.Target, a.Body)
 		}
+		ev.replica = a.Header.Get("Iqengine-Replica")
+		ev.lag, _ = strconv.ParseInt(a.Header.Get("Iqengine-Lag"), 10, 64)
 	case http.StatusServiceUnavailable:
 		var prob struct {
 			Detail string `json:"detail"`

@@ -128,7 +128,10 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 	prodCtx, stopProducing := context.WithCancel(ctx)
 	prod := startWriter(prodCtx, cl, topic, keys, fails)
 
-	config := nodeConfig(t, dir, app, brokers, topic, store, sessionTimeout)
+	// Without standbys: this test is about a node resuming its own
+	// partitions from its own store (TestStandbysAnswerThroughFailures
+	// kills nodes with standbys).
+	config := nodeConfig(t, dir, app, brokers, topic, store, sessionTimeout, "replication:\n  standby_replicas: 0\n")
 
 	transport := &http.Transport{MaxIdleConnsPerHost: 32}
 	t.Cleanup(transport.CloseIdleConnections)
