@@ -11,9 +11,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/iqengine/iqengine/config"
+	"github.com/iqengine/iqengine/internal/kafkaconn"
 	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/router"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/serde/registry"
 	"github.com/iqengine/iqengine/state"
 )
 
@@ -25,6 +27,9 @@ type storePlugins struct {
 	transforms map[string]router.Transform
 	modules    []loadedModule
 	cancel     context.CancelFunc
+	// registry is the schema registry's client, shared by the stores'
+	// registry serdes (and so is its cache); nil when none uses one.
+	registry *registry.Client
 }
 
 // loadedModule is a module as loaded for the stores' fields that use it.
@@ -96,16 +101,22 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 		f := fmt.Sprintf("stores[%d]", i)
 		spec := state.Store{Name: s.Name, Topic: s.Topic}
 		var kerr, verr, terr error
-		if s.Key.Wasm != "" {
+		switch {
+		case s.Key.Wasm != "":
 			m, err := load(f+".key", s.Key.Plugin, plugins.CapKeyToJSON, plugins.CapKeyFromText)
 			spec.Key, kerr = plugins.KeySerde{M: m}, err
-		} else {
+		case s.Key.IsRegistry():
+			spec.Key, kerr = sp.registrySerde(cfg, f+".key", s.Key, s.Topic, true)
+		default:
 			spec.Key, kerr = serde.Lookup(s.Key.Builtin)
 		}
-		if s.Value.Wasm != "" {
+		switch {
+		case s.Value.Wasm != "":
 			m, err := load(f+".value", s.Value.Plugin, plugins.CapValueToJSON)
 			spec.Value, verr = plugins.ValueSerde{M: m}, err
-		} else {
+		case s.Value.IsRegistry():
+			spec.Value, verr = sp.registrySerde(cfg, f+".value", s.Value, s.Topic, false)
+		default:
 			spec.Value, verr = serde.Lookup(s.Value.Builtin)
 		}
 		if s.Transform != nil {
@@ -120,6 +131,50 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 		return nil, &ConfigError{err}
 	}
 	return sp, nil
+}
+
+// registrySerde is a store field's schema registry serde; the registry's
+// client is made for the first, and shared. It reaches nothing: schemas
+// are fetched when a record or a key first needs one.
+func (sp *storePlugins) registrySerde(cfg config.Config, field string, sd config.Serde, topic string, key bool) (serde.Serde, error) {
+	if sp.registry == nil {
+		c, err := newRegistryClient(cfg.SchemaRegistry)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		sp.registry = c
+	}
+	var reader string
+	if file := sd.Registry.ReaderSchemaFile; file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%s.reader_schema_file: %v", field, err)
+		}
+		reader = string(b)
+	}
+	s, err := registry.New(sp.registry, sd.RegistryConfig(topic, key, reader))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", field, err)
+	}
+	return s, nil
+}
+
+// newRegistryClient is the client of the configured schema registry.
+func newRegistryClient(r config.SchemaRegistry) (*registry.Client, error) {
+	tlsCfg, err := kafkaconn.TLSConfig("schema_registry.tls", r.TLS)
+	if err != nil {
+		return nil, err
+	}
+	return registry.NewClient(registry.Options{
+		URLs:        r.URLs(),
+		TLS:         tlsCfg,
+		Username:    r.BasicAuth.Username,
+		Password:    r.BasicAuth.Password,
+		BearerToken: r.BearerToken,
+		CacheSize:   r.CacheSize,
+		CacheTTL:    r.CacheTTL.D(),
+		Timeout:     r.Timeout.D(),
+	})
 }
 
 // watch reloads modules whose files change, until close.

@@ -426,7 +426,7 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	}
 	endRender(span, len(items), err)
 	if err != nil {
-		if !pluginProblem(w, r, err) {
+		if !pluginProblem(w, r, err) && !registryProblem(w, r, err) {
 			h.queryError(w, r, err, "scan")
 		}
 		return
