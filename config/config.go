@@ -158,6 +158,9 @@ type Plugin struct {
 	Config any `yaml:"config"`
 	// AllowClock gives the module the real clock instead of a virtual one.
 	AllowClock bool `yaml:"allow_clock"`
+	// AllowRegistry grants the registry capability: the module may ask
+	// schema_registry for schemas by id (iq.schema, sdk/ABI.md).
+	AllowRegistry bool `yaml:"allow_registry"`
 }
 
 // Serde is a store's key or value format: the name of a built-in serde
@@ -788,7 +791,35 @@ func (c *Config) checkStores(p *problems) {
 		if s.Transform != nil {
 			p.plugin(f+".transform", s.Transform.Plugin)
 		}
+		if len(c.SchemaRegistry.URLs()) == 0 {
+			for _, u := range pluginUses(f, s) {
+				if u.plugin.AllowRegistry {
+					p.add("schema_registry.url", "is required: %s.allow_registry grants its plugin the schema registry", u.field)
+				}
+			}
+		}
 	}
+}
+
+// pluginUse is a store field naming a plugin.
+type pluginUse struct {
+	field  string
+	plugin Plugin
+}
+
+// pluginUses are the plugins of store s (field f), by field.
+func pluginUses(f string, s Store) []pluginUse {
+	var uses []pluginUse
+	if s.Key.Wasm != "" {
+		uses = append(uses, pluginUse{f + ".key", s.Key.Plugin})
+	}
+	if s.Value.Wasm != "" {
+		uses = append(uses, pluginUse{f + ".value", s.Value.Plugin})
+	}
+	if s.Transform != nil {
+		uses = append(uses, pluginUse{f + ".transform", s.Transform.Plugin})
+	}
+	return uses
 }
 
 // registryUser names what of a store uses the registry, for errors.

@@ -47,8 +47,8 @@ type loadedModule struct {
 func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger, tp trace.TracerProvider) (*storePlugins, error) {
 	sp := &storePlugins{transforms: map[string]router.Transform{}}
 	type use struct {
-		path, config string
-		clock        bool
+		path, config    string
+		clock, registry bool
 	}
 	loaded := map[use]*plugins.Module{}
 	hostFailed := false
@@ -57,6 +57,16 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 			return nil, nil // the first field that needed the host has the error
 		}
 		if sp.host == nil {
+			// Plugins granted the registry share the serdes' client, and
+			// so its cache.
+			if sp.registry == nil && len(cfg.SchemaRegistry.URLs()) > 0 {
+				c, err := newRegistryClient(cfg.SchemaRegistry)
+				if err != nil {
+					hostFailed = true
+					return nil, fmt.Errorf("%s: the plugin host: %w", field, err)
+				}
+				sp.registry = c
+			}
 			h, err := plugins.NewHost(plugins.Options{
 				CacheDir:       cfg.Plugins.CacheDir,
 				MemoryLimit:    uint64(cfg.Plugins.MemoryLimit),
@@ -66,6 +76,7 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 				Logger:         log,
 				Registerer:     reg,
 				TracerProvider: tp,
+				Registry:       sp.registry,
 			})
 			if err != nil {
 				hostFailed = true
@@ -74,7 +85,7 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 			sp.host = h
 		}
 		path := cfg.ModulePath(p)
-		u := use{path, string(p.ConfigJSON()), p.AllowClock}
+		u := use{path, string(p.ConfigJSON()), p.AllowClock, p.AllowRegistry}
 		if m, ok := loaded[u]; ok {
 			for _, c := range need {
 				if !m.Info().Has(c) {
@@ -87,7 +98,7 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v (modules named without a path are found in plugins.dir as NAME.wasm)", field, err)
 		}
-		spec := plugins.Spec{Name: p.Wasm, Binary: bin, Config: p.ConfigJSON(), AllowClock: p.AllowClock, Need: need}
+		spec := plugins.Spec{Name: p.Wasm, Binary: bin, Config: p.ConfigJSON(), AllowClock: p.AllowClock, AllowRegistry: p.AllowRegistry, Need: need}
 		m, err := sp.host.Load(ctx, spec)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", field, err)

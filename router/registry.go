@@ -26,3 +26,10 @@ func registryProblem(w http.ResponseWriter, r *http.Request, err error) bool {
 	}
 	return true
 }
+
+// isRegistryOutage reports whether err is a schema registry that could not
+// be reached: a scan fails its page with it (registryProblem's 503) rather
+// than rendering the record with an error, since the record may well be fine.
+func isRegistryOutage(err error) bool {
+	return errors.Is(err, registry.ErrRegistryUnavailable)
+}

@@ -266,25 +266,37 @@ func (c *Client) get(ctx context.Context, k cacheKey, chain []cacheKey) (*Schema
 		c.mu.Unlock()
 
 		// The fetch is shared: it must not end because the one caller
-		// who started it went away.
-		s, err := c.fetch(context.WithoutCancel(ctx), k, chain)
-
-		c.mu.Lock()
-		e.loading = nil
-		close(ch)
-		now = c.now()
-		if err == nil {
-			e.s, e.err, e.fetched, e.failures = s, nil, now, 0
-		} else {
-			e.err = err
-			e.failures++
-			e.retryAt = now.Add(backoff(e.failures))
+		// who started it went away, so it runs on its own, and that
+		// caller waits for it no longer than its ctx allows, as the
+		// others do (a plugin's call must end by its deadline however
+		// long the registry takes).
+		var s *Schema
+		var err error
+		go func() {
+			fs, ferr := c.fetch(context.WithoutCancel(ctx), k, chain)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			now := c.now()
+			if ferr == nil {
+				e.s, e.err, e.fetched, e.failures = fs, nil, now, 0
+			} else {
+				e.err = ferr
+				e.failures++
+				e.retryAt = now.Add(backoff(e.failures))
+				if e.s != nil && k.version == latest && errors.Is(ferr, ErrRegistryUnavailable) {
+					fs, ferr = e.s, nil // better than nothing
+				}
+			}
+			s, err = fs, ferr
+			e.loading = nil
+			close(ch)
+		}()
+		select {
+		case <-ch:
+			return s, err
+		case <-ctx.Done():
+			return nil, &UnavailableError{What: k.String(), Err: ctx.Err()}
 		}
-		c.mu.Unlock()
-		if err != nil && e.s != nil && k.version == latest && errors.Is(err, ErrRegistryUnavailable) {
-			return e.s, nil
-		}
-		return s, err
 	}
 }
 
