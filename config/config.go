@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/serde/registry"
 )
 
 // Config is one node's configuration. The zero value is not valid; start from
@@ -53,8 +55,49 @@ type Config struct {
 	Plugins     Plugins     `yaml:"plugins"`
 	Log         Log         `yaml:"log"`
 	Tracing     Tracing     `yaml:"tracing"`
-	Stores      []Store     `yaml:"stores"`
+	// SchemaRegistry is where the avro, protobuf and json-schema serdes
+	// find their schemas.
+	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
+	Stores         []Store        `yaml:"stores"`
 }
+
+// SchemaRegistry is a Schema Registry with a Confluent-compatible API
+// (Confluent's, Apicurio's /apis/ccompat/v7, Redpanda's, Karapace), used
+// by stores whose serdes are avro, protobuf or json-schema. Schemas are
+// fetched by id once and kept: a registry that goes down costs only
+// records whose schema id has not been seen yet (see RATIONALE.md).
+type SchemaRegistry struct {
+	// URL is the registry's base URL, or several, comma separated, tried
+	// in order. Required when a store uses a registry serde. Default "".
+	URL string `yaml:"url"`
+	// TLS configures https: a CA bundle, a client certificate for mutual
+	// TLS. Default: the system roots.
+	TLS TLS `yaml:"tls"`
+	// BasicAuth is sent when its username is set.
+	BasicAuth BasicAuth `yaml:"basic_auth"`
+	// BearerToken is sent as "Authorization: Bearer" when set; not with
+	// basic_auth. Default "".
+	BearerToken string `yaml:"bearer_token"`
+	// CacheSize bounds the schemas kept in memory (by id, and by subject
+	// version). Default 1000.
+	CacheSize int `yaml:"cache_size"`
+	// CacheTTL is how long a key subject's latest version is trusted
+	// before it is asked again (schemas by id never change). Default 5m.
+	CacheTTL Duration `yaml:"cache_ttl"`
+	// Timeout bounds one request to the registry. Default 10s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// BasicAuth is HTTP basic authentication.
+type BasicAuth struct {
+	Username string `yaml:"username"`
+	// Password may come from IQENGINE_SCHEMA_REGISTRY_BASIC_AUTH_PASSWORD or
+	// a ${VAR} reference, so that it need not be written in the file.
+	Password string `yaml:"password"`
+}
+
+// URLs are the registry's URLs.
+func (r SchemaRegistry) URLs() []string { return splitList(r.URL) }
 
 // Tracing sends OpenTelemetry spans of the node's requests, calls between
 // nodes, store reads and plugin calls to an OTLP collector. It is off
@@ -117,51 +160,119 @@ type Plugin struct {
 	Config any `yaml:"config"`
 	// AllowClock gives the module the real clock instead of a virtual one.
 	AllowClock bool `yaml:"allow_clock"`
+	// AllowRegistry grants the registry capability: the module may ask
+	// schema_registry for schemas by id (iq.schema, sdk/ABI.md).
+	AllowRegistry bool `yaml:"allow_registry"`
 }
 
 // Serde is a store's key or value format: the name of a built-in serde
-// (written as a plain string in YAML: key: int64), or a plugin (written as
-// a mapping: value: {wasm: sensor-value, config: {...}}).
+// (written as a plain string in YAML: key: int64), a plugin (written as
+// a mapping: value: {wasm: sensor-value, config: {...}}), or a schema
+// registry format (value: avro, or as a mapping with its settings:
+// value: {format: avro, subject_strategy: record, record: com.acme.Order}).
 type Serde struct {
 	Builtin string
 	Plugin
-	mapping bool // written as a mapping: a plugin, even if wasm is missing
+	Registry RegistrySerde
+	mapping  bool // written as a mapping: a plugin, even if wasm is missing
 }
+
+// RegistrySerde is a serde whose schemas are in schema_registry: the
+// Confluent wire format (a zero byte and the schema id before each record).
+type RegistrySerde struct {
+	// Format is avro, protobuf or json-schema.
+	Format string `yaml:"format"`
+	// SubjectStrategy names the subject of the key's schema, as Confluent's
+	// serializers do: topic (<topic>-key, <topic>-value; the default),
+	// record (the record's name) or topic_record (<topic>-<record>).
+	SubjectStrategy string `yaml:"subject_strategy"`
+	// Record is the fully qualified Avro record or Protobuf message name:
+	// required by the record strategies; for Protobuf keys, the message
+	// key text is encoded as (default: the schema's first).
+	Record string `yaml:"record"`
+	// SchemaID (or Version of the subject) pins the schema key text is
+	// encoded with; default: the subject's latest version. Keys only.
+	SchemaID int `yaml:"schema_id"`
+	Version  int `yaml:"version"`
+	// ReaderSchemaFile (avro only) is an .avsc file every record is
+	// rendered in, whatever schema version wrote it.
+	ReaderSchemaFile string `yaml:"reader_schema_file"`
+}
+
+// registryFormats are the names of the schema registry serdes, which are
+// not in package serde: they need a registry.
+var registryFormats = []string{"avro", "json-schema", "protobuf"}
 
 // Builtin returns the Serde of a built-in serde name.
 func Builtin(name string) Serde { return Serde{Builtin: name} }
 
 // IsZero reports whether the serde is unset.
-func (s Serde) IsZero() bool { return s.Builtin == "" && s.Wasm == "" && !s.mapping }
+func (s Serde) IsZero() bool {
+	return s.Builtin == "" && s.Wasm == "" && s.Registry.Format == "" && !s.mapping
+}
 
-// String is the built-in name, or "wasm:" and the module.
+// IsRegistry reports whether the serde's schemas are in the registry.
+func (s Serde) IsRegistry() bool { return s.Registry.Format != "" }
+
+// String is the built-in name, "wasm:" and the module, or the registry
+// format.
 func (s Serde) String() string {
-	if s.Wasm != "" {
+	switch {
+	case s.Wasm != "":
 		return "wasm:" + s.Wasm
+	case s.IsRegistry():
+		return s.Registry.Format
 	}
 	return s.Builtin
 }
 
-// UnmarshalYAML accepts a string (a built-in serde) or a plugin mapping.
+// UnmarshalYAML accepts a string (a built-in serde or a registry format),
+// a plugin mapping or a registry serde mapping.
 func (s *Serde) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		*s = Serde{}
-		return n.Decode(&s.Builtin)
+		if err := n.Decode(&s.Builtin); err != nil {
+			return err
+		}
+		if slices.Contains(registryFormats, s.Builtin) {
+			s.Registry.Format, s.Builtin = s.Builtin, ""
+		}
+		return nil
 	}
-	var p Plugin
-	if err := decodeStrict(n, &p); err != nil {
+	var m struct {
+		Plugin        `yaml:",inline"`
+		RegistrySerde `yaml:",inline"`
+	}
+	if err := decodeStrict(n, &m); err != nil {
 		return err
 	}
-	*s = Serde{Plugin: p, mapping: true}
+	*s = Serde{Plugin: m.Plugin, Registry: m.RegistrySerde, mapping: true}
 	return nil
 }
 
 // MarshalYAML writes the form UnmarshalYAML reads.
 func (s Serde) MarshalYAML() (any, error) {
-	if s.Wasm == "" && !s.mapping {
+	switch {
+	case s.IsRegistry() && s.Registry == (RegistrySerde{Format: s.Registry.Format}) && !s.mapping:
+		return s.Registry.Format, nil
+	case s.IsRegistry():
+		return s.Registry, nil
+	case s.Wasm == "" && !s.mapping:
 		return s.Builtin, nil
 	}
 	return s.Plugin, nil
+}
+
+// RegistryConfig is the serde's settings for package serde/registry, for
+// the store's topic, as its key or value.
+func (s Serde) RegistryConfig(topic string, key bool, readerSchema string) registry.Config {
+	r := s.Registry
+	return registry.Config{
+		Format: r.Format, Topic: topic, Key: key,
+		SubjectStrategy: r.SubjectStrategy, Record: r.Record,
+		SchemaID: r.SchemaID, Version: r.Version,
+		ReaderSchema: readerSchema,
+	}
 }
 
 // Transform is a store's query transform: a plugin with default
@@ -473,6 +584,11 @@ func Default() Config {
 		},
 		Log:     Log{Format: "text", Level: "info", KafkaLevel: "warn"},
 		Tracing: Tracing{SampleRatio: 1, ServiceName: "iqengine"},
+		SchemaRegistry: SchemaRegistry{
+			CacheSize: registry.DefaultCacheSize,
+			CacheTTL:  Duration(registry.DefaultCacheTTL),
+			Timeout:   Duration(registry.DefaultTimeout),
+		},
 	}
 }
 
@@ -509,6 +625,7 @@ func (c *Config) Validate() error {
 	c.checkReplication(&p)
 	c.checkStorage(&p)
 	c.checkStores(&p)
+	c.checkSchemaRegistry(&p)
 	c.checkPlugins(&p)
 	c.checkLog(&p)
 	c.checkTracing(&p)
@@ -559,12 +676,39 @@ func (p *problems) plugin(field string, pl Plugin) {
 	}
 }
 
-func (p *problems) serde(field string, sd Serde) {
-	if sd.Wasm != "" || sd.mapping {
+func (p *problems) serde(field string, sd Serde, topic string, key bool) {
+	switch {
+	case sd.IsRegistry() && sd.Wasm != "":
+		p.add(field, "names both a plugin (wasm) and a registry format (format): one or the other")
+	case sd.IsRegistry():
+		// The reader schema's file is read, and parsed, when the node
+		// loads its stores; here only its presence matters.
+		readerSchema := ""
+		if sd.Registry.ReaderSchemaFile != "" {
+			readerSchema = "(file)"
+		}
+		for _, err := range unwrapAll(sd.RegistryConfig(topic, key, readerSchema).Check()) {
+			sub, msg, _ := strings.Cut(err.Error(), ": ")
+			p.add(field+"."+sub, "%s", msg)
+		}
+	case sd.Wasm != "" || sd.mapping:
 		p.plugin(field, sd.Plugin)
-	} else if _, err := serde.Lookup(sd.Builtin); err != nil {
-		p.add(field, "%v", err)
+	default:
+		if _, err := serde.Lookup(sd.Builtin); err != nil {
+			p.add(field, "%v (or a schema registry format: %s)", err, strings.Join(registryFormats, ", "))
+		}
 	}
+}
+
+// unwrapAll is the errors joined in err, or err alone.
+func unwrapAll(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func (c *Config) checkNode(p *problems) {
@@ -681,12 +825,78 @@ func (c *Config) checkStores(p *problems) {
 		if s.Topic == "" {
 			p.add(f+".topic", "must not be empty")
 		}
-		p.serde(f+".key", s.Key)
-		p.serde(f+".value", s.Value)
+		p.serde(f+".key", s.Key, s.Topic, true)
+		p.serde(f+".value", s.Value, s.Topic, false)
+		if (s.Key.IsRegistry() || s.Value.IsRegistry()) && len(c.SchemaRegistry.URLs()) == 0 {
+			p.add("schema_registry.url", "is required: %s reads %s records", f, registryUser(s))
+		}
 		if s.Transform != nil {
 			p.plugin(f+".transform", s.Transform.Plugin)
 		}
+		if len(c.SchemaRegistry.URLs()) == 0 {
+			for _, u := range pluginUses(f, s) {
+				if u.plugin.AllowRegistry {
+					p.add("schema_registry.url", "is required: %s.allow_registry grants its plugin the schema registry", u.field)
+				}
+			}
+		}
 	}
+}
+
+// pluginUse is a store field naming a plugin.
+type pluginUse struct {
+	field  string
+	plugin Plugin
+}
+
+// pluginUses are the plugins of store s (field f), by field.
+func pluginUses(f string, s Store) []pluginUse {
+	var uses []pluginUse
+	if s.Key.Wasm != "" {
+		uses = append(uses, pluginUse{f + ".key", s.Key.Plugin})
+	}
+	if s.Value.Wasm != "" {
+		uses = append(uses, pluginUse{f + ".value", s.Value.Plugin})
+	}
+	if s.Transform != nil {
+		uses = append(uses, pluginUse{f + ".transform", s.Transform.Plugin})
+	}
+	return uses
+}
+
+// registryUser names what of a store uses the registry, for errors.
+func registryUser(s Store) string {
+	var uses []string
+	if s.Key.IsRegistry() {
+		uses = append(uses, s.Key.Registry.Format+" keys")
+	}
+	if s.Value.IsRegistry() {
+		uses = append(uses, s.Value.Registry.Format+" values")
+	}
+	return strings.Join(uses, " and ")
+}
+
+func (c *Config) checkSchemaRegistry(p *problems) {
+	r := c.SchemaRegistry
+	for _, u := range r.URLs() {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			p.add("schema_registry.url", "%q is not an http(s) URL", u)
+		}
+	}
+	if (r.TLS.CertFile == "") != (r.TLS.KeyFile == "") {
+		p.add("schema_registry.tls", "cert_file and key_file go together")
+	}
+	if r.BasicAuth.Username == "" && r.BasicAuth.Password != "" {
+		p.add("schema_registry.basic_auth.username", "is required with a password")
+	}
+	if r.BasicAuth.Username != "" && r.BearerToken != "" {
+		p.add("schema_registry.bearer_token", "and basic_auth: one or the other")
+	}
+	if r.CacheSize <= 0 {
+		p.add("schema_registry.cache_size", "must be positive")
+	}
+	p.positive("schema_registry.cache_ttl", r.CacheTTL)
+	p.positive("schema_registry.timeout", r.Timeout)
 }
 
 func (c *Config) checkPlugins(p *problems) {

@@ -33,8 +33,9 @@ type CheckResult struct {
 
 // CheckOptions says what Check looks at.
 type CheckOptions struct {
-	// Kafka also checks the brokers, every store's topic and the group.
-	// Default false: nothing leaves the process.
+	// Kafka also checks the brokers, every store's topic and the group,
+	// and the schema registry when a store uses it. Default false: nothing
+	// leaves the process.
 	Kafka bool
 	// Result, if set, receives each result as soon as it is known (Check
 	// also returns them all), so that a slow broker check does not hide
@@ -79,6 +80,7 @@ func Check(ctx context.Context, cfg config.Config, o CheckOptions) []CheckResult
 	}
 	checkPlugins(ctx, cfg, log, report)
 	if o.Kafka {
+		checkRegistry(ctx, cfg, report)
 		checkKafka(ctx, cfg, report)
 	}
 	return out

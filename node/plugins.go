@@ -11,9 +11,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/iqengine/iqengine/config"
+	"github.com/iqengine/iqengine/internal/kafkaconn"
 	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/router"
 	"github.com/iqengine/iqengine/serde"
+	"github.com/iqengine/iqengine/serde/registry"
 	"github.com/iqengine/iqengine/state"
 )
 
@@ -25,6 +27,9 @@ type storePlugins struct {
 	transforms map[string]router.Transform
 	modules    []loadedModule
 	cancel     context.CancelFunc
+	// registry is the schema registry's client, shared by the stores'
+	// registry serdes (and so is its cache); nil when none uses one.
+	registry *registry.Client
 }
 
 // loadedModule is a module as loaded for the stores' fields that use it.
@@ -42,8 +47,8 @@ type loadedModule struct {
 func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger, tp trace.TracerProvider) (*storePlugins, error) {
 	sp := &storePlugins{transforms: map[string]router.Transform{}}
 	type use struct {
-		path, config string
-		clock        bool
+		path, config    string
+		clock, registry bool
 	}
 	loaded := map[use]*plugins.Module{}
 	hostFailed := false
@@ -52,6 +57,16 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 			return nil, nil // the first field that needed the host has the error
 		}
 		if sp.host == nil {
+			// Plugins granted the registry share the serdes' client, and
+			// so its cache.
+			if sp.registry == nil && len(cfg.SchemaRegistry.URLs()) > 0 {
+				c, err := newRegistryClient(cfg.SchemaRegistry)
+				if err != nil {
+					hostFailed = true
+					return nil, fmt.Errorf("%s: the plugin host: %w", field, err)
+				}
+				sp.registry = c
+			}
 			h, err := plugins.NewHost(plugins.Options{
 				CacheDir:       cfg.Plugins.CacheDir,
 				MemoryLimit:    uint64(cfg.Plugins.MemoryLimit),
@@ -61,6 +76,7 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 				Logger:         log,
 				Registerer:     reg,
 				TracerProvider: tp,
+				Registry:       sp.registry,
 			})
 			if err != nil {
 				hostFailed = true
@@ -69,7 +85,7 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 			sp.host = h
 		}
 		path := cfg.ModulePath(p)
-		u := use{path, string(p.ConfigJSON()), p.AllowClock}
+		u := use{path, string(p.ConfigJSON()), p.AllowClock, p.AllowRegistry}
 		if m, ok := loaded[u]; ok {
 			for _, c := range need {
 				if !m.Info().Has(c) {
@@ -82,7 +98,7 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v (modules named without a path are found in plugins.dir as NAME.wasm)", field, err)
 		}
-		spec := plugins.Spec{Name: p.Wasm, Binary: bin, Config: p.ConfigJSON(), AllowClock: p.AllowClock, Need: need}
+		spec := plugins.Spec{Name: p.Wasm, Binary: bin, Config: p.ConfigJSON(), AllowClock: p.AllowClock, AllowRegistry: p.AllowRegistry, Need: need}
 		m, err := sp.host.Load(ctx, spec)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", field, err)
@@ -96,16 +112,22 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 		f := fmt.Sprintf("stores[%d]", i)
 		spec := state.Store{Name: s.Name, Topic: s.Topic}
 		var kerr, verr, terr error
-		if s.Key.Wasm != "" {
+		switch {
+		case s.Key.Wasm != "":
 			m, err := load(f+".key", s.Key.Plugin, plugins.CapKeyToJSON, plugins.CapKeyFromText)
 			spec.Key, kerr = plugins.KeySerde{M: m}, err
-		} else {
+		case s.Key.IsRegistry():
+			spec.Key, kerr = sp.registrySerde(cfg, f+".key", s.Key, s.Topic, true)
+		default:
 			spec.Key, kerr = serde.Lookup(s.Key.Builtin)
 		}
-		if s.Value.Wasm != "" {
+		switch {
+		case s.Value.Wasm != "":
 			m, err := load(f+".value", s.Value.Plugin, plugins.CapValueToJSON)
 			spec.Value, verr = plugins.ValueSerde{M: m}, err
-		} else {
+		case s.Value.IsRegistry():
+			spec.Value, verr = sp.registrySerde(cfg, f+".value", s.Value, s.Topic, false)
+		default:
 			spec.Value, verr = serde.Lookup(s.Value.Builtin)
 		}
 		if s.Transform != nil {
@@ -120,6 +142,50 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 		return nil, &ConfigError{err}
 	}
 	return sp, nil
+}
+
+// registrySerde is a store field's schema registry serde; the registry's
+// client is made for the first, and shared. It reaches nothing: schemas
+// are fetched when a record or a key first needs one.
+func (sp *storePlugins) registrySerde(cfg config.Config, field string, sd config.Serde, topic string, key bool) (serde.Serde, error) {
+	if sp.registry == nil {
+		c, err := newRegistryClient(cfg.SchemaRegistry)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		sp.registry = c
+	}
+	var reader string
+	if file := sd.Registry.ReaderSchemaFile; file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%s.reader_schema_file: %v", field, err)
+		}
+		reader = string(b)
+	}
+	s, err := registry.New(sp.registry, sd.RegistryConfig(topic, key, reader))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", field, err)
+	}
+	return s, nil
+}
+
+// newRegistryClient is the client of the configured schema registry.
+func newRegistryClient(r config.SchemaRegistry) (*registry.Client, error) {
+	tlsCfg, err := kafkaconn.TLSConfig("schema_registry.tls", r.TLS)
+	if err != nil {
+		return nil, err
+	}
+	return registry.NewClient(registry.Options{
+		URLs:        r.URLs(),
+		TLS:         tlsCfg,
+		Username:    r.BasicAuth.Username,
+		Password:    r.BasicAuth.Password,
+		BearerToken: r.BearerToken,
+		CacheSize:   r.CacheSize,
+		CacheTTL:    r.CacheTTL.D(),
+		Timeout:     r.Timeout.D(),
+	})
 }
 
 // watch reloads modules whose files change, until close.

@@ -27,6 +27,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/iqengine/iqengine/serde/registry"
 )
 
 // Options configure a Host. Zero fields take the defaults of sdk/ABI.md.
@@ -51,6 +53,10 @@ type Options struct {
 	// TracerProvider records plugin calls as spans of the requests that
 	// make them (see WithContext and Module.Begin). Nil: no spans.
 	TracerProvider trace.TracerProvider
+	// Registry is the node's schema registry client, whose cache the
+	// modules granted the registry capability share with the registry
+	// serdes (iq.schema). Nil: no registry; such modules are refused.
+	Registry *registry.Client
 }
 
 // Defaults of Options.
@@ -164,6 +170,9 @@ type Spec struct {
 	Config []byte
 	// AllowClock gives the module the real clock instead of a virtual one.
 	AllowClock bool
+	// AllowRegistry grants the registry capability: a module that imports
+	// iq.schema is refused without it.
+	AllowRegistry bool
 	// Need lists the capabilities the use requires; a module without them
 	// is refused at load time.
 	Need []Capability

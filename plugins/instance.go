@@ -51,6 +51,7 @@ var opNames = [nOps]string{
 // call stack. Only the goroutine that borrowed it from the pool uses it.
 type instance struct {
 	v     *version
+	ctx   context.Context // of every call: carries the instance to host functions
 	mod   api.Module
 	mem   api.Memory
 	alloc api.Function
@@ -69,6 +70,7 @@ type instance struct {
 
 func (v *version) newInstance(ctx context.Context) (*instance, error) {
 	in := &instance{v: v}
+	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -128,7 +130,7 @@ func (v *version) newInstance(ctx context.Context) (*instance, error) {
 func (in *instance) invoke(op int) error {
 	in.stderr.n = 0
 	in.busySince.Store(nanotime())
-	err := in.fns[op].CallWithStack(context.Background(), in.stack[:])
+	err := in.fns[op].CallWithStack(in.ctx, in.stack[:])
 	start := in.busySince.Swap(0)
 	in.spent.Add(nanotime() - start)
 	if err == nil {
@@ -178,7 +180,7 @@ func (in *instance) input(op int, a, b, c []byte) error {
 		in.stack[0] = uint64(size)
 		in.stderr.n = 0
 		in.busySince.Store(nanotime())
-		err := in.alloc.CallWithStack(context.Background(), in.stack[:])
+		err := in.alloc.CallWithStack(in.ctx, in.stack[:])
 		start := in.busySince.Swap(0)
 		in.spent.Add(nanotime() - start)
 		if err != nil {

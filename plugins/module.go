@@ -94,6 +94,19 @@ func (m *Module) build(ctx context.Context, bin []byte) (*version, error) {
 			return nil, refuse("lacks the %s capability this use needs (it has %v; see sdk/ABI.md)", need, info.Capabilities)
 		}
 	}
+	if info.Has(CapRegistry) {
+		switch {
+		case !m.spec.AllowRegistry:
+			return nil, refuse("imports %s (the registry capability), which this use does not grant: set allow_registry: true beside wasm (see sdk/ABI.md)", SchemaImport)
+		case m.h.opts.Registry == nil:
+			return nil, refuse("imports %s (the registry capability), but this node has no schema registry: set schema_registry.url", SchemaImport)
+		}
+		if _, err := rt.NewHostModuleBuilder("iq").
+			NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(m.h.schema), importSignatures[SchemaImport].params, importSignatures[SchemaImport].results).Export("schema").
+			Instantiate(ctx); err != nil {
+			return nil, refuse("iq: %v", err)
+		}
+	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		return nil, refuse("wasi: %v", err)
 	}

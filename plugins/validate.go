@@ -3,6 +3,7 @@ package plugins
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,8 +12,21 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// ABIVersion is the newest plugin ABI version this host supports.
-const ABIVersion = 1
+// ABIVersion is the newest plugin ABI version this host supports, and
+// ABIMinorVersion the newest minor version of it: a minor version adds host
+// functions a module may import (1.1: iq.schema), and a module that
+// imports one says so with the marker export iq_abi_v1_1 beside iq_abi_v1,
+// so that a host without it refuses the module with the version it needs
+// rather than an unknown import.
+const (
+	ABIVersion      = 1
+	ABIMinorVersion = 1
+)
+
+// SchemaImport is the host function of ABI 1.1 that gives a plugin granted
+// the registry capability the schema registry's schema for an id
+// (sdk/ABI.md, The schema registry).
+const SchemaImport = "iq.schema"
 
 // Capability is one thing a module can do, given by the presence of its
 // exports (sdk/ABI.md).
@@ -26,6 +40,12 @@ const (
 	CapPartition   Capability = "partition"
 	CapTransform   Capability = "transform"
 )
+
+// CapRegistry is the one host capability a module asks for by an import
+// rather than by its exports: it imports iq.schema. The store's config
+// grants it (allow_registry); a module that imports it without the grant,
+// or on a node without a schema registry, is refused at load time.
+const CapRegistry Capability = "registry"
 
 var (
 	i32 = api.ValueTypeI32
@@ -87,14 +107,32 @@ var allowedImports = map[string]bool{
 	"wasi_snapshot_preview1.poll_oneoff":         true,
 	"wasi_snapshot_preview1.sched_yield":         true,
 	"env.abort":                                  true,
+	// ABI 1.1, granted by allow_registry (Host.Load checks the grant).
+	SchemaImport: true,
 }
 
-var markerName = regexp.MustCompile(`^iq_abi_v([0-9]+)$`)
+// importSignatures are the signatures of the host's own functions
+// (WASI's are wazero's business).
+var importSignatures = map[string]signature{
+	SchemaImport: {[]api.ValueType{i32, i32, i32}, []api.ValueType{i64}},
+}
+
+// minorImports are the imports a minor version added, by the minor
+// version that added them: a module importing one must declare it.
+var minorImports = map[string]int{SchemaImport: 1}
+
+var (
+	markerName      = regexp.MustCompile(`^iq_abi_v([0-9]+)$`)
+	minorMarkerName = regexp.MustCompile(`^iq_abi_v([0-9]+)_([0-9]+)$`)
+)
 
 // Info is what a module declares: its ABI version, capabilities, imports
 // and memory. Inspect returns it without running any of the module's code.
 type Info struct {
-	ABIVersion   int
+	ABIVersion int
+	// ABIMinor is the minor version its iq_abi_vN_M marker declares (0
+	// without one): it needs the host functions that version added.
+	ABIMinor     int
 	Capabilities []Capability
 	Imports      []string // module.name
 	Exports      []string // the ABI functions it exports, sorted
@@ -143,6 +181,27 @@ func check(cm wazero.CompiledModule, memoryLimitPages uint32) (Info, error) {
 		}
 		return info, fmt.Errorf("not an iqengine plugin: no ABI marker export (want iq_abi_v%d; see sdk/ABI.md)", ABIVersion)
 	}
+	// Minor markers of the version in use are requirements, not
+	// alternatives: the module needs what the newest one added.
+	for name, def := range fns {
+		m := minorMarkerName.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		major, _ := strconv.Atoi(m[1])
+		minor, _ := strconv.Atoi(m[2])
+		if major != info.ABIVersion {
+			continue
+		}
+		if minor > ABIMinorVersion {
+			return info, fmt.Errorf("needs ABI version %d.%d (its export %s); this host supports up to %d.%d", major, minor, name, ABIVersion, ABIMinorVersion)
+		}
+		if len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0 {
+			return info, fmt.Errorf("export %s has signature %s, want () -> ()", name, signature{def.ParamTypes(), def.ResultTypes()})
+		}
+		info.ABIMinor = max(info.ABIMinor, minor)
+		info.Exports = append(info.Exports, name)
+	}
 
 	for name, want := range exports {
 		def, ok := fns[name]
@@ -181,6 +240,15 @@ func check(cm wazero.CompiledModule, memoryLimitPages uint32) (Info, error) {
 		if !allowedImports[full] {
 			return info, fmt.Errorf("forbidden import %s: plugins may import only the WASI subset listed in sdk/ABI.md (no filesystem, no sockets)", full)
 		}
+		if want, ok := importSignatures[full]; ok {
+			got := signature{def.ParamTypes(), def.ResultTypes()}
+			if !sameTypes(got.params, want.params) || !sameTypes(got.results, want.results) {
+				return info, fmt.Errorf("import %s has signature %s, want %s", full, got, want)
+			}
+		}
+		if minor := minorImports[full]; minor > info.ABIMinor {
+			return info, fmt.Errorf("imports %s, which ABI version %d.%d added, without declaring that version: export iq_abi_v%d_%d as well (see sdk/ABI.md)", full, ABIVersion, minor, ABIVersion, minor)
+		}
 		info.Imports = append(info.Imports, full)
 	}
 	sort.Strings(info.Imports)
@@ -213,6 +281,9 @@ func check(cm wazero.CompiledModule, memoryLimitPages uint32) (Info, error) {
 	}
 	if len(info.Capabilities) == 0 {
 		return info, fmt.Errorf("exports no capability (iq_key_to_json, iq_value_to_json, iq_key_from_text, iq_partition or iq_transform_*)")
+	}
+	if slices.Contains(info.Imports, SchemaImport) {
+		info.Capabilities = append(info.Capabilities, CapRegistry)
 	}
 	return info, nil
 }

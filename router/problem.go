@@ -34,6 +34,11 @@ const (
 	// probPluginFailed: a plugin failed or faulted (500).
 	probPluginRejected = "plugin-rejected"
 	probPluginFailed   = "plugin-failed"
+	// Schema registry serdes (registryProblem): the registry cannot be
+	// reached for a schema not cached (503); a record names a schema id,
+	// or a key serde a subject version, the registry does not have (500).
+	probRegistryUnavailable = "registry-unavailable"
+	probSchemaUnknown       = "schema-unknown"
 
 	problemTypePrefix  = "urn:iqengine:problem:"
 	problemContentType = "application/problem+json"
@@ -75,6 +80,9 @@ var titles = map[string]string{
 	probFiltered:       "Filtered out by the store's transform",
 	probPluginRejected: "A plugin rejected the input",
 	probPluginFailed:   "A plugin failed",
+
+	probRegistryUnavailable: "Schema registry unavailable",
+	probSchemaUnknown:       "Schema unknown to the registry",
 }
 
 // problem is an RFC 9457 problem document.

@@ -271,7 +271,7 @@ func keyBytes(w http.ResponseWriter, r *http.Request, s state.Store, param, text
 	}
 	b, err := plugins.WithContext(r.Context(), s.Key).FromText(text)
 	if err != nil {
-		if pluginProblem(w, r, err) {
+		if pluginProblem(w, r, err) || registryProblem(w, r, err) {
 			return nil, false
 		}
 		writeProblem(w, r, http.StatusBadRequest, probBadKey, param+" is not a valid "+s.Key.Name()+" key: "+err.Error())
@@ -347,7 +347,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	}
 	rd, err := renderRecord(r.Context(), req.store, rec)
 	if err != nil {
-		if !pluginProblem(w, r, err) {
+		if !pluginProblem(w, r, err) && !registryProblem(w, r, err) {
 			writeProblem(w, r, http.StatusInternalServerError, probUndecodable, err.Error())
 		}
 		return

@@ -349,14 +349,15 @@ type renderer struct {
 // render sets it.out to the item's JSON, or reports keep == false when the
 // transform filters it out. A record a serde cannot decode is rendered with
 // its error (so one bad record does not make the rest unreadable); a plugin
-// fault is an error.
+// fault, or a schema registry that cannot be reached for a schema not cached
+// (not the record's fault), is an error that fails the page.
 func (rd *renderer) render(it *item) (bool, error) {
 	s := rd.s
 	buf := append(rd.buf[:0], `{"key":`...)
 	keyStart := len(buf)
 	var err error
 	if buf, err = s.Key.AppendJSON(buf, it.rec.Key); err != nil {
-		if isPluginFault(err) {
+		if isPluginFault(err) || isRegistryOutage(err) {
 			return false, err
 		}
 		buf = append(buf[:keyStart-len(`{"key":`)], `{"key":null`...)
@@ -368,7 +369,7 @@ func (rd *renderer) render(it *item) (bool, error) {
 	buf = append(buf, `,"value":`...)
 	valueStart := len(buf)
 	if buf, err = s.Value.AppendJSON(buf, it.rec.Value); err != nil {
-		if isPluginFault(err) {
+		if isPluginFault(err) || isRegistryOutage(err) {
 			return false, err
 		}
 		buf = append(buf[:valueStart], `null,"error":`...)
@@ -448,7 +449,7 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	}
 	endRender(span, len(items), err)
 	if err != nil {
-		if !pluginProblem(w, r, err) {
+		if !pluginProblem(w, r, err) && !registryProblem(w, r, err) {
 			h.queryError(w, r, err, "scan")
 		}
 		return

@@ -20,36 +20,43 @@ const javaNaN = 0x7ff8000000000000
 
 func (float64Serde) Name() string { return "float64" }
 
-// AppendJSON writes NaN and the infinities as the JSON strings "NaN", "+Inf"
-// and "-Inf": JSON numbers cannot express them, and those spellings are
-// what FromText (strconv.ParseFloat) reads back. Finite numbers use the
-// shortest text that parses back to the same bits, laid out as
-// encoding/json does so answers look familiar.
+// AppendJSON writes the 8 bytes as AppendFloat does.
 func (float64Serde) AppendJSON(dst, b []byte) ([]byte, error) {
 	if len(b) != 8 {
 		return dst, invalidf("float64 needs 8 bytes, got %d", len(b))
 	}
-	f := math.Float64frombits(binary.BigEndian.Uint64(b))
+	return AppendFloat(dst, math.Float64frombits(binary.BigEndian.Uint64(b)), 64), nil
+}
+
+// AppendFloat appends f as the JSON answers show floating-point numbers.
+// NaN and the infinities are the JSON strings "NaN", "+Inf" and "-Inf":
+// JSON numbers cannot express them, and those spellings are what the
+// float64 serde's FromText (strconv.ParseFloat) reads back. Finite numbers
+// use the shortest text that parses back to the same bits (of a float32
+// when bitSize is 32), laid out as encoding/json does so answers look
+// familiar.
+func AppendFloat(dst []byte, f float64, bitSize int) []byte {
 	switch {
 	case math.IsNaN(f):
-		return append(dst, `"NaN"`...), nil
+		return append(dst, `"NaN"`...)
 	case math.IsInf(f, 1):
-		return append(dst, `"+Inf"`...), nil
+		return append(dst, `"+Inf"`...)
 	case math.IsInf(f, -1):
-		return append(dst, `"-Inf"`...), nil
+		return append(dst, `"-Inf"`...)
 	}
 	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+	if abs := math.Abs(f); abs != 0 && (bitSize == 64 && (abs < 1e-6 || abs >= 1e21) ||
+		bitSize == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21)) {
 		format = 'e'
 	}
-	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	dst = strconv.AppendFloat(dst, f, format, -1, bitSize)
 	if n := len(dst); format == 'e' && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
 		// Shorten e-07 to e-7, as encoding/json does. The 'e' format always
 		// writes at least "de-dd", so n-4 is inside what was just appended.
 		dst[n-2] = dst[n-1]
 		dst = dst[:n-1]
 	}
-	return dst, nil
+	return dst
 }
 
 // FromText accepts anything strconv.ParseFloat does, including "NaN",

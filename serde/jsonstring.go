@@ -18,6 +18,10 @@ var escapes = func() (t [utf8.RuneSelf]byte) {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s as a JSON string, as the built-in serdes
+// write text: for serdes outside this package that render strings.
+func AppendJSONString(dst, s []byte) ([]byte, error) { return appendJSONString(dst, s) }
+
 // appendJSONString appends s as a JSON string. It exists because
 // encoding/json would allocate (and silently replace invalid UTF-8 with
 // U+FFFD, which would show a client text the producer never wrote). On error

@@ -15,7 +15,7 @@ import (
 func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlags("check", "check --config FILE [--kafka] [flags]", stderr)
 	cf := addConfigFlags(fs)
-	withKafka := fs.Bool("kafka", false, "also check the brokers, credentials, topics and group (the group is described, never joined)")
+	withKafka := fs.Bool("kafka", false, "also check the brokers, credentials, topics and group (the group is described, never joined), and the schema registry if a store uses it")
 	if err := fs.parse(args); err != nil {
 		return err
 	}

@@ -152,8 +152,12 @@ func pluginInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if info.MemoryMax > 0 {
 		max = strconv.Itoa(int(info.MemoryMax)) + " pages"
 	}
-	fmt.Fprintf(stdout, "module        %s (sha256 %s…)\nabi           v%d\ncapabilities  %s\nexports       %s\nimports       %s\nmemory        %d pages at start, max %s\nloads         ok (iq_init accepted %s)\n",
-		path, m.Hash(), info.ABIVersion, strings.Join(caps, ", "), strings.Join(info.Exports, " "),
+	abi := strconv.Itoa(info.ABIVersion)
+	if info.ABIMinor > 0 {
+		abi += "." + strconv.Itoa(info.ABIMinor)
+	}
+	fmt.Fprintf(stdout, "module        %s (sha256 %s…)\nabi           v%s\ncapabilities  %s\nexports       %s\nimports       %s\nmemory        %d pages at start, max %s\nloads         ok (iq_init accepted %s)\n",
+		path, m.Hash(), abi, strings.Join(caps, ", "), strings.Join(info.Exports, " "),
 		orNone(strings.Join(info.Imports, " ")), info.MemoryMin, max, *o.config)
 	return nil
 }

@@ -115,7 +115,7 @@ func newDialer(k config.Kafka) (*dialer, error) {
 	if k.DialTimeout < 0 {
 		return nil, errors.New("kafka.dial_timeout: must not be negative")
 	}
-	tlsCfg, err := tlsConfig(k.TLS)
+	tlsCfg, err := TLSConfig("kafka.tls", k.TLS)
 	if err != nil {
 		return nil, err
 	}
@@ -126,8 +126,10 @@ func newDialer(k config.Kafka) (*dialer, error) {
 	return d, nil
 }
 
-// tlsConfig builds the client TLS configuration, or nil when TLS is off.
-func tlsConfig(t config.TLS) (*tls.Config, error) {
+// TLSConfig builds a client TLS configuration, or nil when TLS is off;
+// errors name the fields under prefix ("kafka.tls"). The schema registry's
+// client uses it too.
+func TLSConfig(prefix string, t config.TLS) (*tls.Config, error) {
 	if !t.On() {
 		return nil, nil
 	}
@@ -139,34 +141,34 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.ca_file: %s", oneLine(err))
+			return nil, fmt.Errorf("%s.ca_file: %s", prefix, oneLine(err))
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka.tls.ca_file: no PEM certificates in %s", t.CAFile)
+			return nil, fmt.Errorf("%s.ca_file: no PEM certificates in %s", prefix, t.CAFile)
 		}
 		c.RootCAs = pool
 	}
 	switch {
 	case t.CertFile != "" && t.KeyFile == "":
-		return nil, errors.New("kafka.tls.key_file: is required with kafka.tls.cert_file")
+		return nil, fmt.Errorf("%s.key_file: is required with %[1]s.cert_file", prefix)
 	case t.CertFile == "" && t.KeyFile != "":
-		return nil, errors.New("kafka.tls.cert_file: is required with kafka.tls.key_file")
+		return nil, fmt.Errorf("%s.cert_file: is required with %[1]s.key_file", prefix)
 	case t.CertFile != "":
 		certPEM, err := os.ReadFile(t.CertFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.cert_file: %s", oneLine(err))
+			return nil, fmt.Errorf("%s.cert_file: %s", prefix, oneLine(err))
 		}
 		keyPEM, err := os.ReadFile(t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.key_file: %s", oneLine(err))
+			return nil, fmt.Errorf("%s.key_file: %s", prefix, oneLine(err))
 		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			// crypto/tls says which input it did not like.
-			field := "kafka.tls.key_file"
+			field := prefix + ".key_file"
 			if strings.Contains(err.Error(), "certificate input") {
-				field = "kafka.tls.cert_file"
+				field = prefix + ".cert_file"
 			}
 			return nil, fmt.Errorf("%s: %s", field, oneLine(err))
 		}

@@ -550,3 +550,36 @@ func ConstValue(text string) []byte {
 	p.data = append(p.data, segment{offset: DataAddr, bytes: []byte(text)})
 	return p.bytes()
 }
+
+// SchemaImport is iq.schema (ABI 1.1) with its signature.
+func SchemaImport() Import {
+	return Import{Module: "iq", Name: "schema", Type: FuncType{Params: i32s(3), Results: []ValType{I64}}}
+}
+
+// SchemaReader is Echo (markers iq_abi_v1 and iq_abi_v1_1) that imports
+// iq.schema and calls it from iq_key_from_text, whose input is three
+// little-endian i32s: the schema id, a buffer's address and its capacity.
+// The result is iq.schema's i64 (8 bytes, little-endian) followed by the
+// text written in the buffer: its length bytes when the result is not a
+// status and the text fit, nothing otherwise. The buffer must be at
+// address 8 or more (the result goes in the 8 bytes before it).
+func SchemaReader() []byte {
+	p := echoPlugin(EchoOptions{Markers: []string{"iq_abi_v1", "iq_abi_v1_1"}, Imports: []Import{SchemaImport()}})
+	const in, r, buf = 0, 2, 3
+	length := Code(LocalGet(r), I32WrapI64())
+	capacity := Code(LocalGet(in), I32Load(8))
+	p.set("iq_key_from_text", sigOp, []ValType{I64, I32}, Code(
+		LocalGet(in), I32Load(4), LocalSet(buf),
+		LocalGet(in), I32Load(0), LocalGet(buf), capacity, Call(0), LocalSet(r),
+		LocalGet(buf), I32Const(8), I32Sub(), LocalGet(r), I32WrapI64(), I32Store(0),
+		LocalGet(buf), I32Const(8), I32Sub(), LocalGet(r), I64Const(32), I64ShrU(), I32WrapI64(), I32Store(4),
+		region(Code(LocalGet(buf), I32Const(8), I32Sub()), Code(
+			LocalGet(r), I64Const(63), I64ShrU(), I64Eqz(),
+			If(I32),
+			length, capacity, I32GtU(),
+			If(I32), I32Const(8), Else(), length, I32Const(8), I32Add(), End(),
+			Else(), I32Const(8), End(),
+		)),
+	))
+	return p.bytes()
+}

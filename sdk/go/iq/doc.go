@@ -17,6 +17,8 @@
 //	iq/transform                iq_transform_begin/record/end
 //	                                                        func(params map[string]string) (transform.Func, error)
 //
+//	iq/registry                 iq_abi_v1_1 (ABI 1.1)        registry.Schema(id) (schemaType, schema string, err error)
+//
 // A value serializer imports valuetojson; a key serializer imports keytojson
 // and keyfromtext (and partition when its topic is not partitioned by Kafka's
 // default partitioner); a transform imports transform. This package adds the
