@@ -161,18 +161,25 @@ func (e *Engine) pollStandby(ctx context.Context) error {
 	return e.consume(ctx, e.sb.cl, e.standbys, &e.sb.toRebuild, false)
 }
 
-// standbyLoop starts and stops standbys as the routing table asks, and
-// retries what could not start (the brokers did not answer) every few
-// seconds.
+// standbyLoop starts and stops standbys as the routing table asks, retries
+// what could not start (the brokers did not answer) every two seconds, and
+// has a warmed-up standby ask for its partition.
 func (e *Engine) standbyLoop(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	// Warm-ups are checked often (in memory only): a warm-up that has
+	// caught up waits at most this long to ask for its partition.
+	warm := time.NewTicker(250 * time.Millisecond)
+	defer warm.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-e.failed:
 			return
+		case <-warm.C:
+			e.checkWarmups(time.Now())
+			continue
 		case <-e.sb.wake:
 		case <-t.C:
 		}
