@@ -45,6 +45,11 @@ func newInfo(cfg config.Config, sp *storePlugins, tracing bool) info {
 			"disk_check":      cfg.Storage.MinFreeSpace > 0,
 			"tracing":         tracing,
 			"console":         true,
+			// Which replicas answer by default, and how many standbys
+			// the node's balancer plans when it leads the group.
+			"standby_replicas": cfg.Replication.StandbyReplicas,
+			"default_replica":  cfg.Query.Replica,
+			"schema_registry":  cfg.SchemaRegistry.URL != "",
 		},
 	}
 }
