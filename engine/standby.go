@@ -87,7 +87,7 @@ func (e *Engine) Positions() cluster.Positions {
 	}
 	e.mu.RLock()
 	for p := range e.allParts() {
-		if p.Status() != state.Revoked && p.rebuild == "" {
+		if p.Status() != state.Revoked {
 			add(p.id, cluster.Position{Next: p.next.Load(), End: p.hwm.Load()})
 		}
 	}

@@ -230,8 +230,8 @@ func TestConfigErrors(t *testing.T) {
 		},
 		{
 			name:  "unknown value serde",
-			yaml:  "stores:\n  - {name: orders, topic: orders}\n  - {name: events, topic: events, value: avro}\n",
-			wants: []string{"stores[1].value", `unknown serde "avro"`, "built-in:"},
+			yaml:  "stores:\n  - {name: orders, topic: orders}\n  - {name: events, topic: events, value: thrift}\n",
+			wants: []string{"stores[1].value", `unknown serde "thrift"`, "built-in:"},
 		},
 		{
 			name:  "duplicate store names",
