@@ -52,7 +52,7 @@ func TestStandbysAnswerThroughFailures(t *testing.T) {
 		clients        = 4
 		queryTimeout   = "5s"
 		rywTimes       = 1000
-		rywScans       = 200
+		rywScans       = 1000
 	)
 	bin := buildBinary(t) // skips with -short
 	testStart := time.Now()
