@@ -121,11 +121,12 @@ func (h *Handler) replicaStates(ctx context.Context, members []cluster.Member) (
 	states, failed = map[string][]state.PartitionInfo{}, map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	asked := map[string]bool{}
 	for _, m := range members {
-		if _, done := states[m.NodeID]; done {
+		if asked[m.NodeID] {
 			continue
 		}
-		states[m.NodeID] = nil
+		asked[m.NodeID] = true
 		wg.Go(func() {
 			infos, err := h.memberPartitions(ctx, m)
 			mu.Lock()
