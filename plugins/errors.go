@@ -3,6 +3,8 @@ package plugins
 import (
 	"errors"
 	"strings"
+
+	"github.com/iqengine/iqengine/serde/registry"
 )
 
 // Kind classifies what went wrong in a plugin call.
@@ -35,6 +37,9 @@ type Error struct {
 	Msg    string // the plugin's own message (iq_last_error, stderr) or the host's reason
 
 	counted bool // already in the metrics
+	// registryDown: the plugin failed after iq.schema told it the schema
+	// registry was unavailable (see Unwrap).
+	registryDown bool
 }
 
 func (e *Error) Error() string {
@@ -68,6 +73,17 @@ func (e *Error) Rejected() bool { return e.Kind == KindRejected }
 
 // Is makes errors.Is(err, ErrRejected) true for rejections.
 func (e *Error) Is(target error) bool { return target == ErrRejected && e.Kind == KindRejected }
+
+// Unwrap is registry.ErrRegistryUnavailable when the plugin failed after
+// iq.schema told it the schema registry was unavailable: the record is not
+// at fault, and the answer is the registry's (503 registry-unavailable), as
+// for the built-in registry serdes.
+func (e *Error) Unwrap() error {
+	if e.registryDown && e.Kind != KindRejected {
+		return registry.ErrRegistryUnavailable
+	}
+	return nil
+}
 
 // ErrRejected matches (with errors.Is) every error of a plugin that refused
 // its input.

@@ -64,6 +64,10 @@ type instance struct {
 	spent     atomic.Int64 // plugin time already used by the current batch
 	timedOut  atomic.Bool
 	broken    bool // faulted: close it instead of reusing it
+	// registryDown is set when iq.schema answered that the registry is
+	// unavailable during the current call: a failure of that call is
+	// then the registry's (Error.Unwrap), not the plugin's.
+	registryDown bool
 
 	stderr stderrBuf
 }
@@ -129,6 +133,7 @@ func (v *version) newInstance(ctx context.Context) (*instance, error) {
 // watchdog. A failed call marks the instance broken and says why.
 func (in *instance) invoke(op int) error {
 	in.stderr.n = 0
+	in.registryDown = false
 	in.busySince.Store(nanotime())
 	err := in.fns[op].CallWithStack(in.ctx, in.stack[:])
 	start := in.busySince.Swap(0)
@@ -147,7 +152,7 @@ func (in *instance) invoke(op int) error {
 
 // classify turns a failed call into an Error of the right kind.
 func (in *instance) classify(op int, err error) *Error {
-	e := &Error{Plugin: in.v.m.name, Op: opNames[op], Kind: KindTrap, Msg: firstLine(err.Error())}
+	e := &Error{Plugin: in.v.m.name, Op: opNames[op], Kind: KindTrap, Msg: firstLine(err.Error()), registryDown: in.registryDown}
 	var exit *sys.ExitError
 	switch {
 	case in.timedOut.Load():
@@ -252,9 +257,11 @@ func (in *instance) region(op int, r uint64, skipOK bool) (out []byte, skip bool
 // status turns a reject or fail status into its Error, with the plugin's
 // message.
 func (in *instance) status(op int, s int64) *Error {
+	down := in.registryDown // before iq_last_error, a call of its own
 	e := &Error{Plugin: in.v.m.name, Op: opNames[op], Kind: KindRejected, Msg: in.lastError()}
 	if s == statusFail {
 		e.Kind = KindFailed
+		e.registryDown = down
 		in.v.m.metrics.faults[KindFailed].Inc()
 	} else {
 		in.v.m.metrics.rejected.Inc()

@@ -59,6 +59,9 @@ func (h *Host) schema(ctx context.Context, mod api.Module, stack []uint64) {
 		wait = time.Duration(left / 2)
 	}
 	if wait <= 0 {
+		if in, ok := ctx.Value(instanceKey{}).(*instance); ok {
+			in.registryDown = true
+		}
 		stack[0] = api.EncodeI64(schemaUnavailable)
 		return
 	}
@@ -70,6 +73,9 @@ func (h *Host) schema(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = api.EncodeI64(schemaUnknown)
 		return
 	case err != nil:
+		if in, ok := ctx.Value(instanceKey{}).(*instance); ok {
+			in.registryDown = true
+		}
 		stack[0] = api.EncodeI64(schemaUnavailable)
 		return
 	}

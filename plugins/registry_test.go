@@ -283,8 +283,8 @@ func TestAvroValueExample(t *testing.T) {
 	f.down.Store(true)
 	v3 := f.register(t, "orders-value", sr.TypeAvro, `{"type":"record","name":"Order","fields":[{"name":"id","type":"string"}]}`)
 	_, err = m.ValueToJSON(nil, frame(v3, `{"type":"record","name":"Order","fields":[{"name":"id","type":"string"}]}`, map[string]any{"id": "o-3"}))
-	if !errors.As(err, &pe) || pe.Kind != plugins.KindFailed || !strings.Contains(pe.Msg, "schema registry unavailable") {
-		t.Errorf("registry down, schema not cached: %v, want a failure saying the registry is unavailable", err)
+	if !errors.As(err, &pe) || pe.Kind != plugins.KindFailed || !strings.Contains(pe.Msg, "schema registry unavailable") || !errors.Is(err, registry.ErrRegistryUnavailable) {
+		t.Errorf("registry down, schema not cached: %v, want a failure saying the registry is unavailable, which is registry.ErrRegistryUnavailable", err)
 	}
 	if got, err := m.ValueToJSON(nil, frame(v1, avroOrder, map[string]any{"id": "o-4", "total": int64(4)})); err != nil || !sameJSON(got, `{"id":"o-4","total":4}`) {
 		t.Errorf("registry down, schema cached: %s, %v", got, err)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/iqengine/iqengine/plugins"
 	"github.com/iqengine/iqengine/serde"
 	"github.com/iqengine/iqengine/serde/registry"
 )
@@ -107,4 +108,33 @@ func TestRegistryOutageFailsScanPage(t *testing.T) {
 	}
 	wantProblem(t, get(h, "/v1/stores/orders/keys/o-40"), "/v1/stores/orders/keys/o-40", http.StatusServiceUnavailable, probRegistryUnavailable,
 		"value at offset 40 does not decode as json: "+detail)
+}
+
+// TestPluginFailingOnARegistryOutage: a plugin that fails after iq.schema
+// told it the registry was unavailable (its error unwraps to
+// registry.ErrRegistryUnavailable) answers 503 registry-unavailable, as a
+// built-in registry serde does; any other plugin failure stays
+// plugin-failed.
+func TestPluginFailingOnARegistryOutage(t *testing.T) {
+	failed := &plugins.Error{Plugin: "avro-value", Op: "iq_value_to_json", Kind: plugins.KindFailed, Msg: "schema registry unavailable"}
+	for _, tc := range []struct {
+		err    error
+		status int
+		kind   string
+	}{
+		{errors.Join(failed, registry.ErrRegistryUnavailable), 503, probRegistryUnavailable},
+		{failed, 500, probPluginFailed},
+	} {
+		w := httptest.NewRecorder()
+		if !pluginProblem(w, httptest.NewRequest(http.MethodGet, "/v1/stores/s/keys/k", nil), tc.err) {
+			t.Fatalf("%v: not answered", tc.err)
+		}
+		var p problem
+		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != tc.status || p.Type != problemTypePrefix+tc.kind {
+			t.Errorf("%v: %d %s, want %d %s", tc.err, w.Code, p.Type, tc.status, tc.kind)
+		}
+	}
 }

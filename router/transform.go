@@ -87,6 +87,11 @@ func pluginProblem(w http.ResponseWriter, r *http.Request, err error) bool {
 	if !errors.As(err, &pe) {
 		return false
 	}
+	if isRegistryOutage(err) {
+		// It failed because the schema registry could not answer
+		// iq.schema: the registry's problem, as for the built-in serdes.
+		return registryProblem(w, r, err)
+	}
 	if pe.Rejected() {
 		writeProblem(w, r, http.StatusUnprocessableEntity, probPluginRejected, pe.Error())
 		return true
