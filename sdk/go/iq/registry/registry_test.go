@@ -13,7 +13,7 @@ func TestDecode(t *testing.T) {
 		want error
 	}{
 		{1<<32 | 17, Avro, 17, nil},
-		{2<<32 | 0, Protobuf, 0, nil},
+		{2 << 32, Protobuf, 0, nil}, // an empty schema
 		{3<<32 | 1<<20, JSON, 1 << 20, nil},
 		{-1, "", 0, ErrUnknownSchema},
 		{-2, "", 0, ErrUnavailable},
