@@ -173,6 +173,9 @@ func readPartition[T any, R partitionRead[T]](ctx context.Context, deadline time
 		gone = true
 	}
 	for _, m := range standbys {
+		if !time.Now().Before(deadline) {
+			break // spent waiting here for a position: nobody else is asked
+		}
 		v, s, err := rd.remote(ctx, deadline, m, p, w.call(p.Partition, false))
 		if !failover(err) {
 			h.m.failover(len(errs) > 0)
