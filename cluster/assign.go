@@ -61,7 +61,9 @@ type slot struct {
 //     fewest of its topic, then member order), else to the member with the
 //     least lag (the most state); in a fresh group that is an even spread.
 //  4. Balance: while one member has two actives more than another, move one
-//     to the lower if it is caught up on it, preferring partitions that move
+//     to the lower if it is caught up on it (of the topic the giver holds
+//     most more of than the receiver, so that each topic ends spread too),
+//     preferring partitions that move
 //     for free (placed by rule 3 in this round: in the second round of a
 //     cooperative move, the moving ones, which rule 3 may have put back on
 //     their old owner by a few records of lag), then ones it moves
@@ -83,9 +85,14 @@ type planner struct {
 	slots   []slot    // by topic name, then partition
 	lags    []int64   // slot i, member m: lags[i*len(members)+m]
 	// subscribed[i*len(members)+m]: member m consumes slot i's topic.
-	subscribed    []bool
-	actives       []int // per member: actives planned, warm-ups received included
-	warmups       []int // per member: warm-ups received
+	subscribed []bool
+	actives    []int // per member: actives planned, warm-ups received included
+	warmups    []int // per member: warm-ups received
+	// topicOf is each slot's topic number (topics in name order), and
+	// perTopic[t*len(members)+m] member m's actives of topic t, counted as
+	// actives are.
+	topicOf       []int
+	perTopic      []int
 	acceptableLag int64
 }
 
@@ -106,12 +113,14 @@ func newPlanner(members []*joined, topics map[string]int32, acceptableLag int64)
 	}
 	slices.Sort(names)
 	first := make(map[string]int, len(names)) // topic → its first slot
-	for _, topic := range names {
+	for t, topic := range names {
 		first[topic] = len(p.slots)
 		for part := range topics[topic] {
 			p.slots = append(p.slots, slot{topic: topic, partition: part, owner: -1, active: -1, warmup: -1})
+			p.topicOf = append(p.topicOf, t)
 		}
 	}
+	p.perTopic = make([]int, len(names)*len(members))
 	nm := len(members)
 	p.lags = make([]int64, len(p.slots)*nm)
 	p.subscribed = make([]bool, len(p.slots)*nm)
@@ -185,7 +194,11 @@ func (p *planner) caughtUp(i, m int) bool {
 func (p *planner) setActive(i, m int) {
 	p.slots[i].active = m
 	p.actives[m]++
+	p.perTopic[p.topicOf[i]*len(p.members)+m]++
 }
+
+// ofTopic is member m's actives of slot i's topic.
+func (p *planner) ofTopic(i, m int) int { return p.perTopic[p.topicOf[i]*len(p.members)+m] }
 
 // place applies rules 2 and 3.
 func (p *planner) place() {
@@ -280,8 +293,10 @@ func (p *planner) balance() {
 
 // bestMove returns the partition to move to receiver r and how, or noMove:
 // from a member with at least two more actives, the best kind of move, then
-// from the most loaded member, then the receiver's least lag, then
-// partition order.
+// of the topic the giver holds most more of than the receiver (so that each
+// topic, not only the total, ends spread: a store's queries go to every
+// node), then from the most loaded member, then the receiver's least lag,
+// then partition order.
 func (p *planner) bestMove(r int) (int, int) {
 	best, bestHow := -1, noMove
 	for i := range p.slots {
@@ -296,6 +311,7 @@ func (p *planner) bestMove(r int) (int, int) {
 		}
 		if best < 0 || cmp.Or(
 			cmp.Compare(how, bestHow),
+			cmp.Compare(p.ofTopic(best, p.slots[best].active)-p.ofTopic(best, r), p.ofTopic(i, d)-p.ofTopic(i, r)),
 			cmp.Compare(p.actives[p.slots[best].active], p.actives[d]),
 			cmp.Compare(p.lag(i, r), p.lag(best, r)),
 		) < 0 {
@@ -325,6 +341,8 @@ func (p *planner) move(i, r, how int) {
 	s := &p.slots[i]
 	p.actives[s.active]--
 	p.actives[r]++
+	p.perTopic[p.topicOf[i]*len(p.members)+s.active]--
+	p.perTopic[p.topicOf[i]*len(p.members)+r]++
 	if how == moveWarmup {
 		s.warmup = r
 		p.warmups[r]++

@@ -340,6 +340,35 @@ func TestFreshGroupSpreadsEachTopic(t *testing.T) {
 	}
 }
 
+// TestJoinersTakeEachTopicsShare: one node holds three topics; two more
+// join, caught up (the topics are small). The moves that balance the
+// totals also spread each topic: a store's queries reach every node, not
+// one node per store.
+func TestJoinersTakeEachTopicsShare(t *testing.T) {
+	topics := map[string]int32{"orders": 12, "readings": 12, "sensors": 12}
+	s := newSim(t, topics)
+	cfg := Config{Standbys: 1, AcceptableLag: 10000}
+	n1 := simNodes(cfg, "n1")
+	tb := s.settle(n1...)[0]
+	s.write(func(string, int32) int64 { return 400 })
+	s.consume(tb, n1...)
+	nodes := append(n1, simNodes(cfg, "n2", "n3")...)
+	tables := s.settle(nodes...)
+	tb = tables[len(tables)-1]
+	if spread(tb) > 1 {
+		t.Fatalf("actives %v:\n%s", actives(tb), dump(tb))
+	}
+	for topic := range topics {
+		var counts []int
+		for _, m := range tb.Members() {
+			counts = append(counts, len(tb.Partitions(m.NodeID)[topic]))
+		}
+		if slices.Max(counts)-slices.Min(counts) > 1 {
+			t.Errorf("topic %s spread %v over the members:\n%s", topic, counts, dump(tb))
+		}
+	}
+}
+
 // TestDeterministic: the same input gives the same assignments, byte for
 // byte, whatever the order the members come in and however maps iterate.
 func TestDeterministic(t *testing.T) {

@@ -165,10 +165,20 @@ function partitionState(p) {
   return p.state || "pending";
 }
 
-// replicaKind is how the partition's holder keeps it. Every holder is the
-// active one today (no standby replicas); a kind the API reports is shown
-// as it is.
+// replicaKind is how the partition's holder keeps it: the row's holder is
+// its active owner (its standbys are in the row's notes); a kind the API
+// reports is shown as it is.
 const replicaKind = (p) => p.replica || "active";
+
+// standbyNotes says where the partition's standbys are, how far behind
+// each is, and where it is warming up to move.
+function standbyNotes(p) {
+  const out = (p.standbys || []).map((s) => s.error
+    ? `standby on ${s.node_id} (did not answer)`
+    : `standby on ${s.node_id} (${s.state || "pending"}${s.state === "serving" ? ", lag " + s.lag : ""})`);
+  if (p.warm_up) out.push(`warming up on ${p.warm_up} to move there`);
+  return out;
+}
 
 const stateClass = (s) => "state-" + s.replace(/\s+/g, "-");
 
@@ -227,6 +237,7 @@ function renderCluster(inst, parts, stores) {
       const mv = moved.get(key);
       notes.push(`was on ${mv.from} until ${new Date(mv.at).toLocaleTimeString()}`);
     }
+    notes.push(...standbyNotes(p));
     const known = p.state !== undefined && !p.error;
     rows.push(el("tr", { class: moved.has(key) ? "moved" : null },
       el("td", { text: p.topic }),
