@@ -585,11 +585,9 @@ func (e *Engine) expire(ctx context.Context, swept map[state.Partition]int64) er
 	}
 	e.mu.RLock()
 	var parts []state.Partition
-	for _, m := range []map[state.Partition]*partition{e.parts, e.standbys} {
-		for id, part := range m {
-			if slices.Contains(e.retained, id.Topic) && part.Status() != state.Revoked {
-				parts = append(parts, id)
-			}
+	for part := range e.allParts() {
+		if slices.Contains(e.retained, part.id.Topic) && part.Status() != state.Revoked {
+			parts = append(parts, part.id)
 		}
 	}
 	e.mu.RUnlock()

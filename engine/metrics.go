@@ -126,11 +126,9 @@ func (c partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	c.e.mu.RLock()
 	defer c.e.mu.RUnlock()
-	for _, m := range []map[state.Partition]*partition{c.e.parts, c.e.standbys} {
-		for id, p := range m {
-			ch <- prometheus.MustNewConstMetric(stalenessDesc, prometheus.GaugeValue, p.staleness(now).Seconds(),
-				id.Topic, strconv.Itoa(int(id.Partition)), p.kind.String())
-		}
+	for p := range c.e.allParts() {
+		ch <- prometheus.MustNewConstMetric(stalenessDesc, prometheus.GaugeValue, p.staleness(now).Seconds(),
+			p.id.Topic, strconv.Itoa(int(p.id.Partition)), p.kind.String())
 	}
 }
 

@@ -22,11 +22,9 @@ package router
 import (
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -141,7 +139,7 @@ func BenchmarkStandbyIngest(b *testing.B) {
 				})
 				took += time.Since(start)
 				for i, n := range []*testNode{n1, n2} {
-					disk[i] += float64(dirSize(b, n.dir))
+					disk[i] += float64(testutil.DirSize(b, n.dir))
 				}
 				c.stop("n1")
 				c.stop("n2")
@@ -153,23 +151,4 @@ func BenchmarkStandbyIngest(b *testing.B) {
 			b.ReportMetric(disk[1]/float64(round)/(1<<20), "MiB-n2")
 		})
 	}
-}
-
-// dirSize is the bytes of the files under dir.
-func dirSize(b *testing.B, dir string) int64 {
-	var n int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		info, err := d.Info()
-		if err == nil {
-			n += info.Size()
-		}
-		return err
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return n
 }

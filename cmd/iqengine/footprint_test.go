@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -75,7 +74,7 @@ func TestStandbyFootprint(t *testing.T) {
 				t.Fatal(err)
 			}
 			rss = append(rss, fmt.Sprintf("%.0f", float64(m.RSS)/(1<<20)))
-			disk = append(disk, fmt.Sprintf("%.0f", float64(treeSize(t, n.dataDir))/(1<<20)))
+			disk = append(disk, fmt.Sprintf("%.0f", float64(testutil.DirSize(t, n.dataDir))/(1<<20)))
 		}
 		perNode := float64(footprintRecords*(1+standbys)) / 3 / took.Seconds()
 		fmt.Fprintf(&sum, "%-17d %-9s %-16.0f %-30s %s\n", standbys, took.Round(100*time.Millisecond), perNode,
@@ -127,22 +126,4 @@ func caughtUpEverywhere(client *http.Client, fleet *killFleet, want int) error {
 		return fmt.Errorf("%d replicas, want %d", held, want)
 	}
 	return nil
-}
-
-// treeSize is the bytes of the files under dir.
-func treeSize(t *testing.T, dir string) int64 {
-	var n int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		if info, err := d.Info(); err == nil {
-			n += info.Size()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
