@@ -58,7 +58,14 @@ type Config struct {
 	// SchemaRegistry is where the avro, protobuf and json-schema serdes
 	// find their schemas.
 	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
-	Stores         []Store        `yaml:"stores"`
+	// Server is the HTTP listener: TLS, a separate internal listener, and
+	// the bounds on concurrent work.
+	Server Server `yaml:"server"`
+	// Auth says who may call the HTTP API and what each caller may read.
+	Auth Auth `yaml:"auth"`
+	// Cluster authenticates the nodes to each other.
+	Cluster Cluster `yaml:"cluster"`
+	Stores  []Store `yaml:"stores"`
 }
 
 // SchemaRegistry is a Schema Registry with a Confluent-compatible API
@@ -575,6 +582,9 @@ func Default() Config {
 			UnservedRetention: Duration(time.Hour),
 		},
 		Shutdown: Shutdown{DrainTimeout: Duration(10 * time.Second)},
+		Server:   Server{MaxInFlight: 512, MaxInFlightScans: 16, WriteTimeout: Duration(10 * time.Second)},
+		Auth:     Auth{JWT: JWTAuth{Leeway: Duration(30 * time.Second)}},
+		Cluster:  Cluster{ReplayWindow: Duration(30 * time.Second)},
 		Plugins: Plugins{
 			Dir:            "./iqengine-plugins",
 			MemoryLimit:    64 << 20,
@@ -629,6 +639,7 @@ func (c *Config) Validate() error {
 	c.checkPlugins(&p)
 	c.checkLog(&p)
 	c.checkTracing(&p)
+	c.checkSecurity(&p)
 	return errors.Join(p...)
 }
 
@@ -721,8 +732,8 @@ func (c *Config) checkNode(p *problems) {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		p.add("listen", "%q is not host:port", c.Listen)
 	}
-	if u, err := url.Parse(c.Advertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.add("advertise", "%q is not an http(s) URL", c.Advertise)
+	if err := CheckPeerURL(c.Advertise); err != nil {
+		p.add("advertise", "%v", err)
 	}
 	if c.DataDir == "" {
 		p.add("data_dir", "must not be empty")

@@ -39,6 +39,13 @@ const (
 	// or a key serde a subject version, the registry does not have (500).
 	probRegistryUnavailable = "registry-unavailable"
 	probSchemaUnknown       = "schema-unknown"
+	// Who may call (see auth): no or invalid credentials (401, with
+	// WWW-Authenticate), credentials without the scope the request needs
+	// (403), and a node at its bound of requests in flight (429, with
+	// Retry-After).
+	probUnauthenticated = "unauthenticated"
+	probForbidden       = "forbidden"
+	probOverloaded      = "overloaded"
 
 	problemTypePrefix  = "urn:iqengine:problem:"
 	problemContentType = "application/problem+json"
@@ -59,27 +66,30 @@ const (
 )
 
 var titles = map[string]string{
-	probUnknownStore:   "Unknown store",
-	probKeyNotFound:    "Key not found",
-	probBadKey:         "Key does not parse",
-	probEmptyKey:       "Empty key",
-	probKeyTooLong:     "Key too long",
-	probBadLimit:       "Bad limit",
-	probBadCursor:      "Bad cursor",
-	probBadRange:       "Bad range",
-	probBadTimeout:     "Bad timeout",
-	probBadParameter:   "Bad parameter",
-	probUnavailable:    "No serving owner before the deadline",
-	probNotReached:     "Position not reached before the deadline",
-	probBadReplica:     "Bad replica parameter",
-	probUndecodable:    "Stored value does not decode",
-	probInternal:       "Internal error",
-	probNoRoute:        "No such endpoint",
-	probNotOwner:       "Not the owner of the partition",
-	probMethod:         "Method not allowed",
-	probFiltered:       "Filtered out by the store's transform",
-	probPluginRejected: "A plugin rejected the input",
-	probPluginFailed:   "A plugin failed",
+	probUnknownStore:    "Unknown store",
+	probKeyNotFound:     "Key not found",
+	probBadKey:          "Key does not parse",
+	probEmptyKey:        "Empty key",
+	probKeyTooLong:      "Key too long",
+	probBadLimit:        "Bad limit",
+	probBadCursor:       "Bad cursor",
+	probBadRange:        "Bad range",
+	probBadTimeout:      "Bad timeout",
+	probBadParameter:    "Bad parameter",
+	probUnavailable:     "No serving owner before the deadline",
+	probNotReached:      "Position not reached before the deadline",
+	probBadReplica:      "Bad replica parameter",
+	probUndecodable:     "Stored value does not decode",
+	probInternal:        "Internal error",
+	probNoRoute:         "No such endpoint",
+	probNotOwner:        "Not the owner of the partition",
+	probMethod:          "Method not allowed",
+	probFiltered:        "Filtered out by the store's transform",
+	probUnauthenticated: "Authentication required",
+	probForbidden:       "Not allowed for this identity",
+	probOverloaded:      "Too many requests in flight",
+	probPluginRejected:  "A plugin rejected the input",
+	probPluginFailed:    "A plugin failed",
 
 	probRegistryUnavailable: "Schema registry unavailable",
 	probSchemaUnknown:       "Schema unknown to the registry",
