@@ -371,6 +371,9 @@ type Query struct {
 	// Defaults 100 and 10000.
 	DefaultLimit int `yaml:"default_limit"`
 	MaxLimit     int `yaml:"max_limit"`
+	// MaxPageBytes bounds the rendered bytes of one scan page: a page that
+	// reaches it ends early, with a cursor to the rest. Default 4MiB.
+	MaxPageBytes Size `yaml:"max_page_bytes"`
 	// Replica is which replicas answer a query that does not say
 	// (?replica=): "any" (the default) asks a key's active owner and, when
 	// it cannot answer, a standby at once, whose answer says how far behind
@@ -568,6 +571,7 @@ func Default() Config {
 			MaxTimeout:   Duration(30 * time.Second),
 			DefaultLimit: 100,
 			MaxLimit:     10000,
+			MaxPageBytes: 4 << 20,
 			Replica:      "any",
 		},
 		Replication: Replication{StandbyReplicas: 1, AcceptableRecoveryLag: 10000},
@@ -785,6 +789,9 @@ func (c *Config) checkQuery(p *problems) {
 	}
 	if q.DefaultLimit <= 0 || q.DefaultLimit > q.MaxLimit {
 		p.add("query.default_limit", "must be between 1 and query.max_limit (%d)", q.MaxLimit)
+	}
+	if q.MaxPageBytes < 64<<10 {
+		p.add("query.max_page_bytes", "must be at least 64KiB")
 	}
 	if q.Replica != "any" && q.Replica != "active" {
 		p.add("query.replica", "%q is not any or active", q.Replica)
