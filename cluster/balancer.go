@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync/atomic"
@@ -38,6 +40,14 @@ type Config struct {
 	// owner leaves, never to balance. It runs in the group management
 	// goroutine and must return quickly.
 	Positions func() Positions
+	// Key, when set (NewKey of the cluster secret), signs this node's join
+	// metadata and, when it leads, the routing table; and the leader
+	// refuses members whose metadata it does not sign, members refuse
+	// tables it does not sign. nil: no signatures, and no checks.
+	Key *Key
+	// Logger receives one warning per member left out of a balance (default
+	// slog.Default()).
+	Logger *slog.Logger
 }
 
 // Balancer is a kgo.GroupBalancer that assigns each partition one active
@@ -144,7 +154,7 @@ func (b *Balancer) JoinGroupMetadata(topics []string, current map[string][]int32
 	if b.cfg.Positions != nil {
 		positions = b.cfg.Positions()
 	}
-	meta.UserData = encodeJoin(b.self, positions)
+	meta.UserData = b.cfg.Key.seal(encodeJoin(b.self, positions), purposeJoin)
 	return meta.AppendTo(nil)
 }
 
@@ -153,30 +163,66 @@ func (b *Balancer) JoinGroupMetadata(topics []string, current map[string][]int32
 // *kgo.ConsumerBalancer (rather than a wrapper of one) keeps what the client
 // does only for that type: balance info, logging.
 //
-// A member whose metadata lacks the envelope, or carries another version's,
-// is an error: the group would have partitions that nobody can route to.
+// A member whose metadata lacks the envelope, carries another version's,
+// advertises a URL that is not a node's base URL, or (with a Key) is not
+// signed with the cluster's key, is left out with a warning: it gets no
+// partitions, is not in the routing table (so no node ever calls it), and
+// the honest members are balanced as if it were not there. Only when no
+// member is left is balancing an error.
 func (b *Balancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
 	joins := make(map[string]joinInfo, len(members))
+	kept := make([]kmsg.JoinGroupResponseMember, 0, len(members))
+	var refused []error
 	for i := range members {
 		m := &members[i]
-		var meta kmsg.ConsumerMemberMetadata
-		meta.Default()
-		if err := meta.ReadFrom(m.ProtocolMetadata); err != nil {
-			return nil, nil, fmt.Errorf("cluster: member %s: unreadable join metadata: %w", memberName(m), err)
-		}
-		self, positions, err := decodeJoin(meta.UserData)
+		info, err := b.readJoin(m)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cluster: member %s: %w", memberName(m), err)
+			err = fmt.Errorf("cluster: member %s left out of the group's assignment: %w", memberName(m), err)
+			b.logger().Warn(err.Error())
+			refused = append(refused, err)
+			continue
 		}
 		if _, dup := joins[m.MemberID]; !dup { // kgo keeps the first of duplicates too
-			joins[m.MemberID] = joinInfo{self, positions}
+			joins[m.MemberID] = info
 		}
+		kept = append(kept, *m)
 	}
-	cb, err := kgo.NewConsumerBalancer(&routingBalance{joins: joins, cfg: b.cfg}, members)
+	if len(kept) == 0 {
+		return nil, nil, errors.Join(refused...)
+	}
+	cb, err := kgo.NewConsumerBalancer(&routingBalance{joins: joins, cfg: b.cfg}, kept)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cluster: %w", err)
 	}
 	return cb, cb.MemberTopics(), nil
+}
+
+// readJoin reads and checks one member's join metadata.
+func (b *Balancer) readJoin(m *kmsg.JoinGroupResponseMember) (joinInfo, error) {
+	var meta kmsg.ConsumerMemberMetadata
+	meta.Default()
+	if err := meta.ReadFrom(m.ProtocolMetadata); err != nil {
+		return joinInfo{}, fmt.Errorf("unreadable join metadata: %w", err)
+	}
+	body, err := b.cfg.Key.open(meta.UserData, purposeJoin)
+	if err != nil {
+		return joinInfo{}, fmt.Errorf("its join metadata %w", err)
+	}
+	self, positions, err := decodeJoin(body)
+	if err != nil {
+		return joinInfo{}, err
+	}
+	if b.cfg.Key != nil && (m.InstanceID == nil || *m.InstanceID != self.NodeID) {
+		return joinInfo{}, errInstance
+	}
+	return joinInfo{self, positions}, nil
+}
+
+func (b *Balancer) logger() *slog.Logger {
+	if b.cfg.Logger != nil {
+		return b.cfg.Logger
+	}
+	return slog.Default()
 }
 
 func memberName(m *kmsg.JoinGroupResponseMember) string {
@@ -196,7 +242,11 @@ func (b *Balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, e
 	if err := a.ReadFrom(assignment); err != nil {
 		return nil, fmt.Errorf("cluster: unreadable assignment: %w", err)
 	}
-	t, err := decodeAssignment(a.UserData)
+	body, err := b.cfg.Key.open(a.UserData, purposeTable)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: the leader's assignment %w", err)
+	}
+	t, err := decodeAssignment(body)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: assignment: %w", err)
 	}
@@ -251,7 +301,7 @@ func (r *routingBalance) Balance(cb *kgo.ConsumerBalancer, topics map[string]int
 	p.pickStandbys(r.cfg.Standbys)
 
 	t := p.table(generation(cb), r.cfg.AcceptableLag)
-	envelope := encodeTable(t)
+	envelope := r.cfg.Key.seal(encodeTable(t), purposeTable)
 	out := plan.IntoSyncAssignment() // every member, sorted by member id
 	for i := range out {
 		var a kmsg.ConsumerMemberAssignment

@@ -544,7 +544,8 @@ func TestTable(t *testing.T) {
 }
 
 // TestForeignMember: a member that joined under our protocol name without
-// our envelope, or with another version's, makes balancing fail.
+// our envelope, or with another version's, is left out: the honest members
+// are balanced as if it were not there, and it is in no table.
 func TestForeignMember(t *testing.T) {
 	s := newSim(t, map[string]int32{"t": 1})
 	n1 := newSimNode("n1", Config{})
@@ -561,11 +562,16 @@ func TestForeignMember(t *testing.T) {
 		foreign := kmsg.NewJoinGroupResponseMember()
 		foreign.MemberID = "n2-member"
 		foreign.ProtocolMetadata = meta
-		_, _, err := n1.bal.MemberBalancer(append(members, foreign))
-		if err == nil {
-			t.Errorf("%s: a member without our envelope was balanced", name)
-			continue
+		out := balance(t, n1.bal, append(members, foreign), map[string]int32{"t": 1})
+		if len(out) != 1 || out[0].MemberID == "n2-member" {
+			t.Errorf("%s: assignments for %d members, want n1's only", name, len(out))
 		}
-		t.Logf("%s: %v", name, err)
+	}
+	// Only foreign members: nothing to balance, which is an error.
+	foreign := kmsg.NewJoinGroupResponseMember()
+	foreign.MemberID = "x"
+	foreign.ProtocolMetadata = kgo.CooperativeStickyBalancer().JoinGroupMetadata([]string{"t"}, nil, -1)
+	if _, _, err := n1.bal.MemberBalancer([]kmsg.JoinGroupResponseMember{foreign}); err == nil {
+		t.Error("a group of foreign members only was balanced")
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
+
+	"github.com/iqengine/iqengine/internal/nodeurl"
 )
 
 // The envelopes travel in the UserData of the consumer protocol's join
@@ -126,6 +129,11 @@ func decodeJoin(data []byte) (Member, Positions, error) {
 		return Member{}, nil, err
 	}
 	m := Member{NodeID: r.string(), URL: r.string()}
+	if r.err == nil {
+		if err := nodeurl.Check(m.URL); err != nil {
+			r.fail("member %s advertises %v", strconv.Quote(m.NodeID), err)
+		}
+	}
 	positions := r.positions()
 	if err := r.end(); err != nil {
 		return Member{}, nil, fmt.Errorf("join envelope: %w", err)
@@ -342,6 +350,9 @@ func (r *reader) table() *Table {
 		m := Member{NodeID: r.string(), URL: r.string()}
 		if i > 0 && compareMembers(t.members[i-1], m) >= 0 {
 			r.fail("members not strictly sorted at %d", i)
+		}
+		if err := nodeurl.Check(m.URL); r.err == nil && err != nil {
+			r.fail("member %s advertises %v", strconv.Quote(m.NodeID), err)
 		}
 		t.members = append(t.members, m)
 	}

@@ -76,7 +76,7 @@ func TestGarbage(t *testing.T) {
 	}
 	// ab is the start of an envelope of generation 0, acceptable lag 0,
 	// members a and b, one topic t of one partition; each case ends it.
-	ab := "IQA\x02\x00\x00\x02\x01a\x00\x01b\x00\x01\x01t\x01"
+	ab := "IQA\x02\x00\x00\x02\x01a\x08http://a\x01b\x08http://b\x01\x01t\x01"
 	cases := map[string][]byte{
 		"nil":         nil,
 		"junk":        []byte("not an assignment at all"),
@@ -93,8 +93,8 @@ func TestGarbage(t *testing.T) {
 		"standbys beyond":      withUserData([]byte(ab + "\x00\x03\x00\x01\x00\x00")),
 		"warm-up out of range": withUserData([]byte(ab + "\x01\x01\x01\x02")),
 		"not shortest varint":  withUserData([]byte(ab + "\x81\x00\x00\x00")),
-		"members unsorted":     withUserData([]byte("IQA\x02\x00\x00\x02\x01b\x00\x01a\x00\x00")),
-		"members twice":        withUserData([]byte("IQA\x02\x00\x00\x02\x01a\x00\x01a\x00\x00")),
+		"members unsorted":     withUserData([]byte("IQA\x02\x00\x00\x02\x01b\x08http://b\x01a\x08http://a\x00")),
+		"members twice":        withUserData([]byte("IQA\x02\x00\x00\x02\x01a\x08http://a\x01a\x08http://a\x00")),
 		"topics unsorted":      withUserData([]byte("IQA\x02\x00\x00\x00\x02\x01u\x00\x01t\x00")),
 		"huge count":           withUserData([]byte("IQA\x02\x00\x00\xff\xff\xff\xff\x0f")),
 		"overlong varint":      withUserData([]byte("IQA\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")),
@@ -146,9 +146,9 @@ func TestGarbageJoin(t *testing.T) {
 		return m.AppendTo(nil)
 	}
 	env := meta.UserData
-	// n is the start of an envelope of node "n", URL "", up to its topic
+	// n is the start of an envelope of node "n", URL "http://n", up to its topic
 	// count; each case ends it.
-	n := "IQJ\x02\x01n\x00"
+	n := "IQJ\x02\x01n\x08http://n"
 	cases := map[string][]byte{
 		"nil":                  nil,
 		"not metadata":         {0, 3, 0xff},
@@ -173,11 +173,10 @@ func TestGarbageJoin(t *testing.T) {
 		cases[fmt.Sprintf("cut at %d", i)] = with(env[:i])
 	}
 	for name, md := range cases {
-		members := s.joinMembers([]*simNode{n1})
 		foreign := kmsg.NewJoinGroupResponseMember()
 		foreign.MemberID = "x"
 		foreign.ProtocolMetadata = md
-		_, _, err := n1.bal.MemberBalancer(append(members, foreign))
+		_, err := n1.bal.readJoin(&foreign)
 		if err == nil {
 			t.Errorf("%s: no error", name)
 		} else if testing.Verbose() && len(md) < 60 {
@@ -192,7 +191,7 @@ func TestGarbageJoin(t *testing.T) {
 func FuzzDecodeJoin(f *testing.F) {
 	f.Add(encodeJoin(Member{"n1", "http://n1"}, nil))
 	f.Add(encodeJoin(Member{"n1", "http://n1"}, samplePositions))
-	f.Add([]byte("IQJ\x02\x01n\x00\x01\x01t\x01\x00\x00\x01"))
+	f.Add([]byte("IQJ\x02\x01n\x08http://n\x01\x01t\x01\x00\x00\x01"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, positions, err := decodeJoin(data)
 		if err != nil {
@@ -222,7 +221,7 @@ func FuzzDecodeAssignment(f *testing.F) {
 	}
 	f.Add(a.UserData)
 	f.Add(encodeTable(sampleTable()))
-	f.Add([]byte("IQA\x02\x00\x00\x02\x01a\x00\x01b\x00\x01\x01t\x01\x01\x01\x01\x01"))
+	f.Add([]byte("IQA\x02\x00\x00\x02\x01a\x08http://a\x01b\x08http://b\x01\x01t\x01\x01\x01\x01\x01"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tb, err := decodeAssignment(data)
 		if err != nil {

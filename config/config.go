@@ -25,6 +25,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/iqengine/iqengine/internal/nodeurl"
 	"github.com/iqengine/iqengine/serde"
 	"github.com/iqengine/iqengine/serde/registry"
 )
@@ -736,7 +737,7 @@ func (c *Config) checkNode(p *problems) {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		p.add("listen", "%q is not host:port", c.Listen)
 	}
-	if err := CheckPeerURL(c.Advertise); err != nil {
+	if err := nodeurl.Check(c.Advertise); err != nil {
 		p.add("advertise", "%v", err)
 	}
 	if c.DataDir == "" {
