@@ -35,7 +35,12 @@ func (b *Balancer) Refresh(ctx context.Context, adm *kadm.Client, group string) 
 		if !ok {
 			continue
 		}
-		t, err := decodeAssignment(a.UserData)
+		body, err := b.cfg.Key.open(a.UserData, purposeTable)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cluster: member %s's assignment %w", m.MemberID, err))
+			continue
+		}
+		t, err := decodeAssignment(body)
 		if err != nil {
 			errs = append(errs, err)
 			continue

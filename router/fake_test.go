@@ -358,7 +358,11 @@ func (it *fakeIterator) scribble() {
 // 1s by default and ?timeout= up to 2s. Keys are in the partitions Kafka's
 // default partitioner gives them (murmur2 of the key bytes), which the
 // tests' expected answers name.
-func newFakeNode(t testing.TB) (*fakeEngine, *Handler) {
+func newFakeNode(t testing.TB) (*fakeEngine, *Handler) { return newFakeNodeWith(t, nil) }
+
+// newFakeNodeWith is newFakeNode with the handler's options changed by with
+// (nil: none).
+func newFakeNodeWith(t testing.TB, with func(*Options)) (*fakeEngine, *Handler) {
 	f := newFakeEngine("n1")
 	f.addStore(t, "orders", "orders", 4, "string", "json")
 	f.addStore(t, "sensors", "sensors", 3, "int64", "json")
@@ -384,10 +388,13 @@ func newFakeNode(t testing.TB) (*fakeEngine, *Handler) {
 	ids := state.Partition{Topic: "ids", Partition: 0}
 	f.putAt(ids, []byte("123e4567-e89b-12d3-a456-426614174000"), binary.BigEndian.AppendUint64(nil, math.Float64bits(math.Pi)), 7)
 	f.putAt(ids, []byte{0, 0, 0, 42}, []byte("forty-two"), 8)
-	h := New(Options{
+	o := Options{
 		Engine: f, Timeout: time.Second, MaxTimeout: 2 * time.Second,
 		DefaultLimit: 10, MaxLimit: 25,
 		Logger: slog.New(slog.DiscardHandler),
-	})
-	return f, h
+	}
+	if with != nil {
+		with(&o)
+	}
+	return f, New(o)
 }

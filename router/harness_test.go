@@ -61,6 +61,7 @@ type nodeOptions struct {
 	kafka    []kgo.Opt      // added to the engine's Kafka client options
 	handler  func(*Options) // changes the handler's options
 	standbys int            // standby replicas (the balancer's; 0: none)
+	key      *cluster.Key   // the cluster key (balancer and handler; nil: none)
 }
 
 // newTestCluster creates the topic and produces keys o-0000.. with JSON
@@ -154,7 +155,7 @@ func startNode(t testing.TB, b *testkafka.Broker, group, id string, stores []sta
 	n.dir = t.TempDir()
 	var eng atomic.Pointer[engine.Engine]
 	n.bal = cluster.NewBalancer(cluster.Member{NodeID: id, URL: n.srv.URL}, cluster.Config{
-		Standbys: o.standbys, AcceptableLag: 10000,
+		Standbys: o.standbys, AcceptableLag: 10000, Key: o.key,
 		Positions: func() cluster.Positions {
 			if e := eng.Load(); e != nil {
 				return e.Positions()
@@ -187,7 +188,8 @@ func startNode(t testing.TB, b *testkafka.Broker, group, id string, stores []sta
 	adm := kadm.NewClient(b.Client(t))
 	ho := Options{
 		Engine: e, Routing: n.bal, Timeout: 10 * time.Second, MaxTimeout: 60 * time.Second, DefaultLimit: 100, MaxLimit: 1000,
-		Refresh: func(ctx context.Context) error { return n.bal.Refresh(ctx, adm, group) },
+		Refresh:    func(ctx context.Context) error { return n.bal.Refresh(ctx, adm, group) },
+		ClusterKey: o.key,
 	}
 	if o.handler != nil {
 		o.handler(&ho)

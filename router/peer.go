@@ -156,13 +156,14 @@ func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Me
 	if c.minNext > 0 {
 		q.Set("min_next", strconv.FormatInt(c.minNext, 10))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, owner.URL+path+"?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(owner, path)+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, served{}, err
 	}
 	req.Header.Set(hopsHeader, "1")
 	req.Header.Set(partitionHeader, strconv.Itoa(int(p.Partition)))
 	req.Header.Set(generationHeader, strconv.Itoa(int(h.table().Generation())))
+	h.signCall(req, owner.NodeID)
 	// The span's op is the internal route's last segment: get, scan or count.
 	span := h.tr.startCall(ctx, req, owner, path[strings.LastIndexByte(path, '/')+1:], &p)
 	start := time.Now()
@@ -221,7 +222,11 @@ func (h *Handler) send(ctx context.Context, req *http.Request, owner cluster.Mem
 		}
 		return nil, served{}, forwardUnavailable, &waitError{p, owner.NodeID + " answered 503"}
 	default:
-		return nil, served{}, forwardError, fmt.Errorf("node %s answered %d: %s", owner.NodeID, resp.StatusCode, bytes.TrimSpace(body))
+		// What a peer says is for this node's log, never for the client:
+		// a member's answer is untrusted input.
+		h.log.Warn("a call to another node failed", "node", owner.NodeID, "partition", p.String(),
+			"status", resp.StatusCode, "answer", string(bytes.ToValidUTF8(body[:min(len(body), 512)], nil)))
+		return nil, served{}, forwardError, fmt.Errorf("node %s answered %d for partition %s (its answer is in this node's log)", owner.NodeID, resp.StatusCode, p)
 	}
 }
 
@@ -235,7 +240,7 @@ func servedBy(node string, hd http.Header) (served, error) {
 	case "standby":
 		s.kind = state.Standby
 	default:
-		return s, fmt.Errorf("node %s did not say which replica answered (%s %q)", node, replicaHeader, hd.Get(replicaHeader))
+		return s, fmt.Errorf("node %s did not say which replica answered (%s)", node, replicaHeader)
 	}
 	var err1, err2 error
 	s.lag, err1 = strconv.ParseInt(hd.Get(lagHeader), 10, 64)

@@ -118,6 +118,18 @@ type Options struct {
 	// Propagator carries the trace context on calls to other nodes, and
 	// reads it from requests. Default: W3C Trace Context (traceparent).
 	Propagator propagation.TextMapPropagator
+	// Authenticate, when set, recognises each request's caller, and every
+	// endpoint but the health probes and the API description needs one
+	// with the scope it asks for (see access.go). Nil: open to anyone.
+	Authenticate Authenticate
+	// OpenMetrics serves /metrics without credentials when Authenticate is
+	// set.
+	OpenMetrics bool
+	// ClusterKey, when set, signs this node's calls to other nodes, and the
+	// internal endpoints answer only calls it signs, at most ReplayWindow
+	// (default 30s) old and never twice.
+	ClusterKey   *cluster.Key
+	ReplayWindow time.Duration
 }
 
 // Routing is where the current routing table comes from: the cluster
@@ -137,6 +149,7 @@ type Handler struct {
 	tr     *tracing // nil: tracing off
 
 	lastRefresh atomic.Int64 // unix nanoseconds of the last refresh started
+	nonces      nonceSet     // of the calls from other nodes taken
 }
 
 // New returns the node's HTTP handler.
@@ -156,7 +169,11 @@ func New(o Options) *Handler {
 	if o.Info == nil {
 		o.Info = defaultInfo(o.Engine)
 	}
+	if o.ReplayWindow <= 0 {
+		o.ReplayWindow = 30 * time.Second
+	}
 	h := &Handler{o: o, e: o.Engine, log: o.Logger, mux: httprouter.New(), m: newHTTPMetrics(o.Registry), client: o.Client, tr: newTracing(o)}
+	h.nonces.window = o.ReplayWindow
 	h.handle("/v1/stores", "stores", h.listStores)
 	h.handle("/v1/stores/:store/keys", "scan", h.scan)
 	h.handle("/v1/stores/:store/keys/*key", "get", h.get)
@@ -172,7 +189,11 @@ func New(o Options) *Handler {
 	h.handle("/healthz", "healthz", h.healthz)
 	h.handle("/readyz", "readyz", h.readyz)
 	metrics := promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})
-	h.mux.Handler(http.MethodGet, "/metrics", metrics)
+	h.mux.GET("/metrics", func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		if r, ok := h.allowed(w, r, ps, accessMetrics); ok {
+			metrics.ServeHTTP(w, r)
+		}
+	})
 	h.mux.RedirectTrailingSlash = false
 	h.mux.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, probNoRoute, "no endpoint at "+r.URL.Path)
@@ -196,6 +217,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 func (h *Handler) handle(path, name string, f handlerFunc) {
 	m := h.m.endpoint(name)
 	rt := h.tr.route(path, name)
+	class := accessOf(name)
 	h.mux.GET(path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -203,7 +225,9 @@ func (h *Handler) handle(path, name string, f handlerFunc) {
 		if rt != nil {
 			r, span = rt.startRequest(r)
 		}
-		f(sw, r, ps)
+		if r, ok := h.allowed(sw, r, ps, class); ok {
+			f(sw, r, ps)
+		}
 		if span != nil {
 			endRequest(span, sw.status)
 		}
@@ -545,7 +569,11 @@ func (h *Handler) listStores(w http.ResponseWriter, r *http.Request, _ httproute
 	out := struct {
 		Stores []storeInfo `json:"stores"`
 	}{Stores: []storeInfo{}}
+	id := identityOf(r.Context())
 	for _, s := range h.e.Stores() {
+		if id != nil && !id.CanRead(s.Name) {
+			continue // what it may not read, it does not see
+		}
 		n, _ := h.e.PartitionCount(s.Topic)
 		info := storeInfo{Name: s.Name, Topic: s.Topic, Partitions: n, Key: s.Key.Name(), Value: s.Value.Name()}
 		if t, ok := h.o.Transforms[s.Name]; ok {
