@@ -257,6 +257,9 @@ func (c *Config) checkSecurity(p *problems) {
 		p.add("cluster.secret", "is %d characters; at least 32 are needed", len(secret))
 	}
 	p.positive("cluster.replay_window", cl.ReplayWindow)
+	if a.On() && cl.Secret == "" && cl.SecretFile == "" {
+		p.add("cluster.secret", "is required with auth: without it the endpoints between nodes (/v1/internal/...) would answer anyone, around the callers' scopes")
+	}
 }
 
 // checkScopes checks the stores an identity may read name stores that

@@ -169,9 +169,19 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 	// The balancer reports the engine's positions in the join metadata,
 	// and hands the engine every routing table (its standbys).
 	var eng atomic.Pointer[engine.Engine]
+	secret, err := cfg.Cluster.ReadSecret()
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	key := cluster.NewKey(secret)
+	if key == nil {
+		log.Warn("no cluster.secret: this node trusts any member of its consumer group and answers calls between nodes from anyone who reaches its port (see README, Securing a cluster)")
+	}
 	balancer := cluster.NewBalancer(cluster.Member{NodeID: cfg.NodeID, URL: cfg.Advertise}, cluster.Config{
 		Standbys:      cfg.Replication.StandbyReplicas,
 		AcceptableLag: cfg.Replication.AcceptableRecoveryLag,
+		Key:           key,
+		Logger:        log,
 		Positions: func() cluster.Positions {
 			if e := eng.Load(); e != nil {
 				return e.Positions()
@@ -209,6 +219,8 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		Transforms:     sp.transforms,
 		Info:           func() router.Info { return about.with(sp) },
 		TracerProvider: tp,
+		ClusterKey:     key,
+		ReplayWindow:   cfg.Cluster.ReplayWindow.D(),
 	})
 	sp.watch(cfg)
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
