@@ -14,6 +14,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -139,6 +140,10 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 			sp.close()
 		}
 	}()
+	sec, err := loadSecurity(cfg, log)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
 	kopts, admin, err := connect(ctx, cfg.Kafka, kgo.WithLogger(kafkaLog))
 	if err != nil {
 		return nil, err
@@ -162,21 +167,28 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 			}
 		}()
 	}
+	var iln net.Listener // the internal listener, when separate
+	if cfg.Server.InternalListen != "" {
+		if iln, err = net.Listen("tcp", cfg.Server.InternalListen); err != nil {
+			return nil, fmt.Errorf("listen on %s (server.internal_listen): %w", cfg.Server.InternalListen, err)
+		}
+		defer func() {
+			if err != nil {
+				iln.Close()
+			}
+		}()
+	}
 	if u, err := url.Parse(cfg.Advertise); err == nil && u.Port() == "0" {
 		u.Host = ln.Addr().String()
+		if iln != nil {
+			u.Host = iln.Addr().String()
+		}
 		cfg.Advertise = u.String()
 	}
 	// The balancer reports the engine's positions in the join metadata,
 	// and hands the engine every routing table (its standbys).
 	var eng atomic.Pointer[engine.Engine]
-	secret, err := cfg.Cluster.ReadSecret()
-	if err != nil {
-		return nil, &ConfigError{err}
-	}
-	key := cluster.NewKey(secret)
-	if key == nil {
-		log.Warn("no cluster.secret: this node trusts any member of its consumer group and answers calls between nodes from anyone who reaches its port (see README, Securing a cluster)")
-	}
+	key := sec.key
 	balancer := cluster.NewBalancer(cluster.Member{NodeID: cfg.NodeID, URL: cfg.Advertise}, cluster.Config{
 		Standbys:      cfg.Replication.StandbyReplicas,
 		AcceptableLag: cfg.Replication.AcceptableRecoveryLag,
@@ -219,26 +231,54 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		Transforms:     sp.transforms,
 		Info:           func() router.Info { return about.with(sp) },
 		TracerProvider: tp,
-		ClusterKey:     key,
-		ReplayWindow:   cfg.Cluster.ReplayWindow.D(),
+		ClusterKey:       key,
+		ReplayWindow:     cfg.Cluster.ReplayWindow.D(),
+		Authenticate:     sec.authenticate(),
+		OpenMetrics:      cfg.Auth.OpenMetrics,
+		SeparateInternal: iln != nil,
+		PeerTLS:          sec.tls.ClientConfig(),
 	})
 	sp.watch(cfg)
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, log: log, traces: traces, engine: e, admin: admin, ln: ln, served: make(chan error, 1), plugins: sp,
+		cfg: cfg, log: log, traces: traces, engine: e, admin: admin, ln: ln, served: make(chan error, 2), plugins: sp,
 		requests: &inflight{}, requestsCtx: reqCtx, cancelRequests: cancelRequests,
 	}
 	// The console (/ui/) is files for the browser, which then calls the API.
 	n.handler = n.track(ui.Handler(h))
+	internal := n.track(h.Internal())
 	n.srv = &http.Server{
-		Handler:           n.handler,
+		// One server for both listeners, so that stopping it stops both:
+		// a connection to the internal listener reaches the internal
+		// endpoints only.
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Context().Value(internalConnKey{}) != nil {
+				internal.ServeHTTP(w, r)
+				return
+			}
+			n.handler.ServeHTTP(w, r)
+		}),
+		ConnContext:       markInternal,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
+	if sec.tls != nil {
+		n.srv.TLSConfig = sec.tls.ServerConfig()
+		ln = tls.NewListener(ln, n.srv.TLSConfig)
+		n.ln = ln
+	}
+	if iln != nil {
+		iln = &internalListener{iln}
+		if sec.tls != nil {
+			iln = tls.NewListener(iln, n.srv.TLSConfig)
+		}
+		go func() { n.served <- n.srv.Serve(iln) }()
+	}
 	go func() { n.served <- n.srv.Serve(ln) }()
 	log.Info("node started", "listen", ln.Addr().String(), "advertise", cfg.Advertise,
-		"application_id", cfg.ApplicationID, "data_dir", cfg.DataDir, "stores", len(sp.specs))
+		"application_id", cfg.ApplicationID, "data_dir", cfg.DataDir, "stores", len(sp.specs),
+		"https", sec.tls != nil, "auth", sec.auth.On(), "cluster_secret", key != nil)
 	return n, nil
 }
 

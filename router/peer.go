@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -45,8 +46,9 @@ const (
 )
 
 // newPeerClient is the keep-alive pool for calls to other nodes.
-func newPeerClient() *http.Client {
+func newPeerClient(tlsConfig *tls.Config) *http.Client {
 	t := &http.Transport{
+		TLSClientConfig:     tlsConfig,
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        512,
 		MaxIdleConnsPerHost: 128,

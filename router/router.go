@@ -9,6 +9,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -130,6 +131,13 @@ type Options struct {
 	// (default 30s) old and never twice.
 	ClusterKey   *cluster.Key
 	ReplayWindow time.Duration
+	// SeparateInternal serves the calls between nodes (/v1/internal/...)
+	// only on Internal, a handler of its own for a listener of its own;
+	// the handler itself then answers them 404.
+	SeparateInternal bool
+	// PeerTLS, when set, is the TLS configuration of calls to other nodes
+	// (their CAs, this node's client certificate) for the default Client.
+	PeerTLS *tls.Config
 }
 
 // Routing is where the current routing table comes from: the cluster
@@ -144,6 +152,7 @@ type Handler struct {
 	e      Engine
 	log    *slog.Logger
 	mux    *httprouter.Router
+	imux   *httprouter.Router // the internal endpoints' (mux, unless SeparateInternal)
 	m      *httpMetrics
 	client *http.Client
 	tr     *tracing // nil: tracing off
@@ -161,7 +170,7 @@ func New(o Options) *Handler {
 		o.Registry = prometheus.NewRegistry()
 	}
 	if o.Client == nil {
-		o.Client = newPeerClient()
+		o.Client = newPeerClient(o.PeerTLS)
 	}
 	if o.PeerAnswerLimit <= 0 {
 		o.PeerAnswerLimit = 256 << 20
@@ -174,6 +183,10 @@ func New(o Options) *Handler {
 	}
 	h := &Handler{o: o, e: o.Engine, log: o.Logger, mux: httprouter.New(), m: newHTTPMetrics(o.Registry), client: o.Client, tr: newTracing(o)}
 	h.nonces.window = o.ReplayWindow
+	h.imux = h.mux
+	if o.SeparateInternal {
+		h.imux = httprouter.New()
+	}
 	h.handle("/v1/stores", "stores", h.listStores)
 	h.handle("/v1/stores/:store/keys", "scan", h.scan)
 	h.handle("/v1/stores/:store/keys/*key", "get", h.get)
@@ -194,21 +207,28 @@ func New(o Options) *Handler {
 			metrics.ServeHTTP(w, r)
 		}
 	})
-	h.mux.RedirectTrailingSlash = false
-	h.mux.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, http.StatusNotFound, probNoRoute, "no endpoint at "+r.URL.Path)
-	})
-	h.mux.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, http.StatusMethodNotAllowed, probMethod, r.Method+" is not allowed on "+r.URL.Path)
-	})
-	h.mux.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
-		h.log.Error("handler panic", "path", r.URL.Path, "panic", v)
-		writeProblem(w, r, http.StatusInternalServerError, probInternal, "internal error")
+	for _, mux := range []*httprouter.Router{h.mux, h.imux} {
+		mux.RedirectTrailingSlash = false
+		mux.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeProblem(w, r, http.StatusNotFound, probNoRoute, "no endpoint at "+r.URL.Path)
+		})
+		mux.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeProblem(w, r, http.StatusMethodNotAllowed, probMethod, r.Method+" is not allowed on "+r.URL.Path)
+		})
+		mux.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
+			h.log.Error("handler panic", "path", r.URL.Path, "panic", v)
+			writeProblem(w, r, http.StatusInternalServerError, probInternal, "internal error")
+		}
 	}
 	return h
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Internal is the handler of the calls between nodes: with
+// SeparateInternal, for the internal listener (and only it serves them);
+// without, the handler itself.
+func (h *Handler) Internal() http.Handler { return h.imux }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Params)
 
@@ -218,7 +238,11 @@ func (h *Handler) handle(path, name string, f handlerFunc) {
 	m := h.m.endpoint(name)
 	rt := h.tr.route(path, name)
 	class := accessOf(name)
-	h.mux.GET(path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	mux := h.mux
+	if class == accessInternal {
+		mux = h.imux
+	}
+	mux.GET(path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		var span trace.Span
