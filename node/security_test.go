@@ -219,3 +219,76 @@ func TestTLSListener(t *testing.T) {
 		t.Errorf("a client without the CA: %v", err)
 	}
 }
+
+// TestSeparateInternalListener: with server.internal_listen, two nodes
+// call each other on their internal listeners only: the public listener
+// answers no internal endpoint, the internal one no public endpoint, and
+// every key answers through either node.
+func TestSeparateInternalListener(t *testing.T) {
+	b := testkafka.Start(t)
+	topic := testkafka.Name(t, "orders")
+	b.CreateTopic(t, topic, 6)
+	var recs []*kgo.Record
+	for i := range 60 {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "k%02d", i), Value: fmt.Appendf(nil, `{"v":%d}`, i)})
+	}
+	testkafka.Produce(t, b.Client(t), recs...)
+	group := testkafka.Name(t, "app")
+	var nodes []*Node
+	for _, id := range []string{"n1", "n2"} {
+		cfg := testutil.NodeConfig(t, group, b.Addrs)
+		cfg.NodeID = id
+		cfg.Stores = []config.Store{{Name: "orders", Topic: topic}}
+		cfg.Server.InternalListen = "127.0.0.1:0"
+		cfg.Advertise = "http://127.0.0.1:0"
+		cfg.Cluster.Secret = "the nodes' cluster secret, at least 32 characters"
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := Start(context.Background(), cfg, WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close() })
+		nodes = append(nodes, n)
+	}
+	for _, n := range nodes {
+		if strings.HasSuffix(n.URL(), n.Addr().String()) {
+			t.Fatalf("advertised %s is the public listener", n.URL())
+		}
+	}
+	forwarded := 0
+	testutil.WaitForNil(t, 60*time.Second, "every key through every node", func() error {
+		forwarded = 0
+		for _, n := range nodes {
+			for i := range 60 {
+				status, body, err := testutil.Get(http.DefaultClient, fmt.Sprintf("http://%s/v1/stores/orders/keys/k%02d", n.Addr(), i))
+				if err != nil || status != 200 || !strings.Contains(string(body), fmt.Sprintf(`"value":{"v":%d}`, i)) {
+					return fmt.Errorf("k%02d via %s: %d %v %s", i, n.cfg.NodeID, status, err, body)
+				}
+				if !strings.Contains(string(body), `"served_by":"`+n.cfg.NodeID+`"`) {
+					forwarded++
+				}
+			}
+		}
+		return nil
+	})
+	if forwarded == 0 {
+		t.Fatal("no lookup was forwarded: both nodes held every partition")
+	}
+	n := nodes[0]
+	for _, c := range []struct {
+		url    string
+		status int
+	}{
+		{"http://" + n.Addr().String() + "/v1/internal/partitions", 404},
+		{"http://" + n.Addr().String() + "/v1/internal/stores/orders/partitions/0/count", 404},
+		{n.URL() + "/v1/stores/orders/keys/k01", 404},
+		{n.URL() + "/healthz", 404},
+		{n.URL() + "/v1/internal/partitions", 401}, // unsigned
+	} {
+		if status, body, err := testutil.Get(http.DefaultClient, c.url); err != nil || status != c.status {
+			t.Errorf("GET %s: %d %v %s, want %d", c.url, status, err, body, c.status)
+		}
+	}
+}
