@@ -16,6 +16,7 @@ import (
 	"github.com/iqengine/iqengine/auth"
 	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/internal/testcerts"
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 const (
@@ -304,4 +305,25 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestVerifiedTokenExpires: a token taken once (and so cached) is refused
+// once it expires.
+func TestVerifiedTokenExpires(t *testing.T) {
+	key := testcerts.NewRSA(t, "k")
+	path := testcerts.WriteFile(t, t.TempDir(), "jwks.json", testcerts.JWKS(t, key))
+	a, err := auth.New(config.Auth{JWT: config.JWTAuth{JWKSFile: path, Issuer: issuer, Audience: audience}}, env(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := testcerts.Claims(issuer, audience, "svc", "iqengine:read:orders")
+	claims["exp"] = time.Now().Add(2 * time.Second).Unix()
+	tok := key.Sign(t, claims)
+	if _, err := authenticate(a, tok); err != nil {
+		t.Fatalf("a valid token: %v", err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the cached token to expire", func() bool {
+		_, err := authenticate(a, tok)
+		return err != nil && strings.Contains(err.Error(), "expired")
+	})
 }
