@@ -261,8 +261,10 @@ func setServed(hd http.Header, s served) {
 }
 
 // Records travel between nodes as: a flags byte (bit 0: more records
-// follow this page), then per record uvarint key length, key, uvarint value
-// length, value, varint offset, varint timestamp.
+// follow this page; the other bits 0), then per record uvarint key length,
+// key, uvarint value length, value, varint offset, varint timestamp, each
+// varint in its shortest form. decodeRecords takes nothing else, so a page
+// has one encoding.
 func appendRecord(dst []byte, r state.Record) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(r.Key)))
 	dst = append(dst, r.Key...)
@@ -274,28 +276,32 @@ func appendRecord(dst []byte, r state.Record) []byte {
 
 var errCorrupt = errors.New("corrupt records from peer")
 
+// shortest reports whether the k bytes of a varint read from b are its
+// shortest form: one byte, or a last byte that is not 0.
+func shortest(b []byte, k int) bool { return k == 1 || k > 1 && b[k-1] != 0 }
+
 func decodeRecords(b []byte) (recs []state.Record, more bool, err error) {
-	if len(b) < 1 {
+	if len(b) < 1 || b[0] > 1 {
 		return nil, false, errCorrupt
 	}
-	more, b = b[0]&1 == 1, b[1:]
+	more, b = b[0] == 1, b[1:]
 	for len(b) > 0 {
 		var r state.Record
 		n, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < n {
+		if !shortest(b, k) || uint64(len(b)-k) < n {
 			return nil, false, errCorrupt
 		}
 		r.Key, b = b[k:k+int(n)], b[k+int(n):]
 		n, k = binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < n {
+		if !shortest(b, k) || uint64(len(b)-k) < n {
 			return nil, false, errCorrupt
 		}
 		r.Value, b = b[k:k+int(n)], b[k+int(n):]
-		if r.Offset, k = binary.Varint(b); k <= 0 {
+		if r.Offset, k = binary.Varint(b); !shortest(b, k) {
 			return nil, false, errCorrupt
 		}
 		b = b[k:]
-		if r.Timestamp, k = binary.Varint(b); k <= 0 {
+		if r.Timestamp, k = binary.Varint(b); !shortest(b, k) {
 			return nil, false, errCorrupt
 		}
 		b = b[k:]

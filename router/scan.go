@@ -58,8 +58,14 @@ func (c cursor) encode(query uint64) string {
 
 var errBadCursor = errors.New("cursor is malformed or belongs to another scan")
 
+// decodeCursor reads what encode wrote, and nothing else: base64 decoding
+// alone would also take unused bits set in the last character and skip
+// line breaks, giving one position several cursors.
 func decodeCursor(s string, query uint64) (*cursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errBadCursor
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) < 13 || b[0] != cursorVersion || binary.BigEndian.Uint64(b[1:]) != query {
 		return nil, errBadCursor
 	}

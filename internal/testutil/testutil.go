@@ -1,8 +1,8 @@
 // Package testutil holds the few helpers that tests of several packages
 // share: waiting for a condition, a free port, an HTTP GET, a buffer safe
 // for concurrent writers, an in-process node's configuration, reading a
-// metric. Anything that belongs to one package's tests stays in that
-// package.
+// metric, what a call allocates. Anything that belongs to one package's
+// tests stays in that package.
 package testutil
 
 import (

@@ -3,7 +3,6 @@ package registry
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/big"
 	"reflect"
@@ -518,7 +517,7 @@ func avroValue(s avro.Schema, in any, fromJSON bool) (any, error) {
 		}
 		n, err := strconv.ParseInt(text, 10, bits)
 		if err != nil {
-			return nil, fmt.Errorf("%s is not an Avro %s", text, s.Type())
+			return nil, fmt.Errorf("%q is not an Avro %s", text, s.Type())
 		}
 		if bits == 32 {
 			return int(n), nil
@@ -535,7 +534,7 @@ func avroValue(s avro.Schema, in any, fromJSON bool) (any, error) {
 		}
 		f, err := strconv.ParseFloat(text, bits)
 		if err != nil {
-			return nil, fmt.Errorf("%s is not an Avro %s", text, s.Type())
+			return nil, fmt.Errorf("%q is not an Avro %s", text, s.Type())
 		}
 		if bits == 32 {
 			return float32(f), nil
@@ -558,11 +557,7 @@ func avroValue(s avro.Schema, in any, fromJSON bool) (any, error) {
 			if !ok {
 				break
 			}
-			r, ok := new(big.Rat).SetString(text)
-			if !ok {
-				return nil, fmt.Errorf("%s is not a decimal", text)
-			}
-			return r, nil
+			return parseDecimal(text, s)
 		}
 		if !isStr {
 			break
@@ -604,7 +599,7 @@ func avroValue(s avro.Schema, in any, fromJSON bool) (any, error) {
 		for k, x := range m {
 			v, err := avroValue(s.(*avro.MapSchema).Values(), x, true)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
+				return nil, fmt.Errorf("%q: %w", k, err)
 			}
 			out[k] = v
 		}
@@ -636,7 +631,7 @@ func avroValue(s avro.Schema, in any, fromJSON bool) (any, error) {
 	case avro.Union:
 		// The first branch the value fits, as Avro's own JSON decoders
 		// resolve untagged values.
-		var errs []error
+		var why []string // on one line: the message is a problem's detail
 		for _, t := range s.(*avro.UnionSchema).Types() {
 			v, err := avroValue(t, in, true)
 			if err == nil {
@@ -645,11 +640,36 @@ func avroValue(s avro.Schema, in any, fromJSON bool) (any, error) {
 				}
 				return map[string]any{unionName(t): v}, nil
 			}
-			errs = append(errs, err)
+			why = append(why, err.Error())
 		}
-		return nil, fmt.Errorf("fits no branch of the union: %w", errors.Join(errs...))
+		return nil, fmt.Errorf("fits no branch of the union: %s", strings.Join(why, "; "))
 	}
 	return nil, fmt.Errorf("%s is not an Avro %s", describeJSON(in), s.Type())
+}
+
+// parseDecimal reads the JSON number text as a value of decimal schema s.
+// An exponent beyond the schema's precision and scale plus the digits
+// written is refused before big.Rat computes it: no value of the schema is
+// written that way, and 1e1000000 costs megabytes and milliseconds (a key
+// in a URL must not).
+func parseDecimal(text string, s avro.Schema) (*big.Rat, error) {
+	precision, scale := 0, 0
+	if ls, ok := s.(avro.LogicalTypeSchema); ok {
+		if d, ok := ls.Logical().(*avro.DecimalLogicalSchema); ok {
+			precision, scale = d.Precision(), d.Scale()
+		}
+	}
+	if i := strings.IndexAny(text, "eE"); i >= 0 {
+		exp, err := strconv.Atoi(text[i+1:])
+		if limit := precision + scale + i; err != nil || exp > limit || exp < -limit {
+			return nil, fmt.Errorf("%s is out of range for decimal(%d, %d)", text, precision, scale)
+		}
+	}
+	r, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a decimal", text)
+	}
+	return r, nil
 }
 
 // numberText is the text of a number given as JSON or as plain text.

@@ -117,7 +117,10 @@ func (jsonSchemaCodec) appendEncoded(dst []byte, s *Schema, text string) ([]byte
 	return buf.Bytes(), nil
 }
 
-// oneLine joins the validator's multi-line report.
+// oneLine joins a library's multi-line report into one line of UTF-8
+// (the reports quote the input, which may be neither), each run of spaces
+// one space.
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	msg := strings.ToValidUTF8(err.Error(), "\uFFFD")
+	return strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
 }

@@ -157,7 +157,9 @@ func (c *protoCodec) appendEncoded(dst []byte, s *Schema, text string) ([]byte, 
 	}
 	m := dynamicpb.NewMessage(md)
 	if err := protojson.Unmarshal([]byte(text), m); err != nil {
-		return nil, invalidf("%q is not the JSON of a %s: %v", text, md.FullName(), strings.TrimPrefix(err.Error(), "proto: "))
+		// protojson's message quotes the text and starts "proto:" and a
+		// space that is sometimes U+00A0, on purpose; oneLine makes it ' '.
+		return nil, invalidf("%q is not the JSON of a %s: %v", text, md.FullName(), strings.TrimPrefix(oneLine(err), "proto: "))
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
