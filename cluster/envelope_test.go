@@ -241,7 +241,7 @@ func FuzzDecodeAssignment(f *testing.F) {
 			tb.Partitions(m.NodeID)
 			tb.StandbyPartitions(m.NodeID)
 		}
-		checkTable(&testing.T{}, tb)
+		checkTable(t, tb)
 		a.UserData = data
 		if _, err := NewBalancer(Member{NodeID: "n1"}, Config{}).ParseSyncAssignment(a.AppendTo(nil)); err != nil {
 			t.Fatalf("a table that decodes is refused in an assignment: %v", err)
