@@ -158,7 +158,7 @@ func checkModel(t *testing.T, e *Engine, topic string, m model) {
 	// And nothing else is there: the partitions hold exactly the present keys.
 	var total int64
 	for p := int32(0); p < n; p++ {
-		c, err := e.Count(state.Partition{Topic: topic, Partition: p})
+		c, err := e.Count(context.Background(), state.Partition{Topic: topic, Partition: p})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -308,7 +308,7 @@ func TestRetentionExpiresKeys(t *testing.T) {
 	testutil.WaitForNil(t, 30*time.Second, fmt.Sprintf("the node holds the %d keys the log has", live), func() error {
 		var held int64
 		for p := range int32(3) {
-			c, err := n.e.Count(state.Partition{Topic: w.topic, Partition: p})
+			c, err := n.e.Count(context.Background(), state.Partition{Topic: w.topic, Partition: p})
 			if err != nil {
 				t.Fatal(err)
 			}

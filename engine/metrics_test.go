@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -293,10 +294,10 @@ func TestRevokedPartitionIsWipedAfterRetention(t *testing.T) {
 	if _, ok, _ := n1.e.db.Checkpoint(moved); ok {
 		t.Errorf("%s still has a checkpoint", moved)
 	}
-	if c, err := n1.e.db.Count(moved); err != nil || c != 0 {
+	if c, err := n1.e.db.Count(context.Background(), moved); err != nil || c != 0 {
 		t.Errorf("%s still holds %d keys (%v)", moved, c, err)
 	}
-	if c, err := n1.e.Count(kept); err != nil || c == 0 {
+	if c, err := n1.e.Count(context.Background(), kept); err != nil || c == 0 {
 		t.Errorf("the partition n1 kept, %s: %d keys, %v", kept, c, err)
 	}
 }

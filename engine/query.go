@@ -145,12 +145,13 @@ func (e *Engine) NewIterator(p state.Partition, lower, upper []byte) (state.Iter
 	return it, nil
 }
 
-// Count counts the keys of partition p, if p serves here.
-func (e *Engine) Count(p state.Partition) (int64, error) {
+// Count counts the keys of partition p, if p serves here. It walks the
+// partition, and stops with ctx's error when ctx ends.
+func (e *Engine) Count(ctx context.Context, p state.Partition) (int64, error) {
 	if err := e.readable(p); err != nil {
 		return 0, err
 	}
-	return e.db.Count(p)
+	return e.db.Count(ctx, p)
 }
 
 // Partitions describes every partition held here, active or standby,

@@ -228,9 +228,13 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 		Refresh: func(ctx context.Context) error {
 			return balancer.Refresh(ctx, adm, cfg.ApplicationID)
 		},
-		Transforms:     sp.transforms,
-		Info:           func() router.Info { return about.with(sp) },
-		TracerProvider: tp,
+		Transforms:       sp.transforms,
+		Info:             func() router.Info { return about.with(sp) },
+		TracerProvider:   tp,
+		MaxInFlight:      cfg.Server.MaxInFlight,
+		MaxInFlightScans: cfg.Server.MaxInFlightScans,
+		MaxPageBytes:     int(cfg.Query.MaxPageBytes),
+		WriteTimeout:     cfg.Server.WriteTimeout.D(),
 		ClusterKey:       key,
 		ReplayWindow:     cfg.Cluster.ReplayWindow.D(),
 		Authenticate:     sec.authenticate(),

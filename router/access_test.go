@@ -47,8 +47,8 @@ func fakeAuth(r *http.Request) (Identity, error) {
 // credentials at all.
 func TestAccessByEndpoint(t *testing.T) {
 	key := cluster.NewKey("a cluster secret of at least 32 characters")
-	_, h := newFakeNodeWith(t, func(o *Options) { o.Authenticate, o.ClusterKey = fakeAuth, key })
-	_, open := newFakeNodeWith(t, func(o *Options) { o.Authenticate, o.OpenMetrics = fakeAuth, true })
+	_, h := newFakeNode(t, func(o *Options) { o.Authenticate, o.ClusterKey = fakeAuth, key })
+	_, open := newFakeNode(t, func(o *Options) { o.Authenticate, o.OpenMetrics = fakeAuth, true })
 	type want struct{ none, orders, sensors, admin int }
 	data := want{401, 200, 403, 200}
 	meta := want{401, 403, 403, 200}
@@ -118,8 +118,8 @@ func TestAccessByEndpoint(t *testing.T) {
 // replayed, or too old.
 func TestSignedCalls(t *testing.T) {
 	key := cluster.NewKey("a cluster secret of at least 32 characters")
-	_, h := newFakeNodeWith(t, func(o *Options) { o.ClusterKey, o.ReplayWindow = key, 5*time.Second })
-	_, other := newFakeNodeWith(t, func(o *Options) {
+	_, h := newFakeNode(t, func(o *Options) { o.ClusterKey, o.ReplayWindow = key, 5*time.Second })
+	_, other := newFakeNode(t, func(o *Options) {
 		o.ClusterKey = cluster.NewKey("another cluster secret, 32 characters or more")
 	})
 	target := "/v1/internal/stores/orders/partitions/3/get?key=" + b64([]byte("o-07")) + "&timeout=1s"

@@ -33,6 +33,12 @@ type fakeEngine struct {
 	mu     sync.Mutex
 	parts  map[state.Partition]*fakePartition
 	health atomic.Pointer[fakeHealth]
+
+	// Hooks a test sets before it sends requests: countHook runs in every
+	// Count, with its context, before it counts (an error fails the
+	// count); iterHook wraps every iterator NewIterator returns.
+	countHook func(ctx context.Context, p state.Partition) error
+	iterHook  func(p state.Partition, it state.Iterator) state.Iterator
 }
 
 // fakeHealth is what Ready and Err answer.
@@ -220,6 +226,9 @@ func (f *fakeEngine) NewIterator(p state.Partition, lower, upper []byte) (state.
 			in = append(in, r)
 		}
 	}
+	if f.iterHook != nil {
+		return f.iterHook(p, &fakeIterator{recs: in}), nil
+	}
 	return &fakeIterator{recs: in}, nil
 }
 
@@ -265,9 +274,15 @@ func (f *fakeEngine) WaitApplied(ctx context.Context, p state.Partition, next in
 	return ctx.Err()
 }
 
-func (f *fakeEngine) Count(p state.Partition) (int64, error) {
+func (f *fakeEngine) Count(ctx context.Context, p state.Partition) (int64, error) {
 	recs, err := f.serving(p)
-	return int64(len(recs)), err
+	if err == nil && f.countHook != nil {
+		err = f.countHook(ctx, p)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(recs)), nil
 }
 
 // Partitions describes the partitions assigned here; a partition has
@@ -357,12 +372,8 @@ func (it *fakeIterator) scribble() {
 // with scan pages of 10 records by default and 25 at most, queries waiting
 // 1s by default and ?timeout= up to 2s. Keys are in the partitions Kafka's
 // default partitioner gives them (murmur2 of the key bytes), which the
-// tests' expected answers name.
-func newFakeNode(t testing.TB) (*fakeEngine, *Handler) { return newFakeNodeWith(t, nil) }
-
-// newFakeNodeWith is newFakeNode with the handler's options changed by with
-// (nil: none).
-func newFakeNodeWith(t testing.TB, with func(*Options)) (*fakeEngine, *Handler) {
+// tests' expected answers name. opts change the handler's options.
+func newFakeNode(t testing.TB, opts ...func(*Options)) (*fakeEngine, *Handler) {
 	f := newFakeEngine("n1")
 	f.addStore(t, "orders", "orders", 4, "string", "json")
 	f.addStore(t, "sensors", "sensors", 3, "int64", "json")
@@ -393,8 +404,8 @@ func newFakeNodeWith(t testing.TB, with func(*Options)) (*fakeEngine, *Handler) 
 		DefaultLimit: 10, MaxLimit: 25,
 		Logger: slog.New(slog.DiscardHandler),
 	}
-	if with != nil {
-		with(&o)
+	for _, opt := range opts {
+		opt(&o)
 	}
 	return f, New(o)
 }

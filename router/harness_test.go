@@ -275,7 +275,7 @@ func (c *testCluster) stable() bool {
 		if owner == nil {
 			return false
 		}
-		if _, err := owner.e.Count(state.Partition{Topic: c.topic, Partition: p}); err != nil {
+		if _, err := owner.e.Count(context.Background(), state.Partition{Topic: c.topic, Partition: p}); err != nil {
 			return false
 		}
 	}

@@ -115,7 +115,7 @@ func waitJavaNodes(t *testing.T, nodes []*testNode, partitions int32, want map[s
 				if !ok || byID[o.NodeID] == nil {
 					return fmt.Errorf("%s/%d has no running owner", topic, p)
 				}
-				got, err := byID[o.NodeID].e.Count(state.Partition{Topic: topic, Partition: p})
+				got, err := byID[o.NodeID].e.Count(context.Background(), state.Partition{Topic: topic, Partition: p})
 				if err != nil || got != counts[p] {
 					return fmt.Errorf("%s/%d at %s: %d keys (%v), want %d", topic, p, o.NodeID, got, err, counts[p])
 				}

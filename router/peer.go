@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -326,9 +327,10 @@ func (h *Handler) remoteGet(ctx context.Context, deadline time.Time, owner clust
 	return recs[0], by, nil
 }
 
-// remotePage reads up to limit records of partition p in [lower, upper).
-func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition, lower, upper []byte, limit int, c replicaCall) ([]state.Record, bool, served, error) {
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
+// remotePage reads up to limit records of partition p in [lower, upper),
+// and up to the one whose encoding reaches maxBytes.
+func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition, lower, upper []byte, limit, maxBytes int, c replicaCall) ([]state.Record, bool, served, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}, "max_bytes": {strconv.Itoa(maxBytes)}}
 	if lower != nil {
 		q.Set("lower", b64(lower))
 	}
@@ -340,6 +342,9 @@ func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner clus
 		return nil, false, by, err
 	}
 	recs, more, err := decodeRecords(body)
+	if err == nil && more && len(recs) == 0 {
+		err = errCorrupt // more, but nothing to resume after
+	}
 	if err != nil {
 		return nil, false, by, fmt.Errorf("node %s: %w", owner.NodeID, err)
 	}
@@ -504,8 +509,13 @@ func (h *Handler) internalScan(w http.ResponseWriter, r *http.Request, ps httpro
 		upper, err2 = base64.RawURLEncoding.DecodeString(q.Get("upper"))
 	}
 	limit, err3 := strconv.Atoi(q.Get("limit"))
-	if err1 != nil || err2 != nil || err3 != nil || limit <= 0 || limit > h.o.MaxLimit {
-		writeProblem(w, r, http.StatusBadRequest, probBadParameter, "lower and upper must be base64url and limit 1 to "+strconv.Itoa(h.o.MaxLimit))
+	maxBytes := math.MaxInt // a caller that does not say: the limit alone
+	var err4 error
+	if q.Has("max_bytes") {
+		maxBytes, err4 = strconv.Atoi(q.Get("max_bytes"))
+	}
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || limit <= 0 || limit > h.o.MaxLimit || maxBytes <= 0 {
+		writeProblem(w, r, http.StatusBadRequest, probBadParameter, "lower and upper must be base64url, limit 1 to "+strconv.Itoa(h.o.MaxLimit)+" and max_bytes above 0")
 		return
 	}
 	wt, ok := internalWant(w, r, q, p)
@@ -519,19 +529,20 @@ func (h *Handler) internalScan(w http.ResponseWriter, r *http.Request, ps httpro
 		return
 	}
 	defer it.Close()
+	// The page ends after limit records, or after the record whose
+	// encoding reaches max_bytes; it says whether more follow.
 	buf := make([]byte, 1, 4096)
-	n := 0
-	for ; n < limit; n++ {
+	for n := 0; ; {
 		rec, ok := it.Next()
 		if !ok {
 			break
 		}
-		buf = appendRecord(buf, rec)
-	}
-	if n == limit {
-		if _, ok := it.Next(); ok {
+		if n == limit || len(buf)-1 >= maxBytes {
 			buf[0] = 1
+			break
 		}
+		buf = appendRecord(buf, rec)
+		n++
 	}
 	if err := it.Err(); err != nil {
 		h.queryError(w, r, err, "scan")
@@ -554,7 +565,7 @@ func (h *Handler) internalCount(w http.ResponseWriter, r *http.Request, ps httpr
 		return
 	}
 	timeout := h.internalDeadline(q)
-	n, by, err := localOnly(h, r, "internal-count", p, wt, timeout, func() (int64, error) { return h.e.Count(p) })
+	n, by, err := localOnly(h, r, "internal-count", p, wt, timeout, func() (int64, error) { return h.countOf(r.Context(), p) })
 	if err != nil {
 		h.internalError(w, r, err, "count")
 		return

@@ -125,7 +125,7 @@ func TestForwardedDeadlineAnswersLikeTheOwner(t *testing.T) {
 			case !ok:
 				return false
 			case o.NodeID == "n1":
-				if _, err := n1.e.Count(state.Partition{Topic: c.topic, Partition: p}); err != nil {
+				if _, err := n1.e.Count(context.Background(), state.Partition{Topic: c.topic, Partition: p}); err != nil {
 					return false // n1 does not serve it yet
 				}
 			case states[p] != "restoring":

@@ -57,8 +57,9 @@ type Engine interface {
 	// NewIterator walks p's records with lower <= key < upper in key
 	// order; a nil bound is open.
 	NewIterator(p state.Partition, lower, upper []byte) (state.Iterator, error)
-	// Count counts p's keys.
-	Count(p state.Partition) (int64, error)
+	// Count counts p's keys; it walks the partition, and stops with ctx's
+	// error when ctx ends.
+	Count(ctx context.Context, p state.Partition) (int64, error)
 	// Replica says how p is held here (active or standby), how far it has
 	// applied and how far behind it is, or fails with a
 	// *state.NotServingError when p cannot be read here. Get, NewIterator
@@ -106,8 +107,22 @@ type Options struct {
 	// Transforms are the stores' query transforms, by store name.
 	Transforms map[string]Transform
 	// PeerAnswerLimit bounds the bytes read from one answer of another
-	// node (default 256 MiB); a longer answer fails its partition.
+	// node (default 2 × MaxPageBytes + 1 MiB: a page share is at most
+	// MaxPageBytes and one record); a longer answer fails its partition.
 	PeerAnswerLimit int64
+	// MaxInFlight bounds the requests answered at once, MaxInFlightScans
+	// the scans and counts among them (defaults 512 and 16): beyond either
+	// a request is refused at once with 429 overloaded and Retry-After. The
+	// health probes, /metrics and the calls between nodes are not counted.
+	MaxInFlight      int
+	MaxInFlightScans int
+	// MaxPageBytes bounds the rendered items of one scan page (default 4
+	// MiB): a page that reaches it ends early, with a cursor.
+	MaxPageBytes int
+	// WriteTimeout is how long one write of a scan page may block on a
+	// client that does not read (default 10s); past it the connection is
+	// dropped and the page's buffers freed.
+	WriteTimeout time.Duration
 	// Info is GET /v1/info's answer, asked for each request (default: the
 	// build, the engine's node id and its stores).
 	Info func() Info
@@ -156,6 +171,8 @@ type Handler struct {
 	m      *httpMetrics
 	client *http.Client
 	tr     *tracing // nil: tracing off
+	lim    *limits
+	counts *countCache
 
 	lastRefresh atomic.Int64 // unix nanoseconds of the last refresh started
 	nonces      nonceSet     // of the calls from other nodes taken
@@ -172,16 +189,15 @@ func New(o Options) *Handler {
 	if o.Client == nil {
 		o.Client = newPeerClient(o.PeerTLS)
 	}
-	if o.PeerAnswerLimit <= 0 {
-		o.PeerAnswerLimit = 256 << 20
-	}
+	boundDefaults(&o)
 	if o.Info == nil {
 		o.Info = defaultInfo(o.Engine)
 	}
 	if o.ReplayWindow <= 0 {
 		o.ReplayWindow = 30 * time.Second
 	}
-	h := &Handler{o: o, e: o.Engine, log: o.Logger, mux: httprouter.New(), m: newHTTPMetrics(o.Registry), client: o.Client, tr: newTracing(o)}
+	h := &Handler{o: o, e: o.Engine, log: o.Logger, mux: httprouter.New(), m: newHTTPMetrics(o.Registry), client: o.Client, tr: newTracing(o),
+		lim: newLimits(o), counts: newCountCache()}
 	h.nonces.window = o.ReplayWindow
 	h.imux = h.mux
 	if o.SeparateInternal {
@@ -233,8 +249,9 @@ func (h *Handler) Internal() http.Handler { return h.imux }
 type handlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Params)
 
 // handle registers a GET endpoint, counting its requests and latency under
-// the given name.
+// the given name, within the bounds of requests in flight (bounded).
 func (h *Handler) handle(path, name string, f handlerFunc) {
+	f = h.bounded(name, f)
 	m := h.m.endpoint(name)
 	rt := h.tr.route(path, name)
 	class := accessOf(name)
@@ -268,6 +285,10 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (write
+// deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {

@@ -185,9 +185,10 @@ func TestBadInput(t *testing.T) {
 		{"internal: partition past the last", "/v1/internal/stores/orders/partitions/4/count", 400, "bad-parameter", `no partition "4" in topic orders`},
 		{"internal: partition negative", "/v1/internal/stores/orders/partitions/-1/scan?limit=1", 400, "bad-parameter", `no partition "-1" in topic orders`},
 		{"internal: key not base64url", "/v1/internal/stores/orders/partitions/0/get?key=a%2Bb", 400, "bad-key", "key must be base64url"},
-		{"internal: scan without limit", "/v1/internal/stores/orders/partitions/0/scan", 400, "bad-parameter", "lower and upper must be base64url and limit 1 to 25"},
-		{"internal: scan limit over the maximum", "/v1/internal/stores/orders/partitions/0/scan?limit=26", 400, "bad-parameter", "lower and upper must be base64url and limit 1 to 25"},
-		{"internal: scan bound not base64url", "/v1/internal/stores/orders/partitions/0/scan?limit=1&upper=%3D%3D", 400, "bad-parameter", "lower and upper must be base64url and limit 1 to 25"},
+		{"internal: scan without limit", "/v1/internal/stores/orders/partitions/0/scan", 400, "bad-parameter", "lower and upper must be base64url, limit 1 to 25 and max_bytes above 0"},
+		{"internal: scan limit over the maximum", "/v1/internal/stores/orders/partitions/0/scan?limit=26", 400, "bad-parameter", "lower and upper must be base64url, limit 1 to 25 and max_bytes above 0"},
+		{"internal: scan bound not base64url", "/v1/internal/stores/orders/partitions/0/scan?limit=1&upper=%3D%3D", 400, "bad-parameter", "lower and upper must be base64url, limit 1 to 25 and max_bytes above 0"},
+		{"internal: scan max_bytes not above 0", "/v1/internal/stores/orders/partitions/0/scan?limit=1&max_bytes=0", 400, "bad-parameter", "lower and upper must be base64url, limit 1 to 25 and max_bytes above 0"},
 	}
 	before := f.totalReads()
 	for _, c := range cases {

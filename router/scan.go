@@ -29,6 +29,7 @@ type scanRequest struct {
 	// is open.
 	lower, upper []byte
 	limit        int
+	partitions   int32 // of the store's topic
 	after        *cursor
 	query        uint64 // identity of the scan, bound into its cursors
 	// want is what the scan accepts of the replicas that answer.
@@ -104,6 +105,7 @@ func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s state.Stor
 		writeProblem(w, r, http.StatusInternalServerError, probInternal, err.Error())
 		return nil, false
 	}
+	req.partitions = n
 	var ok bool
 	if req.want, ok = h.parseWant(w, r, q, s.Topic, n); !ok {
 		return nil, false
@@ -181,24 +183,71 @@ type source interface {
 	Close() error
 }
 
-// page is a remote partition's records for one scan request. Limits are
-// pushed down: a page holds at most the request's limit, which is all a
-// merged page of that limit can take from one partition.
+// page is a share of a remote partition's records for one scan request,
+// which the replica that answered bounds by records and bytes (see
+// remoteShare). When the page runs out while that replica has more, and
+// the scan follows up (follow is set), the records after it are read from
+// the partition's replicas again, as the first page was, so that a merged
+// page never ends early for want of one partition's records.
 type page struct {
 	recs []state.Record
 	i    int
-	more bool // the owner has records after the page
+	more bool // the replica has records after the page
+	// follow reads the partition's records after key: a local iterator
+	// when the partition serves here now, else the next page.
+	follow func(key []byte) (source, error)
+	rest   source // what follow gave, once the page ran out
+	err    error
 }
 
 func (p *page) Next() (state.Record, bool) {
-	if p.i >= len(p.recs) {
+	if p.rest != nil {
+		return p.rest.Next()
+	}
+	if p.i < len(p.recs) {
+		p.i++
+		return p.recs[p.i-1], true
+	}
+	if !p.more || p.follow == nil || p.err != nil {
 		return state.Record{}, false
 	}
-	p.i++
-	return p.recs[p.i-1], true
+	last := p.recs[len(p.recs)-1].Key
+	p.recs = nil // the page's body is garbage once the next one is read
+	if p.rest, p.err = p.follow(last); p.err != nil {
+		p.rest = nil
+		return state.Record{}, false
+	}
+	return p.rest.Next()
 }
-func (p *page) Err() error   { return nil }
-func (p *page) Close() error { return nil }
+
+// pending says whether a source has records after those it returned, when
+// it knows without reading on (a page, from what its replica said).
+func pending(s source) (more, known bool) {
+	p, ok := s.(*page)
+	switch {
+	case !ok:
+		return false, false
+	case p.rest != nil:
+		return pending(p.rest)
+	case p.i < len(p.recs):
+		return true, true
+	}
+	return p.more, true
+}
+
+func (p *page) Err() error {
+	if p.rest != nil {
+		return p.rest.Err()
+	}
+	return p.err
+}
+
+func (p *page) Close() error {
+	if p.rest != nil {
+		return p.rest.Close()
+	}
+	return nil
+}
 
 // mergeHeap merges per-partition sources in (key, partition) order.
 type mergeHeap []*partIter
@@ -234,14 +283,11 @@ type opened struct {
 
 // openAll opens a source on every partition of the topic: a local iterator
 // where the partition serves here, else a page from a replica (fetched in
-// parallel). It fails with the joined errors of the partitions it could not
+// parallel) that follows up through fu (nil: pages that end where they
+// end). It fails with the joined errors of the partitions it could not
 // open, so the caller can wait for them and name them.
-func (h *Handler) openAll(ctx context.Context, deadline time.Time, req *scanRequest, nhops int) (opened, error) {
-	n, err := h.e.PartitionCount(req.store.Topic)
-	if err != nil {
-		return opened{}, err
-	}
-	iters, by, err := gatherPartitions(ctx, deadline, h, nhops, pageRead{h, req}, req.store.Topic, n, req.want)
+func (h *Handler) openAll(ctx context.Context, deadline time.Time, req *scanRequest, nhops int, fu *followUps) (opened, error) {
+	iters, by, err := gatherPartitions(ctx, deadline, h, nhops, pageRead{h: h, req: req, fu: fu}, req.store.Topic, req.partitions, req.want)
 	open := iters[:0]
 	for _, it := range iters {
 		if it != nil {
@@ -259,6 +305,10 @@ func (h *Handler) openAll(ctx context.Context, deadline time.Time, req *scanRequ
 type pageRead struct {
 	h   *Handler
 	req *scanRequest
+	fu  *followUps
+	// grow doubles the share asked of a remote replica: the n-th follow-up
+	// of a partition asks for 2^n shares (up to the page's own bounds).
+	grow int
 }
 
 func (rd pageRead) op() string { return "scan" }
@@ -273,11 +323,87 @@ func (rd pageRead) local(p state.Partition) (*partIter, error) {
 
 func (rd pageRead) remote(ctx context.Context, deadline time.Time, m cluster.Member, p state.Partition, c replicaCall) (*partIter, served, error) {
 	req := rd.req
-	recs, more, by, err := rd.h.remotePage(ctx, deadline, m, req.store, p, req.lowerOf(p.Partition), req.upper, req.limit, c)
+	limit, maxBytes := rd.h.remoteShare(req, rd.grow)
+	recs, more, by, err := rd.h.remotePage(ctx, deadline, m, req.store, p, req.lowerOf(p.Partition), req.upper, limit, maxBytes, c)
 	if err != nil {
 		return nil, by, err
 	}
-	return &partIter{p: p.Partition, it: &page{recs: recs, more: more}}, by, nil
+	pg := &page{recs: recs, more: more}
+	if rd.fu != nil {
+		fu, grow := rd.fu, rd.grow+1
+		pg.follow = func(key []byte) (source, error) { return fu.after(p.Partition, key, grow) }
+	}
+	return &partIter{p: p.Partition, it: pg}, by, nil
+}
+
+// remoteShare is what a scan page asks of one remote partition: a share of
+// the page's records and bytes, about twice the partition's even part of
+// the page with a floor, so that n partitions buffer about two pages
+// rather than n; grow doubles it for each follow-up of a partition whose
+// records the page takes more of.
+func (h *Handler) remoteShare(req *scanRequest, grow int) (limit, maxBytes int) {
+	n := max(int(req.partitions), 1)
+	grow = min(grow, 20)
+	limit = min(req.limit, (2*((req.limit+n-1)/n)+16)<<grow)
+	maxBytes = min(h.o.MaxPageBytes, (2*h.o.MaxPageBytes/n+64<<10)<<grow)
+	return limit, maxBytes
+}
+
+// followUps reads the rest of a scan's remote partitions when their first
+// pages run out, for the request that took the scan.
+type followUps struct {
+	h       *Handler
+	ctx     context.Context // the request's
+	req     *scanRequest
+	hops    int
+	timeout time.Duration // of each follow-up, as of the scan's first read
+	// by is which replicas answered each partition: a follow-up's merges
+	// into its partition's, for the answer's labels.
+	by []served
+}
+
+// errPageCut says a follow-up found no replica to answer it: the page ends
+// before the records it would have read, and its cursor resumes there.
+type errPageCut struct{ err error }
+
+func (e *errPageCut) Error() string { return "the page ends here: " + e.err.Error() }
+func (e *errPageCut) Unwrap() error { return e.err }
+
+// after reads partition p's records of the scan after key, from a replica
+// chosen as for the first page, asking for the grow-th larger share.
+func (fu *followUps) after(p int32, key []byte, grow int) (source, error) {
+	if err := fu.ctx.Err(); err != nil {
+		return nil, err
+	}
+	req := *fu.req
+	req.lower, req.after = append(bytes.Clone(key), 0), nil
+	part := state.Partition{Topic: req.store.Topic, Partition: p}
+	pi, by, err := readPartition(fu.ctx, time.Now().Add(fu.timeout), fu.h, fu.hops, pageRead{h: fu.h, req: &req, fu: fu, grow: grow}, part, req.want)
+	if err != nil {
+		if waiting, hard := classify(err); waiting != nil && hard == nil {
+			return nil, &errPageCut{err}
+		}
+		return nil, err
+	}
+	fu.h.m.answered(by)
+	if fu.by != nil {
+		fu.by[p] = mergeServed(fu.by[p], by)
+	}
+	return pi.it, nil
+}
+
+// mergeServed is what an answer says of a partition read from two
+// replicas: standby if either was, the larger lag, and the later position
+// (the token must cover what either read saw).
+func mergeServed(a, b served) served {
+	if a.kind == 0 {
+		return b
+	}
+	if b.kind == state.Standby {
+		a.kind = state.Standby
+	}
+	a.lag, a.upto = max(a.lag, b.lag), max(a.upto, b.upto)
+	return a
 }
 
 func closeAll(iters []*partIter) {
@@ -286,45 +412,75 @@ func closeAll(iters []*partIter) {
 	}
 }
 
-// collect merges records from the iterators in key order and renders each
-// one, until limit records are kept (a transform may filter records out),
-// and reports whether more remain and the last record examined, where the
-// next page starts. A plugin fault fails the whole page.
-func collect(iters []*partIter, limit int, rd *renderer) ([]item, *item, bool, error) {
+// ctxCheckEvery is how many records a page merges between two looks at
+// its request's context.
+const ctxCheckEvery = 64
+
+// collect merges records from the iterators in key order, renders each
+// one and hands its JSON to emit, until limit records are kept (a
+// transform may filter records out) or their JSON reaches maxBytes (at
+// least one record: a cursor always advances). It reports how many were
+// kept, whether more remain, and the last record examined, where the next
+// page starts. A plugin fault fails the whole page, as does ctx ending (the
+// client went away) or emit failing (it could not write).
+func collect(ctx context.Context, iters []*partIter, limit, maxBytes int, rd *renderer, emit func([]byte) error) (kept int, last *cursor, more bool, err error) {
 	m := make(mergeHeap, 0, len(iters))
 	for _, pi := range iters {
 		if r, ok := pi.it.Next(); ok {
 			pi.cur = r
 			m = append(m, pi)
 		} else if err := pi.it.Err(); err != nil {
-			return nil, nil, false, err
+			return 0, nil, false, err
 		}
 	}
 	heap.Init(&m)
 	// With a transform, a page may filter out most records; bound the work
 	// of one page and let the cursor carry on.
 	maxExamined := max(10000, 10*limit)
-	examined := 0
-	var last *item
-	out := make([]item, 0, min(limit, 1024))
-	for len(m) > 0 && len(out) < limit {
+	examined, size := 0, 0
+	var lastKey []byte
+	lastP := int32(-1)
+	at := func() *cursor {
+		if lastP < 0 {
+			return nil
+		}
+		return &cursor{Partition: lastP, Key: lastKey}
+	}
+	for len(m) > 0 && kept < limit && size < maxBytes {
 		if examined == maxExamined {
-			return out, last, true, nil
+			return kept, at(), true, nil
+		}
+		if examined%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return kept, nil, false, err
+			}
 		}
 		examined++
 		pi := m[0]
 		it := item{partition: pi.p, rec: pi.cur}
 		keep, err := rd.render(&it)
 		if err != nil {
-			return nil, nil, false, err
+			return kept, nil, false, err
 		}
 		if keep {
-			// Key and Value are only valid until Next: copy them once.
-			it.rec.Key, it.rec.Value = bytes.Clone(it.rec.Key), nil
-			out = append(out, it)
-			last = &out[len(out)-1]
-		} else {
-			last = &item{partition: it.partition, rec: state.Record{Key: bytes.Clone(it.rec.Key)}}
+			if err := emit(it.out); err != nil {
+				return kept, nil, false, err
+			}
+			kept++
+			size += len(it.out) + 1
+		}
+		// Key is only valid until Next: keep a copy of the last one.
+		lastKey, lastP = append(lastKey[:0], pi.cur.Key...), pi.p
+		if kept == limit || size >= maxBytes {
+			// The page is full. Whether more records remain is known
+			// without reading on, which for a remote page that ran out
+			// would be a follow-up call for nothing.
+			if len(m) > 1 {
+				return kept, at(), true, nil
+			}
+			if more, known := pending(pi.it); known {
+				return kept, at(), more, nil
+			}
 		}
 		if r, ok := pi.it.Next(); ok {
 			pi.cur = r
@@ -332,17 +488,17 @@ func collect(iters []*partIter, limit int, rd *renderer) ([]item, *item, bool, e
 			continue
 		}
 		if err := pi.it.Err(); err != nil {
-			return nil, nil, false, err
-		}
-		if pg, ok := pi.it.(*page); ok && pg.more {
-			// A remote page (which holds at most limit records) ran out
-			// with more behind it: records of its partition after it are
-			// not here, so the page ends now and the cursor resumes it.
-			return out, last, true, nil
+			var cut *errPageCut
+			if errors.As(err, &cut) {
+				// No replica could give the rest of this partition now:
+				// the page ends, and the cursor resumes it.
+				return kept, at(), true, nil
+			}
+			return kept, nil, false, err
 		}
 		heap.Pop(&m)
 	}
-	return out, last, len(m) > 0, nil
+	return kept, at(), len(m) > 0, nil
 }
 
 // renderer renders scan items with the store's serdes and transform.
@@ -352,11 +508,12 @@ type renderer struct {
 	buf   []byte
 }
 
-// render sets it.out to the item's JSON, or reports keep == false when the
-// transform filters it out. A record a serde cannot decode is rendered with
-// its error (so one bad record does not make the rest unreadable); a plugin
-// fault, or a schema registry that cannot be reached for a schema not cached
-// (not the record's fault), is an error that fails the page.
+// render sets it.out to the item's JSON (valid until the next render), or
+// reports keep == false when the transform filters it out. A record a serde
+// cannot decode is rendered with its error (so one bad record does not make
+// the rest unreadable); a plugin fault, or a schema registry that cannot be
+// reached for a schema not cached (not the record's fault), is an error
+// that fails the page.
 func (rd *renderer) render(it *item) (bool, error) {
 	s := rd.s
 	buf := append(rd.buf[:0], `{"key":`...)
@@ -396,7 +553,7 @@ func (rd *renderer) render(it *item) (bool, error) {
 	buf = appendMeta(buf, it.partition, it.rec)
 	buf = append(buf, '}')
 	rd.buf = buf
-	it.out = bytes.Clone(buf)
+	it.out = buf // valid until the next render
 	return true, nil
 }
 
@@ -425,8 +582,9 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		return
 	}
 	nhops := hops(r)
+	fu := &followUps{h: h, ctx: r.Context(), req: req, hops: nhops, timeout: timeout}
 	op, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) (opened, error) {
-		return h.openAll(ctx, deadline, req, nhops)
+		return h.openAll(ctx, deadline, req, nhops, fu)
 	})
 	h.m.waited("scan", waited)
 	w.Header().Set(waitedHeader, strconv.FormatInt(waited.Milliseconds(), 10))
@@ -435,9 +593,12 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		return
 	}
 	iters := op.iters
+	fu.by = op.by
 	h.m.answered(op.by...)
-	sum := summarize(s.Topic, op.by)
-	sum.header(w.Header())
+	// The headers say which replicas the page opened on; follow-ups may
+	// add to that, which the page's end (its last NDJSON line) says.
+	summarize(s.Topic, op.by).header(w.Header())
+	w.Header().Set(servedByHeader, h.e.NodeID())
 	rd := &renderer{s: s}
 	ctx, span := h.tr.startRender(r.Context())
 	if tr != nil {
@@ -448,41 +609,137 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 			return
 		}
 	}
-	items, last, more, err := collect(iters, req.limit, rd)
+	ans := h.newPageAnswer(w, r)
+	kept, last, more, err := collect(r.Context(), iters, req.limit, h.o.MaxPageBytes, rd, ans.item)
 	closeAll(iters)
 	if rd.batch != nil {
 		rd.batch.End()
 	}
-	endRender(span, len(items), err)
+	endRender(span, kept, err)
 	if err != nil {
-		if !pluginProblem(w, r, err) && !registryProblem(w, r, err) {
-			h.queryError(w, r, err, "scan")
-		}
+		ans.fail(err)
 		return
 	}
 	next := ""
 	if more && last != nil {
-		next = cursor{Partition: last.partition, Key: last.rec.Key}.encode(req.query)
+		next = last.encode(req.query)
 	}
-	w.Header().Set(servedByHeader, h.e.NodeID())
-	if wantsNDJSON(r) {
-		h.writeNDJSON(w, s, items, next, sum)
+	ans.end(next, summarize(s.Topic, op.by))
+}
+
+// scanError answers a scan page that failed.
+func (h *Handler) scanError(w http.ResponseWriter, r *http.Request, err error) {
+	if !pluginProblem(w, r, err) && !registryProblem(w, r, err) {
+		h.queryError(w, r, err, "scan")
+	}
+}
+
+// ndjsonFlushBytes is how much of an NDJSON page is written at a time.
+const ndjsonFlushBytes = 32 << 10
+
+// pageAnswer writes a scan page as the merge produces its items: in JSON,
+// into one buffer written at the end (with its length); in NDJSON (Accept:
+// application/x-ndjson), one line per item, written and flushed every
+// ndjsonFlushBytes, so that a long page streams and only that much of it
+// is held.
+type pageAnswer struct {
+	h      *Handler
+	w      http.ResponseWriter
+	r      *http.Request
+	out    *answerWriter
+	ndjson bool
+	buf    []byte
+	items  int
+}
+
+func (h *Handler) newPageAnswer(w http.ResponseWriter, r *http.Request) *pageAnswer {
+	a := &pageAnswer{h: h, w: w, r: r, out: h.newAnswerWriter(w), ndjson: wantsNDJSON(r)}
+	if a.ndjson {
+		a.buf = make([]byte, 0, ndjsonFlushBytes+4096)
+	} else {
+		a.buf = append(make([]byte, 0, 4096), `{"items":[`...)
+	}
+	return a
+}
+
+// item adds an item's JSON to the page.
+func (a *pageAnswer) item(js []byte) error {
+	a.items++
+	if !a.ndjson {
+		if a.items > 1 {
+			a.buf = append(a.buf, ',')
+		}
+		a.buf = append(a.buf, js...)
+		return nil
+	}
+	a.buf = append(a.buf, js...)
+	a.buf = append(a.buf, '\n')
+	if len(a.buf) < ndjsonFlushBytes {
+		return nil
+	}
+	return a.flushLines()
+}
+
+// flushLines writes the NDJSON lines buffered so far.
+func (a *pageAnswer) flushLines() error {
+	if !a.out.started {
+		a.w.Header().Set("Content-Type", ndjsonContentType)
+	}
+	err := a.out.write(a.buf)
+	a.buf = a.buf[:0]
+	return err
+}
+
+// end writes the rest of the page: the cursor of the next page (none when
+// next is "") and which replicas answered.
+func (a *pageAnswer) end(next string, sum summary) {
+	if !a.out.started {
+		sum.header(a.w.Header())
+	}
+	if a.ndjson {
+		a.buf = append(a.buf, `{"next_cursor":`...)
+		a.buf = appendCursor(a.buf, next)
+		a.buf = sum.appendJSON(a.buf)
+		a.buf = append(a.buf, "}\n"...)
+		if a.flushLines() == nil {
+			a.out.done()
+		}
 		return
 	}
-	buf := make([]byte, 0, 64+len(items)*160)
-	buf = append(buf, `{"items":[`...)
-	for i, it := range items {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, it.out...)
+	a.buf = append(a.buf, `],"next_cursor":`...)
+	a.buf = appendCursor(a.buf, next)
+	a.buf = sum.appendJSON(a.buf)
+	a.buf = append(a.buf, "}\n"...)
+	a.w.Header().Set("Content-Type", jsonContentType)
+	a.w.Header().Set("Content-Length", strconv.Itoa(len(a.buf)))
+	if a.out.write(a.buf) == nil {
+		a.out.done()
 	}
-	buf = append(buf, `],"next_cursor":`...)
-	buf = appendCursor(buf, next)
-	buf = sum.appendJSON(buf)
-	buf = append(buf, "}\n"...)
-	w.Header().Set("Content-Type", jsonContentType)
-	_, _ = w.Write(buf)
+}
+
+// fail answers a page that failed: with its problem while nothing was
+// written; once NDJSON lines were (the status is sent), with the lines
+// still buffered and then a last line {"error": problem}, so that a client
+// cannot take the page for a whole one: it has no next_cursor line.
+func (a *pageAnswer) fail(err error) {
+	if a.out.broken {
+		return // the client stopped reading or went away
+	}
+	if !a.out.started {
+		a.h.scanError(a.w, a.r, err)
+		return
+	}
+	c := &capturedProblem{header: http.Header{}}
+	a.h.scanError(c, a.r, err)
+	if len(c.body) == 0 {
+		return // the client went away: nobody reads it
+	}
+	a.buf = append(a.buf, `{"error":`...)
+	a.buf = append(a.buf, bytes.TrimSpace(c.body)...)
+	a.buf = append(a.buf, "}\n"...)
+	if a.flushLines() == nil {
+		a.out.done()
+	}
 }
 
 func appendCursor(buf []byte, next string) []byte {
@@ -494,32 +751,6 @@ func appendCursor(buf []byte, next string) []byte {
 
 func wantsNDJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), ndjsonContentType)
-}
-
-// writeNDJSON streams one item per line, then a last line with the cursor
-// of the next page.
-func (h *Handler) writeNDJSON(w http.ResponseWriter, s state.Store, items []item, next string, sum summary) {
-	w.Header().Set("Content-Type", ndjsonContentType)
-	flusher, _ := w.(http.Flusher)
-	buf := make([]byte, 0, 4096)
-	for i, it := range items {
-		buf = append(buf, it.out...)
-		buf = append(buf, '\n')
-		if len(buf) > 32<<10 || i == len(items)-1 {
-			if _, err := w.Write(buf); err != nil {
-				return
-			}
-			buf = buf[:0]
-			if flusher != nil {
-				flusher.Flush()
-			}
-		}
-	}
-	buf = append(buf[:0], `{"next_cursor":`...)
-	buf = appendCursor(buf, next)
-	buf = sum.appendJSON(buf)
-	buf = append(buf, "}\n"...)
-	_, _ = w.Write(buf)
 }
 
 func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
@@ -550,7 +781,7 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		by    []served
 	}
 	c, waited, err := await(r.Context(), timeout, func(ctx context.Context, deadline time.Time) (counted, error) {
-		counts, by, err := gatherPartitions(ctx, deadline, h, nhops, countRead{h, s}, s.Topic, n, wt)
+		counts, by, err := gatherPartitions(ctx, deadline, h, nhops, countRead{h, s, r.Context()}, s.Topic, n, wt)
 		var total int64
 		for _, c := range counts {
 			total += c
@@ -570,15 +801,18 @@ func (h *Handler) count(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		"replica": sum.replica, "lag": sum.lag, "position": sum.position})
 }
 
-// countRead counts one partition's keys.
+// countRead counts one partition's keys, for a request whose context is
+// ctx: here through the handler's count cache, which stops the walk when
+// the request goes away.
 type countRead struct {
-	h *Handler
-	s state.Store
+	h   *Handler
+	s   state.Store
+	ctx context.Context
 }
 
 func (rd countRead) op() string { return "count" }
 
-func (rd countRead) local(p state.Partition) (int64, error) { return rd.h.e.Count(p) }
+func (rd countRead) local(p state.Partition) (int64, error) { return rd.h.countOf(rd.ctx, p) }
 
 func (rd countRead) remote(ctx context.Context, deadline time.Time, m cluster.Member, p state.Partition, c replicaCall) (int64, served, error) {
 	return rd.h.remoteCount(ctx, deadline, m, rd.s, p, c)

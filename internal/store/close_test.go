@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -59,7 +60,7 @@ func TestEveryOperationAfterCloseIsErrClosed(t *testing.T) {
 		{"Get", func() error { _, _, err := d.Get(closeP, closeKey(1)); return err }},
 		{"Checkpoint", func() error { _, _, err := d.Checkpoint(closeP); return err }},
 		{"NewIterator", func() error { _, err := d.NewIterator(closeP, nil, nil); return err }},
-		{"Count", func() error { _, err := d.Count(closeP); return err }},
+		{"Count", func() error { _, err := d.Count(context.Background(), closeP); return err }},
 		{"Wipe", func() error { return d.Wipe(closeP) }},
 		{"Sync", d.Sync},
 		{"Batch.Commit", func() error {
@@ -223,7 +224,7 @@ func TestOperationsRacingClose(t *testing.T) {
 			return it.Err()
 		})
 		worker("Count", func(int) error {
-			n, err := d.Count(closeP)
+			n, err := d.Count(context.Background(), closeP)
 			if err == nil && n != closeKeys {
 				return fmt.Errorf("%d, want %d", n, closeKeys)
 			}

@@ -18,6 +18,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -572,9 +573,14 @@ func (i *Iterator) Close() error {
 	return err
 }
 
+// countCheckEvery is how many keys Count walks between two looks at its
+// context: a cancelled count stops within this many keys.
+const countCheckEvery = 1024
+
 // Count counts p's keys. It walks the partition, so it costs time in
-// proportion to the partition's size.
-func (d *DB) Count(p state.Partition) (int64, error) {
+// proportion to the partition's size; it stops with ctx's error when ctx
+// ends (checked every countCheckEvery keys).
+func (d *DB) Count(ctx context.Context, p state.Partition) (int64, error) {
 	if err := d.acquire(); err != nil {
 		return 0, err
 	}
@@ -587,6 +593,12 @@ func (d *DB) Count(p state.Partition) (int64, error) {
 	var n int64
 	for valid := it.First(); valid; valid = it.Next() {
 		n++
+		if n%countCheckEvery != 0 {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, errors.Join(err, it.Close())
+		}
 	}
 	return n, errors.Join(it.Error(), it.Close())
 }

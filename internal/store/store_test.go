@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -102,7 +104,7 @@ func TestPartitionsAreSeparateSpans(t *testing.T) {
 	if cp, ok, err := d.Checkpoint(p0); err != nil || !ok || cp.Offset != 4 || cp.TopicID != [16]byte{1} {
 		t.Fatalf("checkpoint %+v %v %v", cp, ok, err)
 	}
-	if n, _ := d.Count(p0); n != 3 {
+	if n, _ := d.Count(context.Background(), p0); n != 3 {
 		t.Fatalf("count %d, want 3", n)
 	}
 	if err := d.Wipe(p0); err != nil {
@@ -205,5 +207,59 @@ func TestDeleteOlder(t *testing.T) {
 	}
 	if cp, _, _ := d.Checkpoint(p); cp.Offset != 12 {
 		t.Fatalf("checkpoint moved to %d", cp.Offset)
+	}
+}
+
+// watchedContext counts the calls to its Err, and says cancelled once
+// cancelled is set.
+type watchedContext struct {
+	context.Context
+	cancelled bool
+	looks     int
+}
+
+func (c *watchedContext) Err() error {
+	c.looks++
+	if c.cancelled {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestCountHonoursCancellation: Count walks every key of its partition
+// while its context lives, looking at the context every countCheckEvery
+// keys; a cancelled count stops at its next look with the context's error,
+// instead of walking the rest of the partition.
+func TestCountHonoursCancellation(t *testing.T) {
+	d := openMem(t)
+	p := state.Partition{Topic: "t", Partition: 0}
+	const keys = 5 * countCheckEvery
+	b := d.NewBatch(p)
+	for i := range keys {
+		if err := b.Set(fmt.Appendf(nil, "k-%05d", i), []byte("v"), int64(i), 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(Checkpoint{Offset: keys}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name      string
+		cancelled bool
+		wantN     int64
+		wantErr   error
+		wantLooks int
+	}{
+		{"a live context: every key, looked at every countCheckEvery keys", false, keys, nil, keys / countCheckEvery},
+		{"a cancelled context: the context's error at the first look", true, 0, context.Canceled, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := &watchedContext{Context: context.Background(), cancelled: c.cancelled}
+			n, err := d.Count(ctx, p)
+			if n != c.wantN || !errors.Is(err, c.wantErr) || (err == nil) != (c.wantErr == nil) || ctx.looks != c.wantLooks {
+				t.Errorf("Count: %d, %v after %d looks at the context; want %d, %v after %d", n, err, ctx.looks, c.wantN, c.wantErr, c.wantLooks)
+			}
+		})
 	}
 }
