@@ -135,6 +135,10 @@ type Handler struct {
 	m      *httpMetrics
 	client *http.Client
 	tr     *tracing // nil: tracing off
+	// routes are the paths registered, in httprouter's syntax (every
+	// endpoint answers GET only), for the test that holds the OpenAPI
+	// document to them.
+	routes []string
 
 	lastRefresh atomic.Int64 // unix nanoseconds of the last refresh started
 }
@@ -171,8 +175,10 @@ func New(o Options) *Handler {
 	h.handle("/v1/info", "info", h.info)
 	h.handle("/healthz", "healthz", h.healthz)
 	h.handle("/readyz", "readyz", h.readyz)
+	h.handle("/v1/openapi.json", "openapi", h.openAPI)
 	metrics := promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})
 	h.mux.Handler(http.MethodGet, "/metrics", metrics)
+	h.routes = append(h.routes, "/metrics")
 	h.mux.RedirectTrailingSlash = false
 	h.mux.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, probNoRoute, "no endpoint at "+r.URL.Path)
@@ -196,6 +202,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 func (h *Handler) handle(path, name string, f handlerFunc) {
 	m := h.m.endpoint(name)
 	rt := h.tr.route(path, name)
+	h.routes = append(h.routes, path)
 	h.mux.GET(path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
