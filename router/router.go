@@ -173,6 +173,10 @@ type Handler struct {
 	tr     *tracing // nil: tracing off
 	lim    *limits
 	counts *countCache
+	// routes are the paths registered, in httprouter's syntax (every
+	// endpoint answers GET only), for the test that holds the OpenAPI
+	// document to them.
+	routes []string
 
 	lastRefresh atomic.Int64 // unix nanoseconds of the last refresh started
 	nonces      nonceSet     // of the calls from other nodes taken
@@ -217,12 +221,14 @@ func New(o Options) *Handler {
 	h.handle("/v1/info", "info", h.info)
 	h.handle("/healthz", "healthz", h.healthz)
 	h.handle("/readyz", "readyz", h.readyz)
+	h.handle("/v1/openapi.json", "openapi", h.openAPI)
 	metrics := promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})
 	h.mux.GET("/metrics", func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		if r, ok := h.allowed(w, r, ps, accessMetrics); ok {
 			metrics.ServeHTTP(w, r)
 		}
 	})
+	h.routes = append(h.routes, "/metrics")
 	for _, mux := range []*httprouter.Router{h.mux, h.imux} {
 		mux.RedirectTrailingSlash = false
 		mux.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -254,6 +260,7 @@ func (h *Handler) handle(path, name string, f handlerFunc) {
 	f = h.bounded(name, f)
 	m := h.m.endpoint(name)
 	rt := h.tr.route(path, name)
+	h.routes = append(h.routes, path)
 	class := accessOf(name)
 	mux := h.mux
 	if class == accessInternal {
