@@ -283,6 +283,7 @@ func Start(ctx context.Context, cfg config.Config, opts ...Option) (_ *Node, err
 	log.Info("node started", "listen", ln.Addr().String(), "advertise", cfg.Advertise,
 		"application_id", cfg.ApplicationID, "data_dir", cfg.DataDir, "stores", len(sp.specs),
 		"https", sec.tls != nil, "auth", sec.auth.On(), "cluster_secret", key != nil)
+	sec.warn(log)
 	return n, nil
 }
 

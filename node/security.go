@@ -25,8 +25,7 @@ type security struct {
 }
 
 // loadSecurity reads the certificates, tokens, JWKS and cluster secret of
-// cfg; it logs one warning for each of client authentication and the
-// cluster secret that is missing.
+// cfg.
 func loadSecurity(cfg config.Config, log *slog.Logger) (security, error) {
 	var s security
 	var err error
@@ -41,13 +40,19 @@ func loadSecurity(cfg config.Config, log *slog.Logger) (security, error) {
 		return s, err
 	}
 	s.key = cluster.NewKey(secret)
+	return s, nil
+}
+
+// warn logs one warning for each of client authentication and the cluster
+// secret that is missing; the node calls it once it runs (before, a
+// failure is the one line it exits with).
+func (s security) warn(log *slog.Logger) {
 	if !s.auth.On() {
 		log.Warn("no auth configured: anyone who reaches this node's port reads every store and the cluster's metadata (see README, Securing a cluster)")
 	}
 	if s.key == nil {
 		log.Warn("no cluster.secret: this node trusts any member of its consumer group and answers calls between nodes from anyone who reaches its port (see README, Securing a cluster)")
 	}
-	return s, nil
 }
 
 // authenticate is the router's view of the authenticator; nil when auth is

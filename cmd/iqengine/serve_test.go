@@ -22,7 +22,7 @@ import (
 
 const (
 	saslUser     = "admin"
-	saslPassword = "secret"
+	saslPassword = "pw-8f3a1c"
 	saslTopic    = "orders"
 )
 
