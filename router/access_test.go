@@ -196,3 +196,28 @@ func TestNonceSet(t *testing.T) {
 		t.Error("an empty nonce taken")
 	}
 }
+
+// TestKeepEarlier: a retry that ran out of time before asking a partition
+// does not name it, unless the attempt before named it.
+func TestKeepEarlier(t *testing.T) {
+	u := func(p int32, reason string, late bool) unavailablePartition {
+		return unavailablePartition{Topic: "t", Partition: p, Reason: reason, late: late}
+	}
+	restoring := []unavailablePartition{u(0, "restoring on n2", false)}
+	cases := []struct {
+		name        string
+		now, before []unavailablePartition
+		want        []unavailablePartition
+	}{
+		{"first attempt: as it is", []unavailablePartition{u(0, "restoring on n2", false), u(1, "late", true)}, nil,
+			[]unavailablePartition{u(0, "restoring on n2", false), u(1, "late", true)}},
+		{"late, served before: dropped", []unavailablePartition{u(0, "restoring on n2", false), u(1, "late", true)}, restoring, restoring},
+		{"late, named before: the earlier reason", []unavailablePartition{u(0, "late", true)}, restoring, restoring},
+		{"only late, served before: the earlier list", []unavailablePartition{u(1, "late", true)}, restoring, restoring},
+	}
+	for _, c := range cases {
+		if got := keepEarlier(c.now, c.before); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}

@@ -88,7 +88,7 @@ func await[T any](ctx context.Context, timeout time.Duration, f func(ctx context
 		if ns == nil || hard != nil {
 			return v, hard
 		}
-		last = ns
+		last = keepEarlier(ns, last)
 		return v, retry.RetryableError(err)
 	})
 	// The first try alone may have taken the whole timeout (a call to the
@@ -117,12 +117,15 @@ func classify(err error) (waiting []unavailablePartition, hard error) {
 	for _, e := range flatten(err) {
 		var ns *state.NotServingError
 		var we *waitError
+		var le *lateError
 		var be *behindError
 		switch {
 		case errors.As(e, &be):
 			waiting = append(waiting, unavailablePartition{Topic: be.p.Topic, Partition: be.p.Partition, Reason: be.reason(), behind: true})
 		case errors.As(e, &ns):
 			waiting = append(waiting, unavailablePartition{Topic: ns.Partition.Topic, Partition: ns.Partition.Partition, Reason: ns.Status.String()})
+		case errors.As(e, &le):
+			waiting = append(waiting, unavailablePartition{Topic: le.p.Topic, Partition: le.p.Partition, Reason: le.reason, late: true})
 		case errors.As(e, &we):
 			waiting = append(waiting, unavailablePartition{Topic: we.p.Topic, Partition: we.p.Partition, Reason: we.reason})
 		default:
@@ -133,6 +136,34 @@ func classify(err error) (waiting []unavailablePartition, hard error) {
 		return nil, err
 	}
 	return waiting, errors.Join(others...)
+}
+
+// keepEarlier is what a retry says does not serve, given what the attempt
+// before it said: a partition the retry ran out of time to ask (late) is
+// named only if the attempt before named it too, with that attempt's
+// reason. A retry that starts just before the deadline would otherwise
+// name every partition it had no time to ask, serving or not.
+func keepEarlier(now, before []unavailablePartition) []unavailablePartition {
+	if before == nil {
+		return now
+	}
+	out := make([]unavailablePartition, 0, len(now))
+	for _, u := range now {
+		if !u.late {
+			out = append(out, u)
+			continue
+		}
+		for _, b := range before {
+			if b.Topic == u.Topic && b.Partition == u.Partition {
+				out = append(out, b)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return before
+	}
+	return out
 }
 
 // flatten unpacks errors.Join trees, so a scan can report every partition

@@ -70,6 +70,11 @@ type waitError struct {
 
 func (e *waitError) Error() string { return fmt.Sprintf("partition %s: %s", e.p, e.reason) }
 
+// lateError says the deadline passed before a partition's replica was
+// asked: a retry that started too close to the deadline, not a partition
+// that does not serve.
+type lateError struct{ waitError }
+
 // notOwnerError answers a forwarded request for a partition this node does
 // not own: it is not forwarded again.
 type notOwnerError struct {
@@ -139,7 +144,7 @@ func ownerTimeout(left time.Duration) time.Duration {
 func (h *Handler) call(ctx context.Context, deadline time.Time, owner cluster.Member, p state.Partition, path string, q url.Values, c replicaCall) ([]byte, served, error) {
 	left := time.Until(deadline)
 	if left <= 0 {
-		return nil, served{}, &waitError{p, "deadline passed before " + owner.NodeID + " was asked"}
+		return nil, served{}, &lateError{waitError{p, "deadline passed before " + owner.NodeID + " was asked"}}
 	}
 	if !c.wait {
 		left /= 2

@@ -111,6 +111,9 @@ type unavailablePartition struct {
 	Partition int32  `json:"partition"`
 	Reason    string `json:"reason"`
 	behind    bool   // a replica answers, but not as far as the query wants
+	// late: the attempt ran out of time before it asked the partition,
+	// which says nothing of the partition (see keepEarlier).
+	late bool
 }
 
 // Unavailable answers 503 partition-unavailable with Retry-After: the data
