@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,12 +11,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/iqengine/iqengine/auth"
 	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/internal/testcerts"
+	"github.com/iqengine/iqengine/internal/testutil"
 )
 
 const (
@@ -284,25 +283,14 @@ func TestWWWAuthenticate(t *testing.T) {
 }
 
 // logBuffer collects a logger's lines; safe for the handshakes' goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testutil.Buffer }
 
 // lines are the lines logged that contain s.
 func (b *logBuffer) lines(s string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []string
-	for _, l := range strings.Split(b.buf.String(), "\n") {
+	for l := range strings.Lines(b.String()) {
 		if strings.Contains(l, s) {
-			out = append(out, l)
+			out = append(out, strings.TrimSuffix(l, "\n"))
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 )
 
@@ -38,17 +39,11 @@ func NewKey(secret string) *Key {
 // two different lists of parts give the same input, under purpose.
 func (k *Key) MAC(purpose string, parts ...[]byte) []byte {
 	m := hmac.New(sha256.New, k.k)
-	write := func(b []byte) {
-		var n [8]byte
-		for i := range n {
-			n[i] = byte(uint64(len(b)) >> (56 - 8*i))
-		}
+	var n [8]byte
+	for _, p := range append([][]byte{[]byte(purpose)}, parts...) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
 		m.Write(n[:])
-		m.Write(b)
-	}
-	write([]byte(purpose))
-	for _, p := range parts {
-		write(p)
+		m.Write(p)
 	}
 	return m.Sum(nil)
 }

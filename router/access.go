@@ -208,11 +208,18 @@ func (h *Handler) verifyCall(r *http.Request) error {
 // side, so its nonce is remembered for as long as it could be taken again.
 // Its size is the calls between nodes of that long.
 type nonceSet struct {
-	mu      sync.Mutex
-	window  time.Duration
-	turned  time.Time
-	seen    [3]map[string]struct{} // [0] the current generation
-	initted bool
+	mu     sync.Mutex
+	window time.Duration
+	turned time.Time
+	seen   [3]map[string]struct{} // [0] the current generation
+}
+
+// init empties s, with generations of window from now.
+func (s *nonceSet) init(window time.Duration, now time.Time) {
+	s.window, s.turned = window, now
+	for i := range s.seen {
+		s.seen[i] = map[string]struct{}{}
+	}
 }
 
 // fresh reports whether nonce is new, and remembers it.
@@ -222,12 +229,6 @@ func (s *nonceSet) fresh(nonce string, now time.Time) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.initted {
-		for i := range s.seen {
-			s.seen[i] = map[string]struct{}{}
-		}
-		s.turned, s.initted = now, true
-	}
 	for i := 0; now.Sub(s.turned) >= s.window && i < len(s.seen); i++ {
 		s.seen[2], s.seen[1], s.seen[0] = s.seen[1], s.seen[0], map[string]struct{}{}
 		s.turned = s.turned.Add(s.window)

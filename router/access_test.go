@@ -179,8 +179,9 @@ func TestSignedCalls(t *testing.T) {
 // TestNonceSet: a nonce is refused the second time for at least two
 // windows, and forgotten after three.
 func TestNonceSet(t *testing.T) {
-	s := nonceSet{window: time.Second}
+	var s nonceSet
 	t0 := time.Unix(1000, 0)
+	s.init(time.Second, t0)
 	if !s.fresh("a", t0) || s.fresh("a", t0) {
 		t.Fatal("a first seen twice, or refused the first time")
 	}

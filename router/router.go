@@ -202,7 +202,7 @@ func New(o Options) *Handler {
 	}
 	h := &Handler{o: o, e: o.Engine, log: o.Logger, mux: httprouter.New(), m: newHTTPMetrics(o.Registry), client: o.Client, tr: newTracing(o),
 		lim: newLimits(o), counts: newCountCache()}
-	h.nonces.window = o.ReplayWindow
+	h.nonces.init(o.ReplayWindow, time.Now())
 	h.imux = h.mux
 	if o.SeparateInternal {
 		h.imux = httprouter.New()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/iqengine/iqengine/config"
 	"github.com/iqengine/iqengine/internal/kafkaconn"
+	"github.com/iqengine/iqengine/internal/testcerts"
 	"github.com/iqengine/iqengine/internal/testutil"
 )
 
@@ -413,7 +414,7 @@ func TestOptionsErrors(t *testing.T) {
 	other := ca.issue(t, "other", false)
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.pem")
-	noCerts := writeFile(t, dir, "empty.pem", []byte("not a certificate\n"))
+	noCerts := testcerts.WriteFile(t, dir, "empty.pem", []byte("not a certificate\n"))
 
 	for _, tc := range []struct {
 		name string
