@@ -451,6 +451,26 @@ type Store struct {
 	Value Serde `yaml:"value"`
 	// Transform optionally maps and filters answers at query time.
 	Transform *Transform `yaml:"transform"`
+	// Kind is what the topic holds: "keyvalue" (the default: the latest
+	// value of each key), "window" (a Kafka Streams window store's
+	// changelog) or "session" (a session store's changelog). Key is then
+	// the serde of the inner key, without the times.
+	Kind string `yaml:"kind"`
+	// WindowSize is the length of a window store's windows (required for
+	// kind window): a window's end is its start plus WindowSize.
+	WindowSize Duration `yaml:"window_size"`
+	// Retention is the window or session store's retention in the Kafka
+	// Streams application (required for kinds window and session; by
+	// default Kafka Streams retains a window store for its window size plus
+	// grace, a session store for its inactivity gap plus grace): a window
+	// whose start, or a session whose end, is this far behind the
+	// partition's stream time is no longer answered.
+	Retention Duration `yaml:"retention"`
+	// WindowKey is the layout of a window store's record keys: "changelog"
+	// (the default: [key][start: 8 bytes][sequence number: 4 bytes], a
+	// window store's changelog) or "plain" ([key][start: 8 bytes], what
+	// TimeWindowedSerializer writes).
+	WindowKey string `yaml:"window_key"`
 }
 
 // Duration is a time.Duration written in YAML as "5s", "250ms" or "1m".
@@ -663,6 +683,12 @@ func (c *Config) derive() {
 		if s.Value.IsZero() {
 			s.Value = Builtin("json")
 		}
+		if s.Kind == "" {
+			s.Kind = "keyvalue"
+		}
+		if s.Kind == "window" && s.WindowKey == "" {
+			s.WindowKey = "changelog"
+		}
 	}
 	if c.Plugins.CacheDir == "" && c.DataDir != "" {
 		c.Plugins.CacheDir = filepath.Join(c.DataDir, "wasm-cache")
@@ -833,6 +859,7 @@ func (c *Config) checkStores(p *problems) {
 		p.add("stores", "at least one store is needed")
 	}
 	names := map[string]bool{}
+	topics := map[string]Store{} // the first store of each topic
 	for i, s := range c.Stores {
 		f := fmt.Sprintf("stores[%d]", i)
 		if !storeName.MatchString(s.Name) {
@@ -852,6 +879,14 @@ func (c *Config) checkStores(p *problems) {
 		if s.Transform != nil {
 			p.plugin(f+".transform", s.Transform.Plugin)
 		}
+		p.storeKind(f, s)
+		if s.Topic != "" && s.Kind != "" {
+			if o, ok := topics[s.Topic]; ok && (o.Kind != s.Kind || o.WindowKey != s.WindowKey) {
+				p.add(f+".kind", "this store (%s) and store %q (%s) read the same topic %q: the stores of a topic must agree on its kind and window_key, which decide how its records are applied", kindOf(s), o.Name, kindOf(o), s.Topic)
+			} else if !ok {
+				topics[s.Topic] = s
+			}
+		}
 		if len(c.SchemaRegistry.URLs()) == 0 {
 			for _, u := range pluginUses(f, s) {
 				if u.plugin.AllowRegistry {
@@ -859,6 +894,51 @@ func (c *Config) checkStores(p *problems) {
 				}
 			}
 		}
+	}
+}
+
+// kindOf describes a store's kind and window key layout.
+func kindOf(s Store) string {
+	if s.WindowKey != "" {
+		return s.Kind + ", window_key " + s.WindowKey
+	}
+	return s.Kind
+}
+
+// storeKind checks a store's kind and the settings of window and session
+// stores.
+func (p *problems) storeKind(f string, s Store) {
+	switch s.Kind {
+	case "keyvalue", "":
+		for _, set := range []struct {
+			field string
+			set   bool
+		}{{"window_size", s.WindowSize != 0}, {"retention", s.Retention != 0}, {"window_key", s.WindowKey != ""}} {
+			if set.set {
+				p.add(f+"."+set.field, "applies to window and session stores only; this store is a keyvalue store (set kind: window or session)")
+			}
+		}
+		return
+	case "window":
+		if s.WindowSize <= 0 {
+			p.add(f+".window_size", "is required for a window store: the windows' size in the Kafka Streams application, like 1h or 5m")
+		}
+		if s.WindowKey != "changelog" && s.WindowKey != "plain" && s.WindowKey != "" {
+			p.add(f+".window_key", "%q must be changelog ([key][start][sequence number], a window store's changelog) or plain ([key][start], TimeWindowedSerializer)", s.WindowKey)
+		}
+	case "session":
+		if s.WindowSize != 0 {
+			p.add(f+".window_size", "applies to window stores only; a session's end is in its key")
+		}
+		if s.WindowKey != "" {
+			p.add(f+".window_key", "applies to window stores only; a session store's keys are [key][end][start]")
+		}
+	default:
+		p.add(f+".kind", "%q must be keyvalue, window or session", s.Kind)
+		return
+	}
+	if s.Retention <= 0 {
+		p.add(f+".retention", "is required for a %s store: its retention in the Kafka Streams application (by default the window size or inactivity gap plus the grace period), like 3h", s.Kind)
 	}
 }
 

@@ -84,6 +84,15 @@ stores:
 		{"stores: [{name: a, topic: a, key: int128}]", `stores[0].key: unknown serde "int128"`},
 		{"plugins: {timeout: 0s}\nstores: [{name: a, topic: a}]", "plugins.timeout: must be positive"},
 		{"plugins: {memory_limit: 100}\nstores: [{name: a, topic: a}]", "plugins.memory_limit: must be at least 64KiB"},
+		{"stores: [{name: a, topic: a, kind: windowed}]", `stores[0].kind: "windowed" must be keyvalue, window or session`},
+		{"stores: [{name: a, topic: a, kind: window, retention: 3h}]", "stores[0].window_size: is required for a window store"},
+		{"stores: [{name: a, topic: a, kind: window, window_size: 1h}]", "stores[0].retention: is required for a window store"},
+		{"stores: [{name: a, topic: a, kind: session}]", "stores[0].retention: is required for a session store"},
+		{"stores: [{name: a, topic: a, kind: session, retention: 1h, window_size: 1h}]", "stores[0].window_size: applies to window stores only"},
+		{"stores: [{name: a, topic: a, kind: window, window_size: 1h, retention: 3h, window_key: seq}]", `stores[0].window_key: "seq" must be changelog`},
+		{"stores: [{name: a, topic: a, retention: 3h}]", "stores[0].retention: applies to window and session stores only"},
+		{"stores: [{name: a, topic: t, kind: window, window_size: 1h, retention: 3h}, {name: b, topic: t}]", `stores[1].kind: this store (keyvalue) and store "a" (window, window_key changelog) read the same topic "t"`},
+		{"stores: [{name: a, topic: t, kind: window, window_size: 1h, retention: 3h}, {name: b, topic: t, kind: window, window_size: 1h, retention: 3h, window_key: plain}]", `stores[1].kind: this store (window, window_key plain) and store "a" (window, window_key changelog)`},
 	} {
 		c, err := Load(write(bad.yaml))
 		if err == nil {

@@ -126,6 +126,9 @@ type partition struct {
 	upto    atomic.Int64
 	hwm     atomic.Int64 // latest end of the log seen in a fetch (LSO when reading committed)
 	applied atomic.Int64 // records applied since assignment
+	// malformed counts the records skipped since assignment because their
+	// key is too short for the window or session key schema.
+	malformed atomic.Int64
 	// caughtUp is when next last reached hwm (unix nanoseconds), or when the
 	// partition was assigned or rebuilt: see staleness.
 	caughtUp atomic.Int64
@@ -179,7 +182,11 @@ type Engine struct {
 	db     *store.DB
 	stores map[string]state.Store
 	topics []string
-	m      *metrics
+	// timed are the topics of window and session stores, with one of their
+	// stores: its key schema gives each record's time, which moves the
+	// partition's stream time.
+	timed map[string]state.Store
+	m     *metrics
 
 	mu    sync.RWMutex
 	parts map[state.Partition]*partition // active: assigned by the group
@@ -262,6 +269,7 @@ func Open(cfg Config) (*Engine, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		stores:   map[string]state.Store{},
+		timed:    map[string]state.Store{},
 		parts:    map[state.Partition]*partition{},
 		standbys: map[state.Partition]*partition{},
 		sb:       standbyState{wake: make(chan struct{}, 1)},
@@ -274,6 +282,12 @@ func Open(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("engine: store %q is defined twice", s.Name)
 		}
 		e.stores[s.Name] = s
+		if o, ok := e.timed[s.Topic]; (ok || seen[s.Topic]) && (o.Kind != s.Kind || o.Window.Key != s.Window.Key) {
+			return nil, fmt.Errorf("engine: stores of topic %q disagree on its kind (%s and %s) or window key layout", s.Topic, o.Kind, s.Kind)
+		}
+		if s.Kind.Timed() {
+			e.timed[s.Topic] = s
+		}
 		if !seen[s.Topic] {
 			seen[s.Topic] = true
 			e.topics = append(e.topics, s.Topic)
@@ -898,8 +912,17 @@ func (e *Engine) resumeAt(id state.Partition, topicID [16]byte, logStart, hwm in
 	if !ok {
 		return logStart, -1, nil
 	}
+	_, timed := e.timed[id.Topic]
+	hasStreamTime := false
+	if timed {
+		if _, hasStreamTime, err = e.db.StreamTime(id); err != nil {
+			return 0, -1, err
+		}
+	}
 	var reason string
 	switch {
+	case timed && !hasStreamTime:
+		reason = "the store holds no stream time for it: it was applied as a key-value topic, and is now a window or session store's"
 	case cp.TopicID != topicID:
 		reason = "topic id changed (topic recreated)"
 	case cp.Offset+1 < logStart:
@@ -1103,9 +1126,25 @@ func (e *Engine) apply(parts map[state.Partition]*partition, f kgo.FetchTopicPar
 	e.writing.Store(time.Now().UnixNano())
 	defer e.writing.Store(0)
 	b := e.db.NewBatch(part.id)
-	var nullKeys, data int
+	var nullKeys, malformed, data int
+	ts, timed := e.timed[f.Topic]
+	st := state.NoStreamTime
+	if timed {
+		var err error
+		if st, _, err = e.streamTime(part.id); err != nil {
+			return fmt.Errorf("engine: %s: %w", part.id, err)
+		}
+	}
 	for _, r := range f.Records {
 		var err error
+		if timed && r.Key != nil && !r.Attrs.IsControl() {
+			t, ok := ts.StreamTimeOf(r.Key)
+			if !ok {
+				malformed++ // counted and reported; the offset still advances
+				continue
+			}
+			st = max(st, t)
+		}
 		switch {
 		case r.Attrs.IsControl():
 			continue
@@ -1121,6 +1160,11 @@ func (e *Engine) apply(parts map[state.Partition]*partition, f kgo.FetchTopicPar
 			return fmt.Errorf("engine: %s: %w", part.id, err)
 		}
 	}
+	if timed {
+		if err := b.SetStreamTime(st); err != nil {
+			return fmt.Errorf("engine: %s: %w", part.id, err)
+		}
+	}
 	last := f.Records[len(f.Records)-1]
 	part.upto.Store(last.Offset + 1)
 	if err := b.Commit(store.Checkpoint{Offset: last.Offset, LeaderEpoch: last.LeaderEpoch, TopicID: part.topicID}); err != nil {
@@ -1132,6 +1176,12 @@ func (e *Engine) apply(parts map[state.Partition]*partition, f kgo.FetchTopicPar
 	e.m.applied.WithLabelValues(f.Topic).Add(float64(data))
 	if nullKeys > 0 {
 		e.m.nullKeys.WithLabelValues(f.Topic).Add(float64(nullKeys))
+	}
+	if malformed > 0 {
+		part.malformed.Add(int64(malformed))
+		e.m.malformed.WithLabelValues(f.Topic).Add(float64(malformed))
+		e.warn("malformed key "+f.Topic, "records skipped: their key is too short for the store's key schema",
+			"partition", part.id.String(), "records", malformed, "kind", ts.Kind.String(), "min_key_bytes", ts.MinKeyLen())
 	}
 	if part.Status() == state.Restoring && last.Offset+1 >= part.target.Load() {
 		part.state.Store(int32(state.Serving))

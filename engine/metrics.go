@@ -14,8 +14,11 @@ import (
 type metrics struct {
 	applied  *prometheus.CounterVec
 	nullKeys *prometheus.CounterVec
-	wipes    *prometheus.CounterVec
-	rebuilds *prometheus.CounterVec
+	// malformed counts window and session store records whose key is too
+	// short for its schema.
+	malformed *prometheus.CounterVec
+	wipes     *prometheus.CounterVec
+	rebuilds  *prometheus.CounterVec
 	// promotions counts standbys that became active here.
 	promotions *prometheus.CounterVec
 	failures   prometheus.Counter
@@ -41,6 +44,10 @@ func newMetrics(e *Engine, r prometheus.Registerer) *metrics {
 		nullKeys: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iqengine_records_null_key_total",
 			Help: "Records skipped because their key is null, by topic.",
+		}, []string{"topic"}),
+		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iqengine_records_malformed_key_total",
+			Help: "Records of window and session stores' topics skipped because their key is too short for the key schema, by topic.",
 		}, []string{"topic"}),
 		wipes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iqengine_partition_wipes_total",
@@ -76,7 +83,7 @@ func newMetrics(e *Engine, r prometheus.Registerer) *metrics {
 		}, []string{"topic"}),
 	}
 	if r != nil {
-		r.MustRegister(m.applied, m.nullKeys, m.wipes, m.rebuilds, m.promotions, m.failures, m.expired, m.storeErrors, m.writeStalls,
+		r.MustRegister(m.applied, m.nullKeys, m.malformed, m.wipes, m.rebuilds, m.promotions, m.failures, m.expired, m.storeErrors, m.writeStalls,
 			m.unservedWipes, partitionCollector{e}, storeCollector{e}, unservedCollector{e})
 	}
 	return m

@@ -145,6 +145,39 @@ func (e *Engine) NewIterator(p state.Partition, lower, upper []byte) (state.Iter
 	return it, nil
 }
 
+// NewReverseIterator is NewIterator in descending key order.
+func (e *Engine) NewReverseIterator(p state.Partition, lower, upper []byte) (state.Iterator, error) {
+	if err := e.readable(p); err != nil {
+		return nil, err
+	}
+	it, err := e.db.NewReverseIterator(p, lower, upper)
+	if err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+// StreamTime is the stream time of partition p of a window or session
+// store's topic, if p serves here: the greatest window start or session end
+// it has applied, state.NoStreamTime before any.
+func (e *Engine) StreamTime(p state.Partition) (int64, error) {
+	if err := e.readable(p); err != nil {
+		return 0, err
+	}
+	st, _, err := e.streamTime(p)
+	return st, err
+}
+
+// streamTime reads p's stream time from the store; ok is false when it
+// holds none.
+func (e *Engine) streamTime(p state.Partition) (int64, bool, error) {
+	st, ok, err := e.db.StreamTime(p)
+	if !ok {
+		st = state.NoStreamTime
+	}
+	return st, ok, err
+}
+
 // Count counts the keys of partition p, if p serves here. It walks the
 // partition, and stops with ctx's error when ctx ends.
 func (e *Engine) Count(ctx context.Context, p state.Partition) (int64, error) {
@@ -174,6 +207,7 @@ func (e *Engine) Partitions() []state.PartitionInfo {
 			Lag:           max(hwm-next, 0),
 			StartOffset:   p.startOffset.Load(),
 			Applied:       p.applied.Load(),
+			MalformedKeys: p.malformed.Load(),
 		})
 	}
 	e.mu.RUnlock()

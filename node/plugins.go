@@ -110,7 +110,16 @@ func loadStores(ctx context.Context, cfg config.Config, reg prometheus.Registere
 	var errs []error
 	for i, s := range cfg.Stores {
 		f := fmt.Sprintf("stores[%d]", i)
-		spec := state.Store{Name: s.Name, Topic: s.Topic}
+		spec := state.Store{Name: s.Name, Topic: s.Topic, Window: state.Window{Size: s.WindowSize.D(), Retention: s.Retention.D()}}
+		switch s.Kind {
+		case "window":
+			spec.Kind = state.WindowKind
+		case "session":
+			spec.Kind = state.SessionKind
+		}
+		if s.WindowKey == "plain" {
+			spec.Window.Key = state.WindowKeyPlain
+		}
 		var kerr, verr, terr error
 		switch {
 		case s.Key.Wasm != "":

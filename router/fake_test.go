@@ -39,6 +39,8 @@ type fakeEngine struct {
 	// count); iterHook wraps every iterator NewIterator returns.
 	countHook func(ctx context.Context, p state.Partition) error
 	iterHook  func(p state.Partition, it state.Iterator) state.Iterator
+	// streamTimes, when set for a partition, is what StreamTime answers.
+	streamTimes map[state.Partition]int64
 }
 
 // fakeHealth is what Ready and Err answer.
@@ -213,6 +215,45 @@ func (f *fakeEngine) Get(p state.Partition, key []byte) (state.Record, error) {
 	r := recs[i]
 	r.Key, r.Value = bytes.Clone(r.Key), bytes.Clone(r.Value)
 	return r, nil
+}
+
+// NewReverseIterator is NewIterator, backwards.
+func (f *fakeEngine) NewReverseIterator(p state.Partition, lower, upper []byte) (state.Iterator, error) {
+	it, err := f.NewIterator(p, lower, upper)
+	if err != nil {
+		return nil, err
+	}
+	fi := it.(*fakeIterator)
+	slices.Reverse(fi.recs)
+	return fi, nil
+}
+
+// StreamTime is the greatest time of p's records, by the key schema of a
+// window or session store of p's topic, unless a test set it
+// (streamTimes).
+func (f *fakeEngine) StreamTime(p state.Partition) (int64, error) {
+	recs, err := f.serving(p)
+	if err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st, ok := f.streamTimes[p]; ok {
+		return st, nil
+	}
+	st := state.NoStreamTime
+	for _, s := range f.stores {
+		if s.Topic != p.Topic || !s.Kind.Timed() {
+			continue
+		}
+		for _, r := range recs {
+			if t, ok := s.StreamTimeOf(r.Key); ok {
+				st = max(st, t)
+			}
+		}
+		break
+	}
+	return st, nil
 }
 
 func (f *fakeEngine) NewIterator(p state.Partition, lower, upper []byte) (state.Iterator, error) {

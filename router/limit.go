@@ -117,7 +117,7 @@ func classOf(endpoint string) endpointClass {
 	switch {
 	case endpoint == "healthz" || endpoint == "readyz" || strings.HasPrefix(endpoint, "internal-"):
 		return unbounded
-	case endpoint == "scan" || endpoint == "count":
+	case endpoint == "scan" || endpoint == "count" || endpoint == "windows" || endpoint == "sessions":
 		return boundedScan
 	}
 	return boundedRequest

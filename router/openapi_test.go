@@ -183,7 +183,14 @@ func TestOpenAPIProblemTypes(t *testing.T) {
 // samplePath fills an operation's path parameters with a store and key
 // the fake node has.
 func samplePath(path string) string {
-	return strings.NewReplacer("{store}", "orders", "{key}", "o-01").Replace(path)
+	store := "orders"
+	switch {
+	case strings.HasSuffix(path, "/windows"):
+		store = "hourly"
+	case strings.HasSuffix(path, "/sessions"):
+		store = "visits"
+	}
+	return strings.NewReplacer("{store}", store, "{key}", "o-01").Replace(path)
 }
 
 // TestOpenAPIQueryParameters: each operation documents exactly the query
@@ -194,7 +201,8 @@ func samplePath(path string) string {
 // takes them (on a store without a transform, it refuses them for that
 // reason rather than as unknown).
 func TestOpenAPIQueryParameters(t *testing.T) {
-	_, h := newFakeNode(t)
+	f, h := newFakeNode(t)
+	addTimedStores(t, f)
 	_, m := openAPIModel(t)
 	for name, op := range operations(m) {
 		t.Run(name, func(t *testing.T) {
@@ -274,6 +282,7 @@ func openAPINode(t *testing.T) (*fakeEngine, *Handler) {
 	}
 	t.Cleanup(echo.Close)
 	f, _ := newFakeNode(t)
+	addTimedStores(t, f)
 	f.addStore(t, "readings", "readings", 2, "string", "json")
 	for i := range 5 {
 		f.put(t, "readings", fmt.Sprintf("r-%d", i), fmt.Sprintf(`{"n":%d}`, i), int64(i))
@@ -281,7 +290,7 @@ func openAPINode(t *testing.T) (*fakeEngine, *Handler) {
 	h := New(Options{
 		Engine: f, Timeout: time.Second, MaxTimeout: 2 * time.Second,
 		DefaultLimit: 10, MaxLimit: 25,
-		Transforms: map[string]Transform{"readings": {Module: echo, Params: map[string]string{"unit": "c"}}},
+		Transforms: map[string]Transform{"readings": {Module: echo, Params: map[string]string{"unit": "c"}}, "hourly": {Module: echo}},
 		Info: func() Info {
 			i := defaultInfo(f)()
 			i.ApplicationID = "app"
@@ -345,6 +354,22 @@ func TestOpenAPIAnswersConform(t *testing.T) {
 		{"/v1/stores/docs/count", nil, 200},
 		{"/v1/stores/docs/count?max_lag=-1", nil, 400},
 		{"/v1/stores/sensors/count?timeout=1ms", nil, 503},
+		{"/v1/stores/hourly/keys/o-01/windows", nil, 200},
+		{"/v1/stores/hourly/keys/o-01/windows?t.unit=f", nil, 200},
+		{"/v1/stores/hourly/keys/o-01/windows?from=0&to=2026-01-02T03:00:00Z&order=desc&limit=1", nil, 200},
+		{"/v1/stores/hourly/keys/o-01/windows?from=5&to=4", nil, 400},
+		{"/v1/stores/hourly/keys/o-01/windows?from=yesterday", nil, 400},
+		{"/v1/stores/hourly/keys/o-01", nil, 400},
+		{"/v1/stores/orders/keys/o-01/windows?from=1", nil, 400},
+		{"/v1/stores/hourly/keys/o-01/windows", []string{hopsHeader, "1"}, 200},
+		{"/v1/stores/visits/keys/v-1/sessions?earliest_end=0", nil, 200},
+		{"/v1/stores/visits/keys/v-1/windows", nil, 400},
+		{"/v1/stores/hourly/windows?from=0&key_from=a&key_to=z", nil, 200},
+		{"/v1/stores/hourly/windows?limit=1", nil, 200},
+		{"/v1/stores/orders/windows", nil, 400},
+		{"/v1/stores/nope/windows", nil, 404},
+		{"/v1/stores/visits/sessions", nil, 200},
+		{"/v1/stores/visits/sessions?latest_start=soon", nil, 400},
 		{"/v1/metadata/partitions", nil, 200},
 		{"/v1/metadata/instances", nil, 200},
 		{"/v1/metadata/stores/orders/keys/o-01", nil, 200},
@@ -415,13 +440,19 @@ func TestOpenAPIAnswersConform(t *testing.T) {
 
 // operationOf is the document's operation of a request path.
 func operationOf(m *v3.Document, path string) string {
+	best := ""
 	for p := range m.Paths.PathItems.KeysFromOldest() {
 		re := "^" + strings.NewReplacer("{store}", "[^/]+", "{key}", ".+", ".", `\.`).Replace(p) + "$"
-		if ok, _ := regexp.MatchString(re, path); ok {
-			return "GET " + p
+		// The longest template that matches: /keys/{key}/windows, not
+		// /keys/{key} with a key that ends in /windows.
+		if ok, _ := regexp.MatchString(re, path); ok && len(p) > len(best) {
+			best = p
 		}
 	}
-	return ""
+	if best == "" {
+		return ""
+	}
+	return "GET " + best
 }
 
 // checkSchema checks that doc (JSON) is valid against a component schema,

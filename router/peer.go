@@ -334,8 +334,11 @@ func (h *Handler) remoteGet(ctx context.Context, deadline time.Time, owner clust
 
 // remotePage reads up to limit records of partition p in [lower, upper),
 // and up to the one whose encoding reaches maxBytes.
-func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition, lower, upper []byte, limit, maxBytes int, c replicaCall) ([]state.Record, bool, served, error) {
+func (h *Handler) remotePage(ctx context.Context, deadline time.Time, owner cluster.Member, s state.Store, p state.Partition, lower, upper []byte, limit, maxBytes int, wq *windowQuery, c replicaCall) ([]state.Record, bool, served, error) {
 	q := url.Values{"limit": {strconv.Itoa(limit)}, "max_bytes": {strconv.Itoa(maxBytes)}}
+	if wq != nil {
+		wq.encode(q)
+	}
 	if lower != nil {
 		q.Set("lower", b64(lower))
 	}
@@ -500,7 +503,7 @@ func (h *Handler) internalGet(w http.ResponseWriter, r *http.Request, ps httprou
 }
 
 func (h *Handler) internalScan(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	_, p, ok := h.internalPartition(w, r, ps)
+	s, p, ok := h.internalPartition(w, r, ps)
 	if !ok {
 		return
 	}
@@ -523,12 +526,26 @@ func (h *Handler) internalScan(w http.ResponseWriter, r *http.Request, ps httpro
 		writeProblem(w, r, http.StatusBadRequest, probBadParameter, "lower and upper must be base64url, limit 1 to "+strconv.Itoa(h.o.MaxLimit)+" and max_bytes above 0")
 		return
 	}
+	wq, err := decodeWindowQuery(q)
+	if err != nil {
+		writeProblem(w, r, http.StatusBadRequest, probBadParameter, err.Error())
+		return
+	}
+	if wq != nil && !s.Kind.Timed() {
+		wrongKind(w, r, s, "windows or sessions")
+		return
+	}
 	wt, ok := internalWant(w, r, q, p)
 	if !ok {
 		return
 	}
 	timeout := h.internalDeadline(q)
-	it, by, err := localOnly(h, r, "internal-scan", p, wt, timeout, func() (state.Iterator, error) { return h.e.NewIterator(p, lower, upper) })
+	it, by, err := localOnly(h, r, "internal-scan", p, wt, timeout, func() (state.Iterator, error) {
+		if wq != nil {
+			return h.windowIterator(s, p, wq, lower, upper)
+		}
+		return h.e.NewIterator(p, lower, upper)
+	})
 	if err != nil {
 		h.internalError(w, r, err, "scan")
 		return

@@ -30,6 +30,13 @@ const (
 	probNoRoute     = "no-such-endpoint"
 	probMethod      = "method-not-allowed"
 	probFiltered    = "filtered"
+	// probWrongKind: a window or session query of a store of another kind,
+	// or a key lookup of a window or session store.
+	probWrongKind = "wrong-store-kind"
+	// probBadTime: a time parameter that is neither epoch milliseconds nor
+	// RFC 3339; probBadTimeRange: from after to.
+	probBadTime      = "bad-time"
+	probBadTimeRange = "bad-time-range"
 	// probPluginRejected: a plugin refused its input (422);
 	// probPluginFailed: a plugin failed or faulted (500).
 	probPluginRejected = "plugin-rejected"
@@ -85,6 +92,9 @@ var titles = map[string]string{
 	probNotOwner:        "Not the owner of the partition",
 	probMethod:          "Method not allowed",
 	probFiltered:        "Filtered out by the store's transform",
+	probWrongKind:       "Not a query of this kind of store",
+	probBadTime:         "Time does not parse",
+	probBadTimeRange:    "Time range is empty",
 	probUnauthenticated: "Authentication required",
 	probForbidden:       "Not allowed for this identity",
 	probOverloaded:      "Too many requests in flight",

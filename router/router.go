@@ -57,6 +57,12 @@ type Engine interface {
 	// NewIterator walks p's records with lower <= key < upper in key
 	// order; a nil bound is open.
 	NewIterator(p state.Partition, lower, upper []byte) (state.Iterator, error)
+	// NewReverseIterator is NewIterator in descending key order.
+	NewReverseIterator(p state.Partition, lower, upper []byte) (state.Iterator, error)
+	// StreamTime is partition p's stream time, of a window or session
+	// store's topic: the greatest window start or session end applied
+	// (state.NoStreamTime before any), from which retention is counted.
+	StreamTime(p state.Partition) (int64, error)
 	// Count counts p's keys; it walks the partition, and stops with ctx's
 	// error when ctx ends.
 	Count(ctx context.Context, p state.Partition) (int64, error)
@@ -210,7 +216,12 @@ func New(o Options) *Handler {
 	h.handle("/v1/stores", "stores", h.listStores)
 	h.handle("/v1/stores/:store/keys", "scan", h.scan)
 	h.handle("/v1/stores/:store/keys/*key", "get", h.get)
+	// One key's windows and sessions are answered by the lookup's route
+	// (see timedLookup); they are routes of the API all the same.
+	h.routes = append(h.routes, "/v1/stores/:store/keys/*key/windows", "/v1/stores/:store/keys/*key/sessions")
 	h.handle("/v1/stores/:store/count", "count", h.count)
+	h.handle("/v1/stores/:store/windows", "windows", h.gatheredWindows(state.WindowKind))
+	h.handle("/v1/stores/:store/sessions", "sessions", h.gatheredWindows(state.SessionKind))
 	h.handle("/v1/metadata/partitions", "partitions", h.partitions)
 	h.handle("/v1/metadata/instances", "instances", h.instances)
 	h.handle("/v1/metadata/stores/:store/keys/*key", "key-metadata", h.keyMetadata)
@@ -404,6 +415,9 @@ type lookup struct {
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	if h.timedLookup(w, r, ps) {
+		return
+	}
 	req, ok := h.parseLookup(w, r, ps)
 	if !ok {
 		return
@@ -418,6 +432,11 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		sum.header(w.Header())
 	}
 	if err != nil {
+		if _, asked, ok := timedSuffix(req.text); ok && errors.Is(err, state.ErrNotFound) {
+			writeProblem(w, r, http.StatusBadRequest, probWrongKind, "store "+strconv.Quote(req.store.Name)+" is a keyvalue store, which has no "+kindPath(asked)+
+				", and has no key "+strconv.Quote(req.text)+" either: ask GET /v1/stores/"+req.store.Name+"/keys/{key} for a key's value")
+			return
+		}
 		h.queryError(w, r, err, "key "+strconv.Quote(req.text))
 		return
 	}
@@ -617,6 +636,13 @@ func (h *Handler) listStores(w http.ResponseWriter, r *http.Request, _ httproute
 		// Transform names the store's transform module and its default
 		// parameters; absent when the store has none.
 		Transform *transformInfo `json:"transform,omitempty"`
+		// Kind is keyvalue, window or session; a window store's window
+		// size, and a window or session store's retention, in
+		// milliseconds.
+		Kind       string `json:"kind"`
+		WindowSize int64  `json:"window_size_ms,omitempty"`
+		Retention  int64  `json:"retention_ms,omitempty"`
+		WindowKey  string `json:"window_key,omitempty"`
 	}
 	out := struct {
 		Stores []storeInfo `json:"stores"`
@@ -627,7 +653,13 @@ func (h *Handler) listStores(w http.ResponseWriter, r *http.Request, _ httproute
 			continue // what it may not read, it does not see
 		}
 		n, _ := h.e.PartitionCount(s.Topic)
-		info := storeInfo{Name: s.Name, Topic: s.Topic, Partitions: n, Key: s.Key.Name(), Value: s.Value.Name()}
+		info := storeInfo{Name: s.Name, Topic: s.Topic, Partitions: n, Key: s.Key.Name(), Value: s.Value.Name(), Kind: s.Kind.String()}
+		if s.Kind.Timed() {
+			info.Retention = s.Window.Retention.Milliseconds()
+		}
+		if s.Kind == state.WindowKind {
+			info.WindowSize, info.WindowKey = s.Window.Size.Milliseconds(), s.Window.Key.String()
+		}
 		if t, ok := h.o.Transforms[s.Name]; ok {
 			info.Transform = &transformInfo{Module: "wasm:" + t.Module.Name(), Params: t.Params}
 		}

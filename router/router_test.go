@@ -582,12 +582,12 @@ func TestRenderCountStoresAndMetadata(t *testing.T) {
 		{"count of a store over a shared topic", "/v1/stores/counters/count", `{"approximate":true,"count":2,"lag":0,"position":"` + token(f, "ids", 0) + `","replica":"active","store":"counters"}`},
 		{"stores", "/v1/stores", oneLine(`
 			{"stores":[
-				{"name":"blobs","topic":"blobs","partitions":1,"key_serde":"bytes","value_serde":"bytes"},
-				{"name":"counters","topic":"ids","partitions":1,"key_serde":"int32","value_serde":"string"},
-				{"name":"docs","topic":"docs","partitions":1,"key_serde":"string","value_serde":"json"},
-				{"name":"ids","topic":"ids","partitions":1,"key_serde":"uuid","value_serde":"float64"},
-				{"name":"orders","topic":"orders","partitions":4,"key_serde":"string","value_serde":"json"},
-				{"name":"sensors","topic":"sensors","partitions":3,"key_serde":"int64","value_serde":"json"}
+				{"name":"blobs","topic":"blobs","partitions":1,"key_serde":"bytes","value_serde":"bytes","kind":"keyvalue"},
+				{"name":"counters","topic":"ids","partitions":1,"key_serde":"int32","value_serde":"string","kind":"keyvalue"},
+				{"name":"docs","topic":"docs","partitions":1,"key_serde":"string","value_serde":"json","kind":"keyvalue"},
+				{"name":"ids","topic":"ids","partitions":1,"key_serde":"uuid","value_serde":"float64","kind":"keyvalue"},
+				{"name":"orders","topic":"orders","partitions":4,"key_serde":"string","value_serde":"json","kind":"keyvalue"},
+				{"name":"sensors","topic":"sensors","partitions":3,"key_serde":"int64","value_serde":"json","kind":"keyvalue"}
 			]}`)},
 		{"where a key lives", "/v1/metadata/stores/orders/keys/o-07",
 			`{"store":"orders","topic":"orders","key":"o-07","partition":3,"owner":null,"standbys":[],"generation":-1}`},

@@ -34,6 +34,12 @@ type scanRequest struct {
 	query        uint64 // identity of the scan, bound into its cursors
 	// want is what the scan accepts of the replicas that answer.
 	want *want
+	// win, when set, makes it a window or session store's query: records
+	// are filtered by it where they are read (see window.go).
+	win *windowQuery
+	// single reads only partition part (one key's windows).
+	single bool
+	part   int32
 }
 
 // cursor is where the previous page ended: the last key returned and its
@@ -81,6 +87,23 @@ func (c *cursor) start(p int32) []byte {
 	return c.Key
 }
 
+// reverse reports whether the scan walks keys in descending order.
+func (req *scanRequest) reverse() bool { return req.win != nil && req.win.reverse }
+
+// boundsOf are partition p's bounds of the scan: lower is where its records
+// start, the scan's lower bound or after the cursor when that is later;
+// upper where they end (a reverse scan resumes before the cursor).
+func (req *scanRequest) boundsOf(p int32) (lower, upper []byte) {
+	if !req.reverse() {
+		return req.lowerOf(p), req.upper
+	}
+	upper = req.upper
+	if req.after != nil && (upper == nil || bytes.Compare(req.after.Key, upper) < 0) {
+		upper = req.after.Key
+	}
+	return req.lower, upper
+}
+
 // lowerOf is where partition p's records of the scan start: the scan's
 // lower bound, or after the cursor when that is later.
 func (req *scanRequest) lowerOf(p int32) []byte {
@@ -99,24 +122,9 @@ func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s state.Stor
 	if !knownParams(w, r, withoutTransformParams(q), withReplicaParams("from", "to", "prefix", "limit", "cursor", "timeout")...) {
 		return nil, false
 	}
-	req := &scanRequest{store: s, limit: h.o.DefaultLimit}
-	n, err := h.e.PartitionCount(s.Topic)
-	if err != nil {
-		writeProblem(w, r, http.StatusInternalServerError, probInternal, err.Error())
+	req, ok := h.newScanRequest(w, r, s, q)
+	if !ok {
 		return nil, false
-	}
-	req.partitions = n
-	var ok bool
-	if req.want, ok = h.parseWant(w, r, q, s.Topic, n); !ok {
-		return nil, false
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 || n > h.o.MaxLimit {
-			writeProblem(w, r, http.StatusBadRequest, probBadLimit, "limit "+strconv.Quote(v)+" must be a whole number from 1 to "+strconv.Itoa(h.o.MaxLimit))
-			return nil, false
-		}
-		req.limit = n
 	}
 	bound := func(name string) ([]byte, bool) {
 		if !q.Has(name) {
@@ -166,6 +174,40 @@ func (h *Handler) parseScan(w http.ResponseWriter, r *http.Request, s state.Stor
 		req.after = c
 	}
 	return req, true
+}
+
+// newScanRequest starts a scan of store s: its partitions, the replicas it
+// accepts and its limit.
+func (h *Handler) newScanRequest(w http.ResponseWriter, r *http.Request, s state.Store, q url.Values) (*scanRequest, bool) {
+	req := &scanRequest{store: s}
+	n, err := h.e.PartitionCount(s.Topic)
+	if err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, probInternal, err.Error())
+		return nil, false
+	}
+	req.partitions = n
+	var ok bool
+	if req.want, ok = h.parseWant(w, r, q, s.Topic, n); !ok {
+		return nil, false
+	}
+	if req.limit, ok = h.parseLimit(w, r, q); !ok {
+		return nil, false
+	}
+	return req, true
+}
+
+// parseLimit reads ?limit=: the default limit when absent.
+func (h *Handler) parseLimit(w http.ResponseWriter, r *http.Request, q url.Values) (int, bool) {
+	v := q.Get("limit")
+	if v == "" {
+		return h.o.DefaultLimit, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n > h.o.MaxLimit {
+		writeProblem(w, r, http.StatusBadRequest, probBadLimit, "limit "+strconv.Quote(v)+" must be a whole number from 1 to "+strconv.Itoa(h.o.MaxLimit))
+		return 0, false
+	}
+	return n, true
 }
 
 // item is one scanned record with its partition, and its rendered JSON.
@@ -287,6 +329,16 @@ type opened struct {
 // end). It fails with the joined errors of the partitions it could not
 // open, so the caller can wait for them and name them.
 func (h *Handler) openAll(ctx context.Context, deadline time.Time, req *scanRequest, nhops int, fu *followUps) (opened, error) {
+	if req.single {
+		p := state.Partition{Topic: req.store.Topic, Partition: req.part}
+		it, by1, err := readPartition(ctx, deadline, h, nhops, pageRead{h: h, req: req, fu: fu}, p, req.want)
+		if err != nil {
+			return opened{}, err
+		}
+		by := make([]served, req.partitions)
+		by[req.part] = by1
+		return opened{[]*partIter{it}, by}, nil
+	}
 	iters, by, err := gatherPartitions(ctx, deadline, h, nhops, pageRead{h: h, req: req, fu: fu}, req.store.Topic, req.partitions, req.want)
 	open := iters[:0]
 	for _, it := range iters {
@@ -314,7 +366,14 @@ type pageRead struct {
 func (rd pageRead) op() string { return "scan" }
 
 func (rd pageRead) local(p state.Partition) (*partIter, error) {
-	it, err := rd.h.e.NewIterator(p, rd.req.lowerOf(p.Partition), rd.req.upper)
+	lower, upper := rd.req.boundsOf(p.Partition)
+	var it state.Iterator
+	var err error
+	if rd.req.win != nil {
+		it, err = rd.h.windowIterator(rd.req.store, p, rd.req.win, lower, upper)
+	} else {
+		it, err = rd.h.e.NewIterator(p, lower, upper)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +383,8 @@ func (rd pageRead) local(p state.Partition) (*partIter, error) {
 func (rd pageRead) remote(ctx context.Context, deadline time.Time, m cluster.Member, p state.Partition, c replicaCall) (*partIter, served, error) {
 	req := rd.req
 	limit, maxBytes := rd.h.remoteShare(req, rd.grow)
-	recs, more, by, err := rd.h.remotePage(ctx, deadline, m, req.store, p, req.lowerOf(p.Partition), req.upper, limit, maxBytes, c)
+	lower, upper := req.boundsOf(p.Partition)
+	recs, more, by, err := rd.h.remotePage(ctx, deadline, m, req.store, p, lower, upper, limit, maxBytes, req.win, c)
 	if err != nil {
 		return nil, by, err
 	}
@@ -343,6 +403,9 @@ func (rd pageRead) remote(ctx context.Context, deadline time.Time, m cluster.Mem
 // records the page takes more of.
 func (h *Handler) remoteShare(req *scanRequest, grow int) (limit, maxBytes int) {
 	n := max(int(req.partitions), 1)
+	if req.single {
+		n = 1
+	}
 	grow = min(grow, 20)
 	limit = min(req.limit, (2*((req.limit+n-1)/n)+16)<<grow)
 	maxBytes = min(h.o.MaxPageBytes, (2*h.o.MaxPageBytes/n+64<<10)<<grow)
@@ -376,7 +439,11 @@ func (fu *followUps) after(p int32, key []byte, grow int) (source, error) {
 		return nil, err
 	}
 	req := *fu.req
-	req.lower, req.after = append(bytes.Clone(key), 0), nil
+	if req.reverse() {
+		req.upper, req.after = bytes.Clone(key), nil
+	} else {
+		req.lower, req.after = append(bytes.Clone(key), 0), nil
+	}
 	part := state.Partition{Topic: req.store.Topic, Partition: p}
 	pi, by, err := readPartition(fu.ctx, time.Now().Add(fu.timeout), fu.h, fu.hops, pageRead{h: fu.h, req: &req, fu: fu, grow: grow}, part, req.want)
 	if err != nil {
@@ -518,17 +585,26 @@ func (rd *renderer) render(it *item) (bool, error) {
 	s := rd.s
 	buf := append(rd.buf[:0], `{"key":`...)
 	keyStart := len(buf)
+	key := it.rec.Key
+	var sp state.Span
+	if s.Kind.Timed() {
+		sp, _ = s.SplitKey(key) // the window query took only keys that split
+		key = sp.Key
+	}
 	var err error
-	if buf, err = s.Key.AppendJSON(buf, it.rec.Key); err != nil {
+	if buf, err = s.Key.AppendJSON(buf, key); err != nil {
 		if isPluginFault(err) || isRegistryOutage(err) {
 			return false, err
 		}
 		buf = append(buf[:keyStart-len(`{"key":`)], `{"key":null`...)
 		buf = append(buf, `,"key_base64":`...)
-		buf = strconv.AppendQuote(buf, base64.StdEncoding.EncodeToString(it.rec.Key))
+		buf = strconv.AppendQuote(buf, base64.StdEncoding.EncodeToString(key))
 	}
 	keyEnd := len(buf)
 	keyOK := err == nil
+	if s.Kind.Timed() {
+		buf = appendSpan(buf, sp)
+	}
 	buf = append(buf, `,"value":`...)
 	valueStart := len(buf)
 	if buf, err = s.Value.AppendJSON(buf, it.rec.Value); err != nil {
@@ -573,6 +649,11 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	if !ok {
 		return
 	}
+	h.runScan(w, r, s, q, req)
+}
+
+// runScan answers one page of a validated scan.
+func (h *Handler) runScan(w http.ResponseWriter, r *http.Request, s state.Store, q url.Values, req *scanRequest) {
 	tr, params, ok := h.transformOf(w, r, s, q)
 	if !ok {
 		return

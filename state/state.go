@@ -19,6 +19,13 @@ type Store struct {
 	Topic string
 	Key   serde.Serde
 	Value serde.Serde
+	// Kind says what the topic's keys are: plain keys (KeyValue, the
+	// zero value), or a Kafka Streams window or session store's keys, an
+	// inner key with times after it (see window.go). Key is the inner
+	// key's serde.
+	Kind Kind
+	// Window is the window and session stores' key schema and retention.
+	Window Window
 }
 
 // Partition names one topic partition.
@@ -134,6 +141,10 @@ type PartitionInfo struct {
 	StartOffset int64 `json:"start_offset"`
 	// Applied counts records applied since the assignment.
 	Applied int64 `json:"applied"`
+	// MalformedKeys counts the records skipped since the assignment because
+	// their key is too short for the window or session store's key schema
+	// (absent for other topics, and while none was).
+	MalformedKeys int64 `json:"malformed_keys,omitempty"`
 }
 
 // Errors a read can end in. Callers tell them apart with errors.Is/As.

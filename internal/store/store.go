@@ -8,6 +8,7 @@
 //
 //	'd' len(topic) topic partition key   → varint offset, varint timestamp, value
 //	'm' len(topic) topic partition       → checkpoint (offset, leader epoch, topic id)
+//	't' len(topic) topic partition       → stream time (8 bytes), of window and session stores' topics
 //
 // so one partition's records are one contiguous span that can be scanned in
 // key order, dropped with a single range deletion, or shipped elsewhere.
@@ -36,8 +37,9 @@ import (
 )
 
 const (
-	kindData = 'd'
-	kindMeta = 'm'
+	kindData       = 'd'
+	kindMeta       = 'm'
+	kindStreamTime = 't'
 )
 
 // Options configures Open. Zero fields take the defaults shown.
@@ -301,7 +303,30 @@ func (d *DB) Checkpoint(p state.Partition) (c Checkpoint, ok bool, err error) {
 	return c, true, nil
 }
 
-// Wipe drops every record and the checkpoint of p, atomically.
+// StreamTime returns the stream time stored with p's last batch (see
+// Batch.SetStreamTime); ok is false when none was.
+func (d *DB) StreamTime(p state.Partition) (t int64, ok bool, err error) {
+	if err := d.acquire(); err != nil {
+		return 0, false, err
+	}
+	defer d.release()
+	var buf [64]byte
+	v, closer, err := d.db.Get(appendPrefix(buf[:0], kindStreamTime, p))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("store: %s: corrupt stream time (%d bytes)", p, len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), true, nil
+}
+
+// Wipe drops every record, the checkpoint and the stream time of p,
+// atomically.
 func (d *DB) Wipe(p state.Partition) error {
 	if err := d.acquire(); err != nil {
 		return err
@@ -314,6 +339,9 @@ func (d *DB) Wipe(p state.Partition) error {
 		return err
 	}
 	if err := b.Delete(appendPrefix(nil, kindMeta, p), nil); err != nil {
+		return err
+	}
+	if err := b.Delete(appendPrefix(nil, kindStreamTime, p), nil); err != nil {
 		return err
 	}
 	return b.Commit(pebble.Sync)
@@ -435,6 +463,15 @@ func (b *Batch) Delete(key []byte) error {
 	return b.b.Delete(b.key, nil)
 }
 
+// SetStreamTime stores t as p's stream time, with the batch: the greatest
+// time a window or session store's partition has been written, from which
+// its retention is counted.
+func (b *Batch) SetStreamTime(t int64) error {
+	var k [64]byte
+	v := binary.BigEndian.AppendUint64(nil, uint64(t))
+	return b.b.Set(appendPrefix(k[:0], kindStreamTime, b.p), v, nil)
+}
+
 // Len is the number of writes in the batch.
 func (b *Batch) Len() int { return b.n }
 
@@ -499,13 +536,23 @@ type Iterator struct {
 	it      *pebble.Iterator
 	prefix  int
 	started bool
+	reverse bool
 	err     error
 }
 
 // NewIterator returns an iterator over the keys k of p with lower <= k <
 // upper; a nil bound is open. It starts before the first key: call Next.
 // It fails with ErrClosed once the store is closing.
-func (d *DB) NewIterator(p state.Partition, lower, upper []byte) (_ *Iterator, err error) {
+func (d *DB) NewIterator(p state.Partition, lower, upper []byte) (*Iterator, error) {
+	return d.newIterator(p, lower, upper, false)
+}
+
+// NewReverseIterator is NewIterator in descending key order.
+func (d *DB) NewReverseIterator(p state.Partition, lower, upper []byte) (*Iterator, error) {
+	return d.newIterator(p, lower, upper, true)
+}
+
+func (d *DB) newIterator(p state.Partition, lower, upper []byte, reverse bool) (_ *Iterator, err error) {
 	if err := d.acquire(); err != nil {
 		return nil, err
 	}
@@ -524,7 +571,7 @@ func (d *DB) NewIterator(p state.Partition, lower, upper []byte) (_ *Iterator, e
 	if err != nil {
 		return nil, err
 	}
-	return &Iterator{db: d, it: it, prefix: len(pre)}, nil
+	return &Iterator{db: d, it: it, prefix: len(pre), reverse: reverse}, nil
 }
 
 // Next moves to the next record and returns it; ok is false at the end or
@@ -534,9 +581,15 @@ func (i *Iterator) Next() (r state.Record, ok bool) {
 		return r, false
 	}
 	var valid bool
-	if i.started {
+	switch {
+	case i.started && i.reverse:
+		valid = i.it.Prev()
+	case i.started:
 		valid = i.it.Next()
-	} else {
+	case i.reverse:
+		i.started = true
+		valid = i.it.Last()
+	default:
 		i.started = true
 		valid = i.it.First()
 	}

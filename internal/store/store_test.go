@@ -263,3 +263,90 @@ func TestCountHonoursCancellation(t *testing.T) {
 		})
 	}
 }
+
+// A reverse iterator walks the same bounds in descending key order.
+func TestReverseIterator(t *testing.T) {
+	d := openMem(t)
+	p := state.Partition{Topic: "t", Partition: 0}
+	b := d.NewBatch(p)
+	for _, k := range []string{"a", "b", "c", "d"} {
+		if err := b.Set([]byte(k), []byte(k), 1, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(Checkpoint{Offset: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ lower, upper, want string }{
+		{"", "", "d c b a"},
+		{"b", "d", "c b"},
+		{"e", "", ""},
+	} {
+		var lo, hi []byte
+		if c.lower != "" {
+			lo = []byte(c.lower)
+		}
+		if c.upper != "" {
+			hi = []byte(c.upper)
+		}
+		it, err := d.NewReverseIterator(p, lo, hi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for r, ok := it.Next(); ok; r, ok = it.Next() {
+			got = append(got, string(r.Key))
+		}
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("[%q, %q): %q, want %q", c.lower, c.upper, strings.Join(got, " "), c.want)
+		}
+	}
+}
+
+// The stream time is written with a batch, read back after a reopen, and
+// dropped by a wipe with the rest of the partition.
+func TestStreamTime(t *testing.T) {
+	fs := vfs.NewMem()
+	d, err := Open(Options{Dir: "db", FS: fs, CacheSize: 1 << 20, MemTableSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, other := state.Partition{Topic: "w", Partition: 3}, state.Partition{Topic: "w", Partition: 4}
+	if _, ok, err := d.StreamTime(p); ok || err != nil {
+		t.Fatalf("stream time before any batch: ok %v, err %v", ok, err)
+	}
+	for _, st := range []int64{-5, 1796205600000} {
+		b := d.NewBatch(p)
+		if err := b.SetStreamTime(st); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(Checkpoint{Offset: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = Open(Options{Dir: "db", FS: fs, CacheSize: 1 << 20, MemTableSize: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if st, ok, err := d.StreamTime(p); !ok || err != nil || st != 1796205600000 {
+		t.Fatalf("stream time after reopening: %d %v %v", st, ok, err)
+	}
+	if _, ok, _ := d.StreamTime(other); ok {
+		t.Fatal("another partition has a stream time")
+	}
+	if got := partitionsOf(t, d); got != "w/3" {
+		t.Fatalf("Partitions: %q", got)
+	}
+	if err := d.Wipe(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := d.StreamTime(p); ok {
+		t.Fatal("the stream time survived the wipe")
+	}
+}
