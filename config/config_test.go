@@ -104,6 +104,26 @@ stores:
 	}
 }
 
+// The Kafka Streams example's configuration loads and validates: a
+// key-value, a window and a session store over its changelogs.
+func TestStreamsExampleConfig(t *testing.T) {
+	c, err := Load("../examples/streams-app/iqengine.yaml")
+	if err == nil {
+		err = c.Validate()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, s := range c.Stores {
+		kinds = append(kinds, s.Name+":"+s.Kind+":"+s.WindowKey+":"+s.WindowSize.D().String()+":"+s.Retention.D().String())
+	}
+	want := "counts:keyvalue::0s:0s windowed-counts:window:changelog:1h0m0s:3h0m0s sessions:session::0s:2h0m0s"
+	if got := strings.Join(kinds, " "); got != want {
+		t.Fatalf("stores: %s, want %s", got, want)
+	}
+}
+
 // Sizes are bytes, written plainly or with a unit; anything else is an
 // error that shows the text and the forms accepted.
 func TestParseSize(t *testing.T) {

@@ -367,6 +367,7 @@ func TestOpenAPIAnswersConform(t *testing.T) {
 		{"/v1/stores/hourly/windows?from=0&key_from=a&key_to=z", nil, 200},
 		{"/v1/stores/hourly/windows?limit=1", nil, 200},
 		{"/v1/stores/orders/windows", nil, 400},
+		{"/v1/stores/hourly/keys", nil, 400},
 		{"/v1/stores/nope/windows", nil, 404},
 		{"/v1/stores/visits/sessions", nil, 200},
 		{"/v1/stores/visits/sessions?latest_start=soon", nil, 400},

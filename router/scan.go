@@ -644,6 +644,10 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	if !ok {
 		return
 	}
+	if s.Kind.Timed() {
+		wrongKind(w, r, s, "key scans")
+		return
+	}
 	q := query(r)
 	req, ok := h.parseScan(w, r, s, q)
 	if !ok {

@@ -91,6 +91,7 @@ func TestWindowQueryErrors(t *testing.T) {
 		{"/v1/stores/hourly/keys/o-01", probWrongKind, `store "hourly" is a window store, which has no key lookups: ask GET /v1/stores/hourly/keys/{key}/windows`},
 		{"/v1/stores/visits/keys/v-1/windows", probWrongKind, `store "visits" is a session store, which has no windows`},
 		{"/v1/stores/visits/windows", probWrongKind, `store "visits" is a session store`},
+		{"/v1/stores/visits/keys?prefix=v", probWrongKind, `store "visits" is a session store, which has no key scans: ask GET /v1/stores/visits/keys/{key}/sessions for a key's sessions, or GET /v1/stores/visits/sessions`},
 		{"/v1/stores/orders/sessions", probWrongKind, `store "orders" is a keyvalue store`},
 		{"/v1/stores/hourly/keys/o-01/windows?from=2026-01-02T04:00:00Z&to=2026-01-02T03:00:00Z", probBadTimeRange, `from "2026-01-02T04:00:00Z" is after to "2026-01-02T03:00:00Z"`},
 		{"/v1/stores/hourly/windows?from=5&to=4", probBadTimeRange, `from "5" is after to "4"`},
