@@ -136,12 +136,26 @@ function route() {
   ({ cluster: refreshCluster, stores: loadStores, lookup: fillStoreSelects, scan: fillStoreSelects, plugins: loadPlugins })[current]();
 }
 
+// storeKinds is each store's kind ("keyvalue", "window", "session"), as
+// /v1/stores last said: the lookup and scan views ask a window or session
+// store for its windows or sessions.
+const storeKinds = new Map();
+
+function noteKinds(stores) {
+  for (const s of stores) storeKinds.set(s.name, s.kind || "keyvalue");
+}
+
+// timedPath is the path segment of a window or session store's queries, or
+// "" for a key-value store.
+const timedPath = (store) => ({ window: "windows", session: "sessions" })[storeKinds.get(store)] || "";
+
 // fillStoreSelects lists the stores in the lookup and scan forms, once.
 async function fillStoreSelects() {
   const selects = document.querySelectorAll(".store-select");
   if ([...selects].every((s) => s.options.length > 0)) return;
   try {
     const { stores } = await apiJSON("/v1/stores");
+    noteKinds(stores);
     for (const s of selects) {
       if (s.options.length === 0) s.append(...stores.map((st) => el("option", { value: st.name, text: st.name })));
     }
@@ -295,6 +309,7 @@ async function loadStores() {
     showProblem("stores-problem", e);
     return;
   }
+  noteKinds(stores);
   fillStoreSelects();
   byId("stores").tBodies[0].replaceChildren(...stores.map((s) => {
     const count = el("td", { class: "num count", text: "…" });
@@ -311,8 +326,25 @@ async function loadStores() {
       el("td", { text: s.key_serde }),
       el("td", { text: s.value_serde }),
       el("td", { text: s.transform ? transformText(s.transform) : "—" }),
+      el("td", { text: kindText(s) }),
       count);
   }));
+}
+
+// kindText says what a store holds: "keyvalue", "window 1h, retention 3h",
+// "session, retention 2h".
+function kindText(s) {
+  const kind = s.kind || "keyvalue";
+  if (kind === "keyvalue") return kind;
+  const size = s.window_size_ms ? " " + duration(s.window_size_ms) : "";
+  return `${kind}${size}, retention ${duration(s.retention_ms)}`;
+}
+
+function duration(ms) {
+  for (const [unit, n] of [["d", 86400000], ["h", 3600000], ["m", 60000], ["s", 1000]]) {
+    if (ms >= n && ms % n === 0) return ms / n + unit;
+  }
+  return ms + "ms";
 }
 
 function transformText(t) {
@@ -334,7 +366,8 @@ byId("lookup-form").addEventListener("submit", async (ev) => {
   const result = byId("lookup-result");
   showProblem("lookup-problem", null);
   result.replaceChildren(el("p", { text: "Looking up…" }));
-  const path = withQuery(`/v1/stores/${enc(store)}/keys/${enc(key)}`, transformParams(byId("lookup-params").value));
+  const timed = timedPath(store);
+  const path = withQuery(`/v1/stores/${enc(store)}/keys/${enc(key)}` + (timed ? "/" + timed : ""), transformParams(byId("lookup-params").value));
   const [rec, meta] = await Promise.allSettled([apiJSON(path), apiJSON(`/v1/metadata/stores/${enc(store)}/keys/${enc(key)}`)]);
   if (seq !== lookupSeq) return; // a later lookup answers
   const where = meta.status === "fulfilled"
@@ -345,6 +378,24 @@ byId("lookup-form").addEventListener("submit", async (ev) => {
     return;
   }
   const r = rec.value;
+  if (timed) {
+    // A window or session store: the key's first page of windows or
+    // sessions, oldest first.
+    result.replaceChildren(
+      el("dl", { class: "record" },
+        el("dt", { text: "Key" }), el("dd", { class: "key", text: key }),
+        where ? [el("dt", { text: "Lives in" }), el("dd", { text: where })] : null,
+        el("dt", { text: timed === "windows" ? "Windows" : "Sessions" }),
+        el("dd", { class: "windows-count", text: r.items.length + (r.next_cursor ? " (the first page)" : "") })),
+      el("table", { id: "lookup-windows" },
+        el("caption", { class: "visually-hidden", text: timed }),
+        el("thead", {}, el("tr", {}, ["Start", "End", "Value", "Partition", "Offset"].map((h) => el("th", { scope: "col", text: h })))),
+        el("tbody", {}, r.items.map((it) => el("tr", {},
+          el("td", { text: it.start }), el("td", { text: it.end }),
+          el("td", { class: "value", text: it.error ? `(does not decode: ${it.error})` : show(it.value) }),
+          el("td", { class: "num", text: it.partition }), el("td", { class: "num", text: it.offset }))))));
+    return;
+  }
   result.replaceChildren(
     el("dl", { class: "record" },
       el("dt", { text: "Key" }), el("dd", { class: "key", text: show(r.key) }),
@@ -361,16 +412,20 @@ byId("lookup-form").addEventListener("submit", async (ev) => {
 
 // The scan being browsed: its query, and the cursor of each page seen
 // (page 0 has none), so that Previous goes back without the API's help.
-const scan = { store: "", query: null, cursors: [null], page: 0, seq: 0 };
+const scan = { store: "", timed: "", query: null, cursors: [null], page: 0, seq: 0 };
 
 byId("scan-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const q = new URLSearchParams();
+  scan.store = byId("scan-store").value;
+  scan.timed = timedPath(scan.store);
+  // A window or session store's scan takes the key bounds as key_from and
+  // key_to; prefix is refused by the API, with its reason.
+  const names = scan.timed ? { from: "key_from", to: "key_to", prefix: "prefix", limit: "limit" } : {};
   for (const f of ["from", "to", "prefix", "limit"]) {
     const v = byId("scan-" + f).value;
-    if (v !== "") q.set(f, v);
+    if (v !== "") q.set(names[f] || f, v);
   }
-  scan.store = byId("scan-store").value;
   scan.query = transformParams(byId("scan-params").value, q);
   scan.cursors = [null];
   loadPage(0);
@@ -386,7 +441,7 @@ async function loadPage(i) {
   byId("scan-status").textContent = `Loading page ${i + 1}…`;
   let r;
   try {
-    r = await apiJSON(withQuery(`/v1/stores/${enc(scan.store)}/keys`, q));
+    r = await apiJSON(withQuery(`/v1/stores/${enc(scan.store)}/` + (scan.timed || "keys"), q));
   } catch (e) {
     if (seq !== scan.seq) return;
     showProblem("scan-problem", e);
@@ -402,6 +457,7 @@ async function loadPage(i) {
   scan.cursors.push(r.next_cursor);
   byId("scan-results").tBodies[0].replaceChildren(...r.items.map((it) => el("tr", {},
     el("td", { class: "key", text: show(it.key) }),
+    el("td", { text: it.start ? `${it.start} – ${it.end}` : "—" }),
     el("td", { class: "num", text: it.partition }),
     el("td", { class: "num", text: it.offset }),
     el("td", { text: it.timestamp }),
